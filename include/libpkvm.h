@@ -1,0 +1,415 @@
+/*
+ * libpkvm.h: the public interface of libpkvm, an embeddable type-2 hypervisor
+ * library on the Linux KVM API.
+ *
+ * A libpkvm VM is a micro-VM with one vCPU in 64-bit mode whose memory is a
+ * set of regions the host maps at chosen guest virtual addresses, each with
+ * rights and an x86 protection key (PKU).  Untrusted code runs at guest CPL3
+ * under a guest PKRU that the host sets; it leaves to the host at every
+ * `syscall`, every exception and when a time limit expires.  Nothing else
+ * of the guest is reachable from it: the CPL0 stub, page tables, GDT, IDT
+ * and TSS are supervisor pages or outside every mapping.
+ *
+ * Conventions:
+ *  - Functions return 0 (or a non-negative value where documented) on
+ *    success and a negative errno value on failure; pkvm_strerror() gives
+ *    text.  The library never prints, exits or aborts.
+ *  - A struct pkvm_vm is used by one thread at a time; pkvm_interrupt() is
+ *    the exception and may be called from any thread.  A process may hold
+ *    many VMs.
+ *  - The thread that calls pkvm_run() must not block the kick signal
+ *    (struct pkvm_config.kick_signal): it is how a time limit or
+ *    pkvm_interrupt() stops a running vCPU.
+ *
+ * Example:
+ *
+ *	struct pkvm_vm *vm;
+ *	struct pkvm_exit exit;
+ *	int key, err;
+ *
+ *	err = pkvm_vm_create(&vm, &(struct pkvm_config){ .mem_size = 64 << 20 });
+ *	key = pkvm_pkey_alloc(vm);
+ *	err = pkvm_map(vm, 0x400000, code, code_len, PKVM_PROT_READ | PKVM_PROT_EXEC, 0);
+ *	err = pkvm_map(vm, 0x800000, NULL, 1 << 20, PKVM_PROT_READ | PKVM_PROT_WRITE, key);
+ *	err = pkvm_set_pkru(vm, PKVM_PKRU_DENY_ALL & ~pkvm_pkru_allow(key, PKVM_PKEY_READ));
+ *	... set RIP and RSP with pkvm_set_regs() ...
+ *	err = pkvm_run(vm, &exit);
+ *	if (exit.reason == PKVM_EXIT_FAULT && (exit.fault.pfec & PKVM_PFEC_PK))
+ *		printf("key %d denied access at %#llx\n", exit.fault.pkey, exit.fault.addr);
+ *	pkvm_vm_destroy(vm);
+ */
+#ifndef LIBPKVM_H
+#define LIBPKVM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PKVM_VERSION_MAJOR	0
+#define PKVM_VERSION_MINOR	1
+#define PKVM_VERSION_MICRO	0
+
+/* The version of the library in use at run time, "MAJOR.MINOR.MICRO". */
+const char *pkvm_version(void);
+
+/* Text for a negative errno value returned by this library (never NULL). */
+const char *pkvm_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* What this host's KVM offers                                               */
+
+struct pkvm_caps {
+	int api_version;		/* KVM_GET_API_VERSION (12) */
+	bool pku;			/* guest PKU offered: the hw backend works */
+	bool sync_regs;			/* KVM_CAP_SYNC_REGS: fewer ioctls per exit */
+	bool smep, smap;		/* offered to guests, and so enabled in them */
+	uint32_t xsave_size;		/* bytes of the guest's XSAVE state */
+	uint64_t supported_xcr0;	/* XSAVE components KVM lets guests enable */
+	unsigned maxphyaddr;		/* guest physical address width */
+};
+
+/*
+ * Probe the KVM at @kvm_path (NULL: "/dev/kvm") without creating a VM.
+ * Returns 0, or -ENOENT / -EACCES / ... when it cannot be opened, -ENOSYS
+ * when its API version is not 12.
+ */
+int pkvm_caps(struct pkvm_caps *caps, const char *kvm_path);
+
+/* ------------------------------------------------------------------------ */
+/* VM lifecycle                                                              */
+
+/* How protection keys are enforced. */
+enum pkvm_pkeys_backend {
+	/* hw where KVM offers guest PKU; otherwise none (see below). */
+	PKVM_PKEYS_AUTO = 0,
+	/*
+	 * The CPU enforces keys: guest CPUID PKU, CR4.PKE=1, keys in PTEs, PKRU
+	 * in the guest's XSAVE state.  pkvm_vm_create() fails with -EOPNOTSUPP
+	 * where KVM does not offer PKU (it needs EPT/NPT and a PKU host CPU).
+	 */
+	PKVM_PKEYS_HW,
+	/*
+	 * The host enforces keys through per-PKRU page-table views.  Not in this
+	 * version: pkvm_vm_create() fails with -EOPNOTSUPP.
+	 */
+	PKVM_PKEYS_SOFT,
+	/*
+	 * No enforcement is available: keys can be allocated and given to
+	 * mappings, but the PKRU stays 0 (every key fully allowed) and
+	 * pkvm_set_pkru() of anything else fails with -EOPNOTSUPP, so nothing
+	 * is ever silently left unenforced.  What PKVM_PKEYS_AUTO falls back
+	 * to; may also be asked for, by a host that wants no keys at all.
+	 */
+	PKVM_PKEYS_NONE,
+};
+
+struct pkvm_config {
+	/* Guest memory in bytes, a multiple of 4 KiB; 0: 64 MiB; at most 3 GiB. */
+	uint64_t mem_size;
+	enum pkvm_pkeys_backend pkeys;
+	/* Bytes of guest memory kept for page tables; 0: mem_size / 64, >= 256 KiB. */
+	uint64_t pt_pool_size;
+	/* The KVM device; NULL: "/dev/kvm". */
+	const char *kvm_path;
+	/*
+	 * The signal used to stop a running vCPU (time limits, pkvm_interrupt());
+	 * 0: SIGRTMAX - 1.  libpkvm installs an empty handler for it once per
+	 * process; the application must not use it for anything else.
+	 */
+	int kick_signal;
+};
+
+struct pkvm_vm;
+
+/*
+ * Create a VM: open KVM, build guest memory, page tables, the CPL0 stub and
+ * the vCPU in 64-bit mode.  @config may be NULL for the defaults.  Returns 0
+ * and sets *@vm, or a negative errno: -EINVAL for a bad configuration,
+ * -EOPNOTSUPP when the chosen pkeys backend cannot run here, -ENOMEM, or the
+ * error of the KVM ioctl that failed.
+ */
+int pkvm_vm_create(struct pkvm_vm **vm, const struct pkvm_config *config);
+
+/* Release everything the VM holds (fds, memory, timers).  NULL is a no-op. */
+void pkvm_vm_destroy(struct pkvm_vm *vm);
+
+/* The backend actually in use (never PKVM_PKEYS_AUTO). */
+enum pkvm_pkeys_backend pkvm_vm_pkeys_backend(const struct pkvm_vm *vm);
+
+/* "auto", "hw", "soft" or "none". */
+const char *pkvm_pkeys_backend_name(enum pkvm_pkeys_backend backend);
+
+/* ------------------------------------------------------------------------ */
+/* Guest memory                                                              */
+
+#define PKVM_PROT_READ		0x1
+#define PKVM_PROT_WRITE		0x2
+#define PKVM_PROT_EXEC		0x4
+
+/* The first guest virtual address that is not user space (47-bit lower half). */
+#define PKVM_USER_TOP		0x0000800000000000ULL
+
+/*
+ * Map @len bytes at guest virtual address @gva (both multiples of 4 KiB;
+ * @len > 0; the range inside [0, PKVM_USER_TOP)) as user pages with rights
+ * @prot (PKVM_PROT_*; READ is implied by WRITE or EXEC, as on x86) and
+ * protection key @pkey (0, or one from pkvm_pkey_alloc()).  The memory is
+ * fresh guest memory: a copy of @data's first @data_len bytes, zeros after
+ * (@data may be NULL with @data_len 0).  Ranges 2 MiB aligned are mapped with
+ * 2 MiB pages.  Returns 0; -EINVAL for bad arguments, -EEXIST if any page is
+ * already mapped, -ENOMEM when guest memory or page-table space runs out.
+ */
+int pkvm_map(struct pkvm_vm *vm, uint64_t gva, const void *data, size_t data_len, uint64_t len,
+	     int prot, int pkey);
+
+/* Unmap [@gva, @gva + @len) and free its guest memory; holes are fine. */
+int pkvm_unmap(struct pkvm_vm *vm, uint64_t gva, uint64_t len);
+
+/* Change the rights of a fully mapped range (-ENOMEM if part is unmapped). */
+int pkvm_protect(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int prot);
+
+/* Change the protection key of a fully mapped range (-ENOMEM if part is unmapped). */
+int pkvm_set_pkey(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int pkey);
+
+/*
+ * Copy between host buffers and guest virtual memory as Linux's
+ * copy_from_user()/copy_to_user() do for a process: only user addresses,
+ * checked page by page as the CPU would check an explicit supervisor access
+ * with EFLAGS.AC=1 and CR0.WP=1 under the guest's current PKRU.  So a buffer
+ * whose key is access-disabled cannot be read and one whose key is
+ * write-disabled cannot be written.  Returns 0, or -EFAULT (nothing is
+ * guaranteed about a partially copied destination).
+ */
+int pkvm_read_guest(struct pkvm_vm *vm, void *dst, uint64_t gva, size_t len);
+int pkvm_write_guest(struct pkvm_vm *vm, uint64_t gva, const void *src, size_t len);
+
+/*
+ * Copy a NUL-terminated string of at most @size - 1 bytes from the guest.
+ * Returns its length, -EFAULT, or -ENAMETOOLONG when no NUL came in time.
+ */
+long pkvm_read_guest_string(struct pkvm_vm *vm, char *dst, uint64_t gva, size_t size);
+
+/* ------------------------------------------------------------------------ */
+/* Protection keys                                                           */
+
+#define PKVM_NR_PKEYS		16
+
+/* PKRU: bit 2k is AD (access disable) of key k, bit 2k+1 is WD (write disable). */
+#define PKVM_PKRU_AD(k)		(1U << (2 * (k)))
+#define PKVM_PKRU_WD(k)		(2U << (2 * (k)))
+/* Every key but the default key 0 denied. */
+#define PKVM_PKRU_DENY_ALL	0xfffffffcU
+
+#define PKVM_PKEY_READ		0x1
+#define PKVM_PKEY_WRITE		0x2	/* implies READ */
+
+/* The PKRU bits that keep key @k from the access @rights; clear them to allow it. */
+static inline uint32_t pkvm_pkru_allow(int k, unsigned rights)
+{
+	uint32_t bits = (rights & PKVM_PKEY_WRITE) ? 3U : (rights & PKVM_PKEY_READ) ? 1U : 0U;
+
+	return bits << (2 * (k & 15));
+}
+
+/* Allocate a key in 1..15: returns it, or -ENOSPC. */
+int pkvm_pkey_alloc(struct pkvm_vm *vm);
+
+/* Free a key from pkvm_pkey_alloc(); pages keep the key number (-EINVAL if not allocated). */
+int pkvm_pkey_free(struct pkvm_vm *vm, int pkey);
+
+/*
+ * Set the guest's PKRU, in force from the next pkvm_run().  The guest may
+ * change it itself with WRPKRU (on the hw backend); pkvm_get_pkru() reads the
+ * current value.  -EOPNOTSUPP on the none backend for anything but 0.
+ */
+int pkvm_set_pkru(struct pkvm_vm *vm, uint32_t pkru);
+int pkvm_get_pkru(struct pkvm_vm *vm, uint32_t *pkru);
+
+/* ------------------------------------------------------------------------ */
+/* Registers                                                                 */
+
+/* The CPL3 context: what a user process sees of its registers. */
+struct pkvm_regs {
+	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rip, rflags;
+	uint64_t fs_base, gs_base;
+};
+
+/*
+ * Read or replace the guest's user context.  Between runs only; RFLAGS bits
+ * that CPL3 cannot own (IOPL, IF, NT, VM...) are ignored on write.  Writing a
+ * non-canonical RIP, RSP, FS or GS base fails with -EINVAL.
+ */
+int pkvm_get_regs(struct pkvm_vm *vm, struct pkvm_regs *regs);
+int pkvm_set_regs(struct pkvm_vm *vm, const struct pkvm_regs *regs);
+
+/* ------------------------------------------------------------------------ */
+/* Running                                                                   */
+
+enum pkvm_exit_reason {
+	/*
+	 * The guest executed `syscall`.  Its number and arguments (Linux ABI:
+	 * RAX; RDI, RSI, RDX, R10, R8, R9) are in exit.syscall; RIP is already
+	 * past the instruction, and RCX/R11 hold RIP/RFLAGS as on Linux.  Set
+	 * the result with pkvm_syscall_return() and run again to continue.
+	 */
+	PKVM_EXIT_SYSCALL = 1,
+	/*
+	 * The guest raised an exception: details in exit.fault; RIP still
+	 * points at the faulting instruction (after it for traps such as #BP).
+	 * Running again without changing anything retries the instruction.
+	 */
+	PKVM_EXIT_FAULT,
+	/* The guest program ended (Linux personality: exit/exit_group). */
+	PKVM_EXIT_EXIT,
+	/* The time limit of pkvm_set_time_limit() passed. */
+	PKVM_EXIT_TIMEOUT,
+	/* pkvm_interrupt() was called. */
+	PKVM_EXIT_INTERRUPTED,
+	/*
+	 * Something outside the guest ABI: a triple fault, a fault in the stub,
+	 * a KVM emulation failure.  exit.internal says what; the VM can only be
+	 * destroyed (or its registers reset and run again).
+	 */
+	PKVM_EXIT_INTERNAL,
+};
+
+/* Page-fault error code bits, as the CPU pushes them (SDM vol. 3A §4.7). */
+#define PKVM_PFEC_P		(1U << 0)	/* protection (0: not present) */
+#define PKVM_PFEC_W		(1U << 1)	/* a write */
+#define PKVM_PFEC_U		(1U << 2)	/* a user-mode access */
+#define PKVM_PFEC_RSVD		(1U << 3)	/* a reserved bit was set */
+#define PKVM_PFEC_I		(1U << 4)	/* an instruction fetch */
+#define PKVM_PFEC_PK		(1U << 5)	/* a protection key denied it */
+
+/* Exception vectors the guest may raise. */
+#define PKVM_VEC_DE		0	/* divide error */
+#define PKVM_VEC_DB		1
+#define PKVM_VEC_BP		3	/* int3 */
+#define PKVM_VEC_UD		6	/* invalid opcode */
+#define PKVM_VEC_GP		13	/* general protection */
+#define PKVM_VEC_PF		14	/* page fault */
+#define PKVM_VEC_MF		16
+#define PKVM_VEC_AC		17
+#define PKVM_VEC_XM		19
+
+struct pkvm_exit {
+	enum pkvm_exit_reason reason;
+	union {
+		struct {
+			uint64_t nr;
+			uint64_t args[6];
+		} syscall;
+		struct {
+			unsigned vector;	/* PKVM_VEC_* */
+			bool has_error_code;
+			uint32_t error_code;	/* as pushed by the CPU */
+			uint64_t rip;		/* of the faulting instruction */
+			/* #PF only: */
+			uint64_t addr;		/* CR2: the address accessed */
+			uint32_t pfec;		/* error code, PKVM_PFEC_* */
+			int pkey;		/* key of the page at addr, -1 if unmapped */
+			uint32_t pkru;		/* PKRU at the fault */
+		} fault;
+		struct {
+			int status;
+		} exit;
+		struct {
+			uint32_t kvm_exit_reason;	/* KVM_EXIT_*, 0 for a stub fault */
+			uint64_t detail;		/* vector, suberror, ... */
+			const char *what;		/* a static description */
+		} internal;
+	};
+};
+
+/*
+ * Run the guest's user context until it needs the host.  Returns 0 with
+ * @exit filled, or a negative errno when running failed (-EBUSY if the VM
+ * is already running on another thread, a KVM ioctl's error).
+ */
+int pkvm_run(struct pkvm_vm *vm, struct pkvm_exit *exit);
+
+/* Set RAX, the result the guest sees from the `syscall` it stopped at. */
+int pkvm_syscall_return(struct pkvm_vm *vm, uint64_t value);
+
+/*
+ * Limit the guest's running time to @ns nanoseconds of wall-clock time from
+ * now, counted across pkvm_run() calls until changed; 0 removes the limit.
+ * When it passes, pkvm_run() returns PKVM_EXIT_TIMEOUT (again at each call
+ * until a new limit is set).
+ */
+int pkvm_set_time_limit(struct pkvm_vm *vm, uint64_t ns);
+
+/*
+ * Make pkvm_run() return PKVM_EXIT_INTERRUPTED as soon as possible: at once
+ * if it is running on another thread, else at the next call.  Safe from any
+ * thread (not from a signal handler).
+ */
+int pkvm_interrupt(struct pkvm_vm *vm);
+
+/* A short name for an exit reason ("syscall", "fault", ...). */
+const char *pkvm_exit_reason_name(enum pkvm_exit_reason reason);
+
+/* A short name for an exception vector ("#PF", "#GP", ...). */
+const char *pkvm_vector_name(unsigned vector);
+
+/* ------------------------------------------------------------------------ */
+/* Loading a program                                                         */
+
+struct pkvm_program {
+	uint64_t entry;			/* where execution starts */
+	uint64_t load_start, load_end;	/* the image's lowest and highest address */
+	uint64_t brk;			/* the first page after the image: initial brk */
+	uint64_t stack_top;		/* the end of the stack mapping */
+	uint64_t stack_pointer;		/* RSP at entry: argc, argv, envp, auxv */
+	bool pie;			/* ET_DYN image, placed at PKVM_PIE_BASE */
+};
+
+/* Where static-PIE images are placed, and where the stack ends (as on Linux). */
+#define PKVM_PIE_BASE		0x0000555555554000ULL
+#define PKVM_STACK_TOP		0x00007ffffffff000ULL
+
+/*
+ * Load a static x86-64 ELF64 executable (ET_EXEC, or ET_DYN without an
+ * interpreter) from @image, @size bytes of untrusted data: map its PT_LOAD
+ * segments with their rights (key 0), map a stack of @stack_size bytes
+ * (0: 1 MiB) below PKVM_STACK_TOP holding argc, @argv, @envp (NULL-terminated
+ * arrays; either may be NULL) and the auxiliary vector a libc start-up needs
+ * (AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_ENTRY, AT_RANDOM, AT_EXECFN...),
+ * and set RIP and RSP.  @prog may be NULL.  Returns 0; -ENOEXEC for a
+ * malformed or foreign file, -ELIBBAD for a dynamically linked one,
+ * -E2BIG when the arguments do not fit the stack, -ENOMEM, -EEXIST when it
+ * overlaps existing mappings.
+ */
+int pkvm_load_elf(struct pkvm_vm *vm, const void *image, size_t size, const char *const *argv,
+		  const char *const *envp, uint64_t stack_size, struct pkvm_program *prog);
+
+/* ------------------------------------------------------------------------ */
+/* Linux personality                                                         */
+
+/*
+ * Serve the guest's Linux system calls in the library instead of returning
+ * PKVM_EXIT_SYSCALL for them.  This version forwards write() to fds 1 and 2
+ * (to the host descriptors given here) and ends the run with PKVM_EXIT_EXIT
+ * at exit() and exit_group(); any other call returns -ENOSYS to the guest.
+ */
+struct pkvm_linux_config {
+	int stdout_fd;			/* host fd for guest fd 1 */
+	int stderr_fd;			/* host fd for guest fd 2 */
+	/* Called for every system call with its result, for strace-like output; may be NULL. */
+	void (*trace)(void *ctx, const char *name, const uint64_t args[6], int64_t result);
+	void *trace_ctx;
+};
+
+int pkvm_linux_attach(struct pkvm_vm *vm, const struct pkvm_linux_config *config);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBPKVM_H */

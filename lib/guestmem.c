@@ -1,0 +1,82 @@
+/* guestmem.c: host copies to and from guest virtual memory, checked as copy_from_user() is. */
+#include <errno.h>
+#include <string.h>
+
+#include "layout.h"
+#include "vm.h"
+
+/*
+ * Linux's access_ok() first (user addresses only), then every page through
+ * the walker as an explicit supervisor access with EFLAGS.AC=1 (PKEYS.md,
+ * "Host copies of guest memory"): SMAP allows it, CR0.WP and the keys apply.
+ */
+static int copy_guest(struct pkvm_vm *vm, uint64_t gva, size_t len, unsigned access,
+		      void *host, bool to_guest)
+{
+	uint32_t pkru;
+	int err;
+
+	if (len == 0)
+		return 0;
+	if (gva >= PKVM_USER_TOP || len > PKVM_USER_TOP - gva)
+		return -EFAULT;
+	err = pkvm_get_pkru(vm, &pkru);
+	if (err)
+		return err;
+	while (len) {
+		struct pkvm_walk w;
+		size_t chunk = PAGE_SIZE - (gva & (PAGE_SIZE - 1));
+
+		if (chunk > len)
+			chunk = len;
+		if (pkvm_walk(&vm->walk, vm->pt.root, gva, access | PKVM_ACC_SMAP_EXEMPT, pkru, &w))
+			return -EFAULT;
+		/* The tables are ours, but the bound is cheap and keeps this file honest. */
+		if (w.gpa > vm->mem.size || chunk > vm->mem.size - w.gpa)
+			return -EFAULT;
+		if (to_guest)
+			memcpy(vm->mem.base + w.gpa, host, chunk);
+		else
+			memcpy(host, vm->mem.base + w.gpa, chunk);
+		host = (uint8_t *)host + chunk;
+		gva += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+int pkvm_read_guest(struct pkvm_vm *vm, void *dst, uint64_t gva, size_t len)
+{
+	return copy_guest(vm, gva, len, 0, dst, false);
+}
+
+int pkvm_write_guest(struct pkvm_vm *vm, uint64_t gva, const void *src, size_t len)
+{
+	return copy_guest(vm, gva, len, PKVM_ACC_WRITE, (void *)src, true);
+}
+
+long pkvm_read_guest_string(struct pkvm_vm *vm, char *dst, uint64_t gva, size_t size)
+{
+	size_t n = 0;
+
+	if (size == 0)
+		return -ENAMETOOLONG;
+	/* Page by page, so a string that ends before an unmapped page still reads. */
+	while (n < size) {
+		size_t chunk = PAGE_SIZE - ((gva + n) & (PAGE_SIZE - 1));
+		char *nul;
+		int err;
+
+		if (chunk > size - n)
+			chunk = size - n;
+		err = pkvm_read_guest(vm, dst + n, gva + n, chunk);
+		if (err)
+			return err;
+		nul = memchr(dst + n, 0, chunk);
+		if (nul)
+			return nul - dst;
+		n += chunk;
+	}
+	dst[size - 1] = 0;
+	return -ENAMETOOLONG;
+}

@@ -1,0 +1,172 @@
+/* kick.c: stopping a running vCPU from outside: the time limit and pkvm_interrupt(). */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vm.h"
+
+#ifndef sigev_notify_thread_id	/* glibc before 2.35 */
+#define sigev_notify_thread_id _sigev_un._tid
+#endif
+
+/*
+ * A signal makes KVM_RUN return -EINTR.  One that lands just before KVM_RUN
+ * would be lost, so the handler also sets immediate_exit in the kvm_run of
+ * the VM this thread is running (KVM's documented way to close that race).
+ */
+static _Thread_local struct kvm_run *kick_run;
+
+static void kick_handler(int signo)
+{
+	struct kvm_run *run = kick_run;
+
+	(void)signo;
+	if (run)
+		run->immediate_exit = 1;
+}
+
+/* The handler is process-wide state by nature: install it once per signal. */
+static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t handlers_installed[2];
+
+static int install_handler(int signo)
+{
+	struct sigaction sa;
+	int err = 0;
+
+	pthread_mutex_lock(&handler_lock);
+	if (!(handlers_installed[signo / 64] & (1ULL << (signo % 64)))) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = kick_handler;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(signo, &sa, NULL) < 0)
+			err = -errno;
+		else
+			handlers_installed[signo / 64] |= 1ULL << (signo % 64);
+	}
+	pthread_mutex_unlock(&handler_lock);
+	return err;
+}
+
+uint64_t pkvm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+int pkvm_kick_init(struct pkvm_kick *kick, int signo)
+{
+	memset(kick, 0, sizeof(*kick));
+	kick->signo = signo;
+	atomic_init(&kick->interrupt, false);
+	pthread_mutex_init(&kick->lock, NULL);
+	return install_handler(signo);
+}
+
+void pkvm_kick_destroy(struct pkvm_kick *kick)
+{
+	if (kick->timer_valid)
+		timer_delete(kick->timer);
+	kick->timer_valid = false;
+	pthread_mutex_destroy(&kick->lock);
+}
+
+/* A per-thread timer: it must signal the thread that sits in KVM_RUN. */
+static int arm_timer(struct pkvm_kick *kick)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	struct itimerspec its = { 0 };
+
+	if (kick->timer_valid && kick->timer_tid != tid) {
+		timer_delete(kick->timer);
+		kick->timer_valid = false;
+	}
+	if (!kick->timer_valid) {
+		struct sigevent sev = { 0 };
+
+		sev.sigev_notify = SIGEV_THREAD_ID;
+		sev.sigev_signo = kick->signo;
+		sev.sigev_notify_thread_id = tid;
+		if (timer_create(CLOCK_MONOTONIC, &sev, &kick->timer) < 0)
+			return -errno;
+		kick->timer_valid = true;
+		kick->timer_tid = tid;
+	}
+	its.it_value.tv_sec = kick->deadline_ns / 1000000000ULL;
+	its.it_value.tv_nsec = kick->deadline_ns % 1000000000ULL;
+	/* Re-fire while still running past it: a signal may find us between runs. */
+	its.it_interval.tv_nsec = 10 * 1000 * 1000;
+	if (timer_settime(kick->timer, TIMER_ABSTIME, &its, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+static void disarm_timer(struct pkvm_kick *kick)
+{
+	struct itimerspec its = { 0 };
+
+	if (kick->timer_valid)
+		timer_settime(kick->timer, 0, &its, NULL);
+}
+
+int pkvm_kick_begin(struct pkvm_kick *kick, struct kvm_run *run)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&kick->lock);
+	if (kick->running) {
+		pthread_mutex_unlock(&kick->lock);
+		return -EBUSY;
+	}
+	kick->running = true;
+	kick->thread = pthread_self();
+	kick_run = run;
+	pthread_mutex_unlock(&kick->lock);
+	if (kick->deadline_ns)
+		err = arm_timer(kick);
+	if (err)
+		pkvm_kick_end(kick);
+	return err;
+}
+
+void pkvm_kick_end(struct pkvm_kick *kick)
+{
+	if (kick->deadline_ns)
+		disarm_timer(kick);
+	pthread_mutex_lock(&kick->lock);
+	kick->running = false;
+	kick_run = NULL;
+	pthread_mutex_unlock(&kick->lock);
+}
+
+bool pkvm_kick_deadline_passed(const struct pkvm_kick *kick)
+{
+	return kick->deadline_ns && pkvm_now_ns() >= kick->deadline_ns;
+}
+
+int pkvm_interrupt(struct pkvm_vm *vm)
+{
+	struct pkvm_kick *kick = &vm->kick;
+	int err = 0;
+
+	atomic_store(&kick->interrupt, true);
+	pthread_mutex_lock(&kick->lock);
+	if (kick->running)
+		err = -pthread_kill(kick->thread, kick->signo);
+	pthread_mutex_unlock(&kick->lock);
+	return err;
+}
+
+int pkvm_set_time_limit(struct pkvm_vm *vm, uint64_t ns)
+{
+	if (vm->kick.running)
+		return -EBUSY;
+	vm->kick.deadline_ns = ns ? pkvm_now_ns() + ns : 0;
+	return 0;
+}

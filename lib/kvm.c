@@ -1,0 +1,154 @@
+/* kvm.c: one wrapper per KVM ioctl the library uses, each returning 0 or -errno. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "kvm.h"
+
+static int xioctl(int fd, unsigned long request, const void *arg)
+{
+	int ret;
+
+	do
+		ret = ioctl(fd, request, arg);
+	while (ret < 0 && errno == EINTR);
+	return ret < 0 ? -errno : ret;
+}
+
+int pkvm_kvm_open(const char *path)
+{
+	int fd = open(path ? path : "/dev/kvm", O_RDWR | O_CLOEXEC);
+	int version;
+
+	if (fd < 0)
+		return -errno;
+	version = xioctl(fd, KVM_GET_API_VERSION, NULL);
+	if (version != KVM_API_VERSION) {
+		close(fd);
+		return version < 0 ? version : -ENOSYS;
+	}
+	return fd;
+}
+
+int pkvm_kvm_check_extension(int fd, long cap)
+{
+	int ret = xioctl(fd, KVM_CHECK_EXTENSION, (void *)cap);
+
+	return ret < 0 ? 0 : ret;
+}
+
+int pkvm_kvm_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **cpuid)
+{
+	/* KVM says -E2BIG until the table is large enough. */
+	for (unsigned nent = 64; nent <= 4096; nent *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(c->entries[0]));
+		int err;
+
+		if (!c)
+			return -ENOMEM;
+		c->nent = nent;
+		err = xioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c);
+		if (err == 0) {
+			*cpuid = c;
+			return 0;
+		}
+		free(c);
+		if (err != -E2BIG)
+			return err;
+	}
+	return -E2BIG;
+}
+
+int pkvm_kvm_set_memslot(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *host)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)host,
+	};
+
+	return xioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
+}
+
+int pkvm_kvm_get_regs(int vcpu_fd, struct kvm_regs *regs)
+{
+	return xioctl(vcpu_fd, KVM_GET_REGS, regs);
+}
+
+int pkvm_kvm_set_regs(int vcpu_fd, const struct kvm_regs *regs)
+{
+	return xioctl(vcpu_fd, KVM_SET_REGS, regs);
+}
+
+int pkvm_kvm_get_sregs(int vcpu_fd, struct kvm_sregs *sregs)
+{
+	return xioctl(vcpu_fd, KVM_GET_SREGS, sregs);
+}
+
+int pkvm_kvm_set_sregs(int vcpu_fd, const struct kvm_sregs *sregs)
+{
+	return xioctl(vcpu_fd, KVM_SET_SREGS, sregs);
+}
+
+int pkvm_kvm_set_msr(int vcpu_fd, uint32_t index, uint64_t value)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry entry;
+	} msrs = { .hdr.nmsrs = 1, .entry = { .index = index, .data = value } };
+	int ret = xioctl(vcpu_fd, KVM_SET_MSRS, &msrs);
+
+	/* KVM_SET_MSRS returns how many it set: 0 means the MSR was refused. */
+	return ret == 1 ? 0 : ret < 0 ? ret : -EINVAL;
+}
+
+int pkvm_kvm_set_xcr0(int vcpu_fd, uint64_t xcr0)
+{
+	struct kvm_xcrs xcrs = { .nr_xcrs = 1, .xcrs[0] = { .xcr = 0, .value = xcr0 } };
+
+	return xioctl(vcpu_fd, KVM_SET_XCRS, &xcrs);
+}
+
+int pkvm_kvm_get_xsave(int vcpu_fd, struct kvm_xsave *buf, int use_xsave2)
+{
+#ifdef KVM_GET_XSAVE2
+	if (use_xsave2)
+		return xioctl(vcpu_fd, KVM_GET_XSAVE2, buf);
+#endif
+	(void)use_xsave2;
+	return xioctl(vcpu_fd, KVM_GET_XSAVE, buf);
+}
+
+int pkvm_kvm_set_xsave(int vcpu_fd, const struct kvm_xsave *buf)
+{
+	return xioctl(vcpu_fd, KVM_SET_XSAVE, buf);
+}
+
+int pkvm_kvm_set_fpu(int vcpu_fd, const struct kvm_fpu *fpu)
+{
+	return xioctl(vcpu_fd, KVM_SET_FPU, fpu);
+}
+
+static int param_is_on(const char *path)
+{
+	char buf[8] = "";
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return buf[0] == 'Y' || buf[0] == 'y' || buf[0] == '1';
+}
+
+int pkvm_kvm_uses_tdp(void)
+{
+	return param_is_on("/sys/module/kvm_intel/parameters/ept") ||
+	       param_is_on("/sys/module/kvm_amd/parameters/npt");
+}

@@ -1,0 +1,136 @@
+/* memory.c: the public mapping calls: user regions, their rights and their keys. */
+#include <errno.h>
+#include <string.h>
+
+#include "layout.h"
+#include "vm.h"
+
+static int prot_to_flags(int prot, uint64_t *flags)
+{
+	if (prot & ~(PKVM_PROT_READ | PKVM_PROT_WRITE | PKVM_PROT_EXEC))
+		return -EINVAL;
+	/* x86 pages are always readable when present; PROT_NONE would need a hole. */
+	if (!prot)
+		return -EINVAL;
+	*flags = PTE_U | ((prot & PKVM_PROT_WRITE) ? PTE_W : 0) |
+		 ((prot & PKVM_PROT_EXEC) ? 0 : PTE_NX);
+	return 0;
+}
+
+static int check_user_range(uint64_t gva, uint64_t len)
+{
+	if (len == 0 || gva % PAGE_SIZE || len % PAGE_SIZE || gva >= PKVM_USER_TOP ||
+	    len > PKVM_USER_TOP - gva)
+		return -EINVAL;
+	return 0;
+}
+
+static int check_pkey(const struct pkvm_vm *vm, int pkey)
+{
+	return pkvm_pkeys_is_allocated(&vm->pkeys, pkey) ? 0 : -EINVAL;
+}
+
+static void release_frames(void *ctx, uint64_t gpa, uint64_t size)
+{
+	struct pkvm_vm *vm = ctx;
+
+	pkvm_frames_release(&vm->frames, gpa, size);
+}
+
+/*
+ * Map one piece that never crosses a 2 MiB boundary of @gva: it gets its own
+ * contiguous frames, filled with @src_len bytes of @src and zeros after.
+ */
+static int map_piece(struct pkvm_vm *vm, uint64_t gva, uint64_t len, uint64_t flags, int pkey,
+		     const uint8_t *src, uint64_t src_len)
+{
+	uint64_t gpa;
+	int err = pkvm_frames_alloc(&vm->frames, len, &gpa);
+
+	if (err)
+		return err;
+	if (src_len > len)
+		src_len = len;
+	if (src_len)
+		memcpy(vm->mem.base + gpa, src, src_len);
+	memset(vm->mem.base + gpa + src_len, 0, len - src_len);
+	err = pkvm_pt_map(&vm->pt, gva, gpa, len, flags, pkey);
+	if (err)
+		pkvm_frames_release(&vm->frames, gpa, len);
+	return err;
+}
+
+int pkvm_map(struct pkvm_vm *vm, uint64_t gva, const void *data, size_t data_len, uint64_t len,
+	     int prot, int pkey)
+{
+	uint64_t flags, done = 0;
+	int err = check_user_range(gva, len);
+
+	if (!err)
+		err = prot_to_flags(prot, &flags);
+	if (!err)
+		err = check_pkey(vm, pkey);
+	if (err)
+		return err;
+	if (data_len > len || (!data && data_len))
+		return -EINVAL;
+	/* Refuse overlap up front so that a failure half way only undoes our own pieces. */
+	for (uint64_t off = 0; off < len; off += PAGE_SIZE) {
+		uint64_t leaf;
+		unsigned level;
+
+		if (pkvm_pt_lookup(&vm->pt, gva + off, &leaf, &level) == 0)
+			return -EEXIST;
+	}
+	while (done < len) {
+		uint64_t piece = HPAGE_SIZE - ((gva + done) & (HPAGE_SIZE - 1));
+
+		if (piece > len - done)
+			piece = len - done;
+		err = map_piece(vm, gva + done, piece, flags, pkey, data ? (const uint8_t *)data + done : NULL,
+				data_len > done ? data_len - done : 0);
+		if (err) {
+			if (done)
+				pkvm_pt_unmap(&vm->pt, gva, done, release_frames, vm);
+			return err;
+		}
+		done += piece;
+	}
+	return 0;
+}
+
+int pkvm_unmap(struct pkvm_vm *vm, uint64_t gva, uint64_t len)
+{
+	int err = check_user_range(gva, len);
+
+	return err ? err : pkvm_pt_unmap(&vm->pt, gva, len, release_frames, vm);
+}
+
+int pkvm_protect(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int prot)
+{
+	uint64_t flags;
+	int err = check_user_range(gva, len);
+
+	if (!err)
+		err = prot_to_flags(prot, &flags);
+	return err ? err : pkvm_pt_protect(&vm->pt, gva, len, flags);
+}
+
+int pkvm_set_pkey(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int pkey)
+{
+	int err = check_user_range(gva, len);
+
+	if (!err)
+		err = check_pkey(vm, pkey);
+	return err ? err : pkvm_pt_set_pkey(&vm->pt, gva, len, pkey);
+}
+
+int pkvm_pkey_alloc(struct pkvm_vm *vm)
+{
+	return pkvm_pkeys_alloc(&vm->pkeys);
+}
+
+int pkvm_pkey_free(struct pkvm_vm *vm, int pkey)
+{
+	return pkvm_pkeys_free(&vm->pkeys, pkey);
+}

@@ -1,0 +1,61 @@
+/* pagetable.h: building 4-level guest page tables in a guest-physical pool. */
+#ifndef PKVM_PAGETABLE_H
+#define PKVM_PAGETABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "walk.h"
+
+/*
+ * The tables live in a pool of guest-physical pages that the guest never maps,
+ * so CPL3 code cannot reach them and the host is their only writer.
+ */
+struct pkvm_pt {
+	const struct pkvm_gmem *mem;
+	uint64_t pool_gpa;
+	uint64_t pool_pages;
+	uint64_t *pool_used;		/* bitmap, one bit per pool page */
+	uint64_t pool_in_use;
+	uint64_t root;			/* gpa of the PML4 */
+	bool changed;			/* entries changed or removed since the owner last cleared it */
+	bool allow_huge;		/* map with 2 MiB pages where aligned */
+};
+
+/* Leaf attributes a caller may ask for; everything else is the builder's. */
+#define PKVM_PT_FLAGS		(PTE_W | PTE_U | PTE_NX | PTE_G)
+
+int pkvm_pt_init(struct pkvm_pt *pt, const struct pkvm_gmem *mem, uint64_t pool_gpa,
+		 uint64_t pool_pages);
+void pkvm_pt_destroy(struct pkvm_pt *pt);
+
+/*
+ * Map [gva, gva + size) onto [gpa, gpa + size): page-aligned, canonical, none
+ * of it mapped yet (-EEXIST otherwise).  @flags from PKVM_PT_FLAGS.  Atomic:
+ * on failure nothing is left mapped.
+ */
+int pkvm_pt_map(struct pkvm_pt *pt, uint64_t gva, uint64_t gpa, uint64_t size, uint64_t flags,
+		unsigned pkey);
+
+/*
+ * Remove every mapping in [gva, gva + size); holes are fine.  @release is told
+ * each guest-physical range that stops being mapped.  Tables left empty are
+ * returned to the pool.  Only fails (-ENOMEM) when splitting a 2 MiB page
+ * needs a table page and the pool is empty; nothing is removed then.
+ */
+int pkvm_pt_unmap(struct pkvm_pt *pt, uint64_t gva, uint64_t size,
+		  void (*release)(void *ctx, uint64_t gpa, uint64_t size), void *ctx);
+
+/*
+ * Change the PKVM_PT_FLAGS of a fully mapped range.  -ENOMEM, with nothing
+ * changed, if any of it is not mapped or a 2 MiB page at an end cannot be split.
+ */
+int pkvm_pt_protect(struct pkvm_pt *pt, uint64_t gva, uint64_t size, uint64_t flags);
+
+/* Change the protection key of a fully mapped range; fails as pkvm_pt_protect() does. */
+int pkvm_pt_set_pkey(struct pkvm_pt *pt, uint64_t gva, uint64_t size, unsigned pkey);
+
+/* The leaf entry mapping @gva and its level, or -ENOENT. */
+int pkvm_pt_lookup(const struct pkvm_pt *pt, uint64_t gva, uint64_t *leaf, unsigned *level);
+
+#endif /* PKVM_PAGETABLE_H */

@@ -1,0 +1,59 @@
+/* pkru.c: the guest's PKRU, kept by the host and carried to the vCPU per backend. */
+#include <errno.h>
+
+#include "kvm.h"
+#include "vm.h"
+
+/* hw: PKRU is XSAVE state component 9; KVM carries it in KVM_GET/SET_XSAVE. */
+static int read_hw_pkru(struct pkvm_vm *vm)
+{
+	int err = pkvm_kvm_get_xsave(vm->vcpu_fd, vm->xsave_buf, vm->xsave2);
+
+	if (!err)
+		err = pkvm_xsave_get_pkru(&vm->xsave, vm->xsave_buf, vm->xsave_size, &vm->pkru);
+	if (!err)
+		vm->pkru_stale = false;
+	return err;
+}
+
+int pkvm_pkru_sync_to_vcpu(struct pkvm_vm *vm)
+{
+	int err;
+
+	if (!vm->pkru_dirty)
+		return 0;
+	if (vm->backend == PKVM_PKEYS_HW) {
+		err = pkvm_kvm_get_xsave(vm->vcpu_fd, vm->xsave_buf, vm->xsave2);
+		if (!err)
+			err = pkvm_xsave_set_pkru(&vm->xsave, vm->xsave_buf, vm->xsave_size,
+						  vm->pkru);
+		if (!err)
+			err = pkvm_kvm_set_xsave(vm->vcpu_fd, vm->xsave_buf);
+		if (err)
+			return err;
+	}
+	vm->pkru_dirty = false;
+	return 0;
+}
+
+int pkvm_set_pkru(struct pkvm_vm *vm, uint32_t pkru)
+{
+	if (vm->backend == PKVM_PKEYS_NONE && pkru != 0)
+		return -EOPNOTSUPP;
+	vm->pkru = pkru;
+	vm->pkru_dirty = true;
+	vm->pkru_stale = false;
+	return 0;
+}
+
+int pkvm_get_pkru(struct pkvm_vm *vm, uint32_t *pkru)
+{
+	if (vm->pkru_stale && !vm->pkru_dirty) {
+		int err = read_hw_pkru(vm);
+
+		if (err)
+			return err;
+	}
+	*pkru = vm->pkru;
+	return 0;
+}

@@ -1,0 +1,345 @@
+/* run.c: the run loop: entering the user context, KVM_RUN, and decoding each exit. */
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "guest/stub.h"
+#include "kvm.h"
+#include "layout.h"
+#include "vm.h"
+
+#define STUB_VA(sym)	(PKVM_SYS_VA(PKVM_STUB_OFFSET) + PKVM_STUB_SYM_OFFSET(sym))
+
+static void *sys_ptr(struct pkvm_vm *vm, uint64_t gva)
+{
+	return vm->mem.base + (gva - PKVM_SYS_GVA);
+}
+
+static void regs_to_kvm(const struct pkvm_regs *u, struct kvm_regs *k)
+{
+	k->rax = u->rax; k->rbx = u->rbx; k->rcx = u->rcx; k->rdx = u->rdx;
+	k->rsi = u->rsi; k->rdi = u->rdi; k->rbp = u->rbp;
+	k->r8 = u->r8; k->r9 = u->r9; k->r10 = u->r10; k->r11 = u->r11;
+	k->r12 = u->r12; k->r13 = u->r13; k->r14 = u->r14; k->r15 = u->r15;
+}
+
+static void regs_from_kvm(struct pkvm_regs *u, const struct kvm_regs *k)
+{
+	u->rax = k->rax; u->rbx = k->rbx; u->rcx = k->rcx; u->rdx = k->rdx;
+	u->rsi = k->rsi; u->rdi = k->rdi; u->rbp = k->rbp;
+	u->r8 = k->r8; u->r9 = k->r9; u->r10 = k->r10; u->r11 = k->r11;
+	u->r12 = k->r12; u->r13 = k->r13; u->r14 = k->r14; u->r15 = k->r15;
+}
+
+/*
+ * Enter CPL3 through the stub: an IRET frame below the IST top, the GPRs in
+ * the vCPU, RIP at resume (or resume_cr3 to reload CR3 after table edits,
+ * which also flushes the guest TLB).
+ */
+static int enter_user(struct pkvm_vm *vm)
+{
+	uint64_t frame_va = PKVM_IST_TOP_GVA - sizeof(struct pkvm_stub_resume_frame);
+	struct pkvm_stub_resume_frame *frame = sys_ptr(vm, frame_va);
+	struct kvm_regs kregs, *k = vm->sync_regs ? &vm->run->s.regs.regs : &kregs;
+	bool reload_cr3 = vm->pt.changed;
+	int err;
+
+	if (vm->pt.changed && vm->pool_slot_refresh) {
+		/* Shadow paging: deleting the slot drops KVM's shadow of our tables. */
+		err = pkvm_kvm_set_memslot(vm->vm_fd, 1, vm->pool_gpa, 0, NULL);
+		if (!err)
+			err = pkvm_kvm_set_memslot(vm->vm_fd, 1, vm->pool_gpa, vm->pool_size,
+						   vm->mem.base + vm->pool_gpa);
+		if (err)
+			return err;
+	}
+	vm->pt.changed = false;
+	if (vm->segs_dirty) {
+		err = pkvm_vcpu_set_segments(vm);
+		if (err)
+			return err;
+	}
+	err = pkvm_pkru_sync_to_vcpu(vm);
+	if (err)
+		return err;
+
+	frame->cr3 = vm->pt.root;
+	frame->rip = vm->regs.rip;
+	frame->cs = PKVM_USER_CS;
+	frame->rflags = (vm->regs.rflags & X86_EFLAGS_USER_MASK) | X86_EFLAGS_FIXED | X86_EFLAGS_IF;
+	frame->rsp = vm->regs.rsp;
+	frame->ss = PKVM_USER_DS;
+
+	memset(k, 0, sizeof(*k));
+	regs_to_kvm(&vm->regs, k);
+	k->rsp = frame_va;
+	k->rip = reload_cr3 ? STUB_VA(pkvm_guest_stub_resume_cr3) : STUB_VA(pkvm_guest_stub_resume);
+	k->rflags = X86_EFLAGS_FIXED;
+	if (vm->sync_regs) {
+		vm->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+		vm->run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
+		return 0;
+	}
+	return pkvm_kvm_set_regs(vm->vcpu_fd, k);
+}
+
+static int fetch_kvm_regs(struct pkvm_vm *vm, struct kvm_regs *k)
+{
+	if (vm->sync_regs) {
+		*k = vm->run->s.regs.regs;
+		return 0;
+	}
+	return pkvm_kvm_get_regs(vm->vcpu_fd, k);
+}
+
+static void internal_exit(struct pkvm_exit *exit, uint32_t reason, uint64_t detail,
+			  const char *what)
+{
+	exit->reason = PKVM_EXIT_INTERNAL;
+	exit->internal.kvm_exit_reason = reason;
+	exit->internal.detail = detail;
+	exit->internal.what = what;
+}
+
+/* SYSCALL saved RIP in RCX and RFLAGS in R11 and left RSP alone (SDM SYSCALL). */
+static int decode_syscall(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	struct kvm_regs k;
+	int err = fetch_kvm_regs(vm, &k);
+
+	if (err)
+		return err;
+	regs_from_kvm(&vm->regs, &k);
+	vm->regs.rip = k.rcx;
+	vm->regs.rflags = k.r11;
+	vm->regs.rsp = k.rsp;
+	exit->reason = PKVM_EXIT_SYSCALL;
+	exit->syscall.nr = k.rax;
+	exit->syscall.args[0] = k.rdi;
+	exit->syscall.args[1] = k.rsi;
+	exit->syscall.args[2] = k.rdx;
+	exit->syscall.args[3] = k.r10;
+	exit->syscall.args[4] = k.r8;
+	exit->syscall.args[5] = k.r9;
+	return 0;
+}
+
+static int decode_exception(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	uint64_t frame_va = PKVM_IST_TOP_GVA - sizeof(struct pkvm_stub_exception_frame);
+	const struct pkvm_stub_exception_frame *f = sys_ptr(vm, frame_va);
+	struct kvm_regs k;
+	int err = fetch_kvm_regs(vm, &k);
+
+	if (err)
+		return err;
+	/* Only a CPL3 fault is the guest's; anything else is our stub going wrong. */
+	if (f->cs != PKVM_USER_CS || k.rsp != frame_va || f->vector >= X86_NR_EXCEPTIONS) {
+		internal_exit(exit, 0, f->vector, "exception outside the user context");
+		return 0;
+	}
+	regs_from_kvm(&vm->regs, &k);
+	vm->regs.rip = f->rip;
+	vm->regs.rsp = f->rsp;
+	vm->regs.rflags = f->rflags;
+
+	memset(&exit->fault, 0, sizeof(exit->fault));
+	exit->reason = PKVM_EXIT_FAULT;
+	exit->fault.vector = f->vector;
+	exit->fault.rip = f->rip;
+	exit->fault.error_code = f->error_code;
+	exit->fault.has_error_code = f->vector == X86_VEC_DF ||
+				     (f->vector >= X86_VEC_TS && f->vector <= X86_VEC_PF) ||
+				     f->vector == X86_VEC_AC || f->vector == X86_VEC_CP;
+	exit->fault.pkey = -1;
+	if (f->vector == X86_VEC_PF) {
+		struct kvm_sregs sregs;
+		uint64_t leaf;
+		unsigned level;
+
+		err = pkvm_kvm_get_sregs(vm->vcpu_fd, &sregs);
+		if (err)
+			return err;
+		exit->fault.addr = sregs.cr2;
+		exit->fault.pfec = f->error_code;
+		if (pkvm_pt_lookup(&vm->pt, sregs.cr2, &leaf, &level) == 0)
+			exit->fault.pkey = (leaf & PTE_PKEY_MASK) >> PTE_PKEY_SHIFT;
+	}
+	return pkvm_get_pkru(vm, &exit->fault.pkru);
+}
+
+static int decode_io(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	const struct kvm_run *run = vm->run;
+
+	if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1) {
+		internal_exit(exit, KVM_EXIT_IO, run->io.port, "unexpected port I/O");
+		return 0;
+	}
+	switch (run->io.port) {
+	case PKVM_PORT_SYSCALL:
+		return decode_syscall(vm, exit);
+	case PKVM_PORT_EXCEPTION:
+		return decode_exception(vm, exit);
+	default:
+		internal_exit(exit, KVM_EXIT_IO, run->io.port, "unexpected port I/O");
+		return 0;
+	}
+}
+
+static int decode_exit(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	const struct kvm_run *run = vm->run;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		return decode_io(vm, exit);
+	case KVM_EXIT_SHUTDOWN:
+		internal_exit(exit, run->exit_reason, 0, "triple fault");
+		return 0;
+	case KVM_EXIT_FAIL_ENTRY:
+		internal_exit(exit, run->exit_reason,
+			      run->fail_entry.hardware_entry_failure_reason, "VM entry failed");
+		return 0;
+	case KVM_EXIT_INTERNAL_ERROR:
+		internal_exit(exit, run->exit_reason, run->internal.suberror,
+			      "KVM internal error (emulation failed?)");
+		return 0;
+	case KVM_EXIT_MMIO:
+		internal_exit(exit, run->exit_reason, run->mmio.phys_addr,
+			      "access outside guest memory");
+		return 0;
+	default:
+		internal_exit(exit, run->exit_reason, 0, "unexpected KVM exit");
+		return 0;
+	}
+}
+
+/*
+ * A signal stopped KVM_RUN somewhere in the guest.  Bring the user context
+ * back into vm->regs so that the host sees (and may change) where the guest
+ * is.  At CPL3 the vCPU's registers are the user's.  In the stub's resume
+ * path nothing was entered yet and vm->regs is still right.  In a SYSCALL or
+ * exception entry the guest is a few instructions from its exit to the host:
+ * let it get there rather than lose the event.
+ */
+static int settle_after_signal(struct pkvm_vm *vm)
+{
+	uint64_t syscall_entry = STUB_VA(pkvm_guest_stub_syscall);
+	uint64_t vectors = STUB_VA(pkvm_guest_stub_vectors);
+	uint64_t common = STUB_VA(pkvm_guest_stub_exception_common);
+	struct kvm_sregs sregs;
+	struct kvm_regs k;
+	int err = pkvm_kvm_get_sregs(vm->vcpu_fd, &sregs);
+
+	if (!err)
+		err = pkvm_kvm_get_regs(vm->vcpu_fd, &k);
+	if (err)
+		return err;
+	if (sregs.cs.dpl == 3) {
+		regs_from_kvm(&vm->regs, &k);
+		vm->regs.rip = k.rip;
+		vm->regs.rsp = k.rsp;
+		vm->regs.rflags = k.rflags;
+		vm->finish_entry = false;
+		return pkvm_vcpu_to_kernel_mode(vm, &sregs);
+	} else {
+		/* Before the OUT of an entry; after it the event was already reported. */
+		vm->finish_entry = k.rip == syscall_entry || (k.rip >= vectors && k.rip <= common);
+	}
+	return 0;
+}
+
+/* One KVM_RUN: 0 with the exit decoded, 1 when a signal interrupted it, or -errno. */
+static int run_once(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	int err = 0;
+
+	/* Re-entering would discard the event the stub is about to report. */
+	if (!vm->finish_entry)
+		err = enter_user(vm);
+	else if (vm->sync_regs)
+		vm->run->kvm_dirty_regs = 0;
+	if (err)
+		return err;
+	if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+		err = -errno;
+		vm->run->immediate_exit = 0;
+		if (err != -EINTR && err != -EAGAIN)
+			return err;
+		err = settle_after_signal(vm);
+		return err ? err : 1;
+	}
+	vm->finish_entry = false;
+	if (vm->backend == PKVM_PKEYS_HW)
+		vm->pkru_stale = true;	/* the guest may have run WRPKRU */
+	return decode_exit(vm, exit);
+}
+
+/* Checks between runs: 1 with @exit set when the run must stop here. */
+static int stop_requested(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	if (atomic_exchange(&vm->kick.interrupt, false)) {
+		exit->reason = PKVM_EXIT_INTERRUPTED;
+		return 1;
+	}
+	if (pkvm_kick_deadline_passed(&vm->kick)) {
+		exit->reason = PKVM_EXIT_TIMEOUT;
+		return 1;
+	}
+	return 0;
+}
+
+int pkvm_run(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	int err = pkvm_kick_begin(&vm->kick, vm->run);
+
+	if (err)
+		return err;
+	memset(exit, 0, sizeof(*exit));
+	for (;;) {
+		err = 0;
+		if (!vm->finish_entry && stop_requested(vm, exit))
+			break;
+		err = run_once(vm, exit);
+		if (err < 0)
+			break;
+		if (err == 1)
+			continue;	/* kicked: the checks above say why */
+		if (exit->reason == PKVM_EXIT_SYSCALL && vm->linux_personality) {
+			err = pkvm_linux_syscall(vm, exit);
+			if (err < 0)
+				break;
+			if (err == 1)
+				continue;
+		}
+		err = 0;
+		break;
+	}
+	pkvm_kick_end(&vm->kick);
+	return err;
+}
+
+int pkvm_get_regs(struct pkvm_vm *vm, struct pkvm_regs *regs)
+{
+	*regs = vm->regs;
+	return 0;
+}
+
+int pkvm_set_regs(struct pkvm_vm *vm, const struct pkvm_regs *regs)
+{
+	if (!pkvm_gva_is_canonical(regs->rip) || !pkvm_gva_is_canonical(regs->rsp) ||
+	    !pkvm_gva_is_canonical(regs->fs_base) || !pkvm_gva_is_canonical(regs->gs_base))
+		return -EINVAL;
+	if (regs->fs_base != vm->regs.fs_base || regs->gs_base != vm->regs.gs_base)
+		vm->segs_dirty = true;
+	vm->regs = *regs;
+	vm->regs.rflags = (regs->rflags & X86_EFLAGS_USER_MASK) | X86_EFLAGS_FIXED | X86_EFLAGS_IF;
+	return 0;
+}
+
+int pkvm_syscall_return(struct pkvm_vm *vm, uint64_t value)
+{
+	vm->regs.rax = value;
+	return 0;
+}

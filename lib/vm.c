@@ -1,0 +1,283 @@
+/* vm.c: VM lifecycle: KVM objects, guest memory, backend choice, and the capability probe. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cpuid.h"
+#include "kvm.h"
+#include "layout.h"
+#include "vm.h"
+
+static bool cpuid_has_pku(struct kvm_cpuid2 *cpuid)
+{
+	struct kvm_cpuid_entry2 *e = pkvm_cpuid_find(cpuid->entries, cpuid->nent, 7, 0);
+
+	return e && (e->ecx & CPUID_7_ECX_PKU);
+}
+
+int pkvm_caps(struct pkvm_caps *caps, const char *kvm_path)
+{
+	struct kvm_cpuid2 *cpuid;
+	struct kvm_cpuid_entry2 *e;
+	struct pkvm_xsave_layout layout;
+	int fd = pkvm_kvm_open(kvm_path);
+	int err;
+
+	memset(caps, 0, sizeof(*caps));
+	if (fd < 0)
+		return fd;
+	caps->api_version = KVM_API_VERSION;
+	caps->sync_regs = pkvm_kvm_check_extension(fd, KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS;
+	err = pkvm_kvm_supported_cpuid(fd, &cpuid);
+	close(fd);
+	if (err)
+		return err;
+	caps->pku = cpuid_has_pku(cpuid);
+	e = pkvm_cpuid_find(cpuid->entries, cpuid->nent, 7, 0);
+	caps->smep = e && (e->ebx & CPUID_7_EBX_SMEP);
+	caps->smap = e && (e->ebx & CPUID_7_EBX_SMAP);
+	if (pkvm_xsave_layout_init(&layout, cpuid->entries, cpuid->nent) == 0) {
+		caps->supported_xcr0 = layout.supported_xcr0;
+		caps->xsave_size = layout.max_size;
+	}
+	caps->maxphyaddr = pkvm_cpuid_maxphyaddr(cpuid->entries, cpuid->nent);
+	free(cpuid);
+	return 0;
+}
+
+static int check_config(struct pkvm_config *cfg)
+{
+	if (cfg->mem_size == 0)
+		cfg->mem_size = PKVM_MEM_DEFAULT;
+	if (cfg->mem_size % PAGE_SIZE || cfg->mem_size > PKVM_MEM_MAX)
+		return -EINVAL;
+	if (cfg->pt_pool_size == 0) {
+		cfg->pt_pool_size = cfg->mem_size / 64 & PAGE_MASK;
+		if (cfg->pt_pool_size < PKVM_POOL_MIN)
+			cfg->pt_pool_size = PKVM_POOL_MIN;
+	}
+	if (cfg->pt_pool_size % PAGE_SIZE || cfg->pt_pool_size < 4 * PAGE_SIZE ||
+	    cfg->pt_pool_size > cfg->mem_size / 2 ||
+	    cfg->mem_size - cfg->pt_pool_size < PKVM_FRAMES_GPA + PAGE_SIZE)
+		return -EINVAL;
+	if ((unsigned)cfg->pkeys > PKVM_PKEYS_NONE)
+		return -EINVAL;
+	if (cfg->kick_signal == 0)
+		cfg->kick_signal = SIGRTMAX - 1;
+	if (cfg->kick_signal < 1 || cfg->kick_signal > SIGRTMAX || cfg->kick_signal == SIGKILL ||
+	    cfg->kick_signal == SIGSTOP)
+		return -EINVAL;
+	return 0;
+}
+
+static int choose_backend(struct pkvm_vm *vm, enum pkvm_pkeys_backend wanted)
+{
+	bool pku = cpuid_has_pku(vm->cpuid);
+
+	switch (wanted) {
+	case PKVM_PKEYS_AUTO:
+		vm->backend = pku ? PKVM_PKEYS_HW : PKVM_PKEYS_NONE;
+		return 0;
+	case PKVM_PKEYS_HW:
+		vm->backend = PKVM_PKEYS_HW;
+		return pku ? 0 : -EOPNOTSUPP;
+	case PKVM_PKEYS_NONE:
+		vm->backend = PKVM_PKEYS_NONE;
+		return 0;
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+static int setup_memory(struct pkvm_vm *vm, const struct pkvm_config *cfg)
+{
+	int err;
+
+	vm->mem.size = cfg->mem_size;
+	vm->mem.base = mmap(NULL, cfg->mem_size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->mem.base == MAP_FAILED) {
+		vm->mem.base = NULL;
+		return -ENOMEM;
+	}
+	vm->pool_size = cfg->pt_pool_size;
+	vm->pool_gpa = cfg->mem_size - cfg->pt_pool_size;
+	err = pkvm_kvm_set_memslot(vm->vm_fd, 0, 0, vm->pool_gpa, vm->mem.base);
+	if (!err)
+		err = pkvm_kvm_set_memslot(vm->vm_fd, 1, vm->pool_gpa, vm->pool_size,
+					   vm->mem.base + vm->pool_gpa);
+	if (!err)
+		err = pkvm_pt_init(&vm->pt, &vm->mem, vm->pool_gpa, vm->pool_size / PAGE_SIZE);
+	if (!err)
+		err = pkvm_frames_init(&vm->frames, PKVM_FRAMES_GPA, vm->pool_gpa - PKVM_FRAMES_GPA);
+	/* Shadow paging caches our tables; without EPT/NPT host edits must flush it. */
+	vm->pool_slot_refresh = !pkvm_kvm_uses_tdp();
+	return err;
+}
+
+static int setup_xsave(struct pkvm_vm *vm)
+{
+	int xsave2 = 0;
+	int err = pkvm_xsave_layout_init(&vm->xsave, vm->cpuid->entries, vm->cpuid->nent);
+
+	if (err == -ENOENT) {	/* no XSAVE at all: x87/SSE only, no PKRU */
+		vm->xcr0 = XFEATURE_MASK(XFEATURE_X87) | XFEATURE_MASK(XFEATURE_SSE);
+		return vm->backend == PKVM_PKEYS_HW ? -EOPNOTSUPP : 0;
+	}
+	if (err)
+		return err;
+#ifdef KVM_CAP_XSAVE2
+	xsave2 = pkvm_kvm_check_extension(vm->vm_fd, KVM_CAP_XSAVE2);
+#endif
+	vm->xsave2 = xsave2 > (int)sizeof(struct kvm_xsave);
+	vm->xsave_size = vm->xsave2 ? (size_t)xsave2 : sizeof(struct kvm_xsave);
+	vm->xsave_buf = calloc(1, vm->xsave_size);
+	if (!vm->xsave_buf)
+		return -ENOMEM;
+	vm->xcr0 = pkvm_xsave_guest_xcr0(&vm->xsave, vm->backend == PKVM_PKEYS_HW, vm->xsave_size);
+	if (vm->backend == PKVM_PKEYS_HW && !(vm->xcr0 & XFEATURE_MASK(XFEATURE_PKRU)))
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+static int setup_vcpu(struct pkvm_vm *vm)
+{
+	int size;
+	int err;
+
+	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+	if (vm->vcpu_fd < 0)
+		return -errno;
+	pkvm_cpuid_shape(vm->cpuid->entries, vm->cpuid->nent, vm->backend == PKVM_PKEYS_HW,
+			 vm->xcr0);
+	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, vm->cpuid) < 0)
+		return -errno;
+	size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (size < (int)sizeof(struct kvm_run))
+		return size < 0 ? -errno : -EINVAL;
+	vm->run = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED) {
+		vm->run = NULL;
+		return -errno;
+	}
+	vm->run_size = size;
+	vm->sync_regs = pkvm_kvm_check_extension(vm->vm_fd, KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS;
+	err = pkvm_vcpu_setup(vm);
+	if (err)
+		return err;
+	{
+		struct pkvm_mmu_mode mode = {
+			.wp = true,
+			.smep = vm->cr4 & CR4_SMEP,
+			.smap = vm->cr4 & CR4_SMAP,
+			.pke = vm->backend != PKVM_PKEYS_NONE,
+			.nxe = true,
+		};
+		struct kvm_cpuid_entry2 *ext = pkvm_cpuid_find(vm->cpuid->entries, vm->cpuid->nent,
+							       0x80000001, 0);
+
+		pkvm_walk_ctx_init(&vm->walk, &vm->mem, &mode,
+				   pkvm_cpuid_maxphyaddr(vm->cpuid->entries, vm->cpuid->nent),
+				   ext && (ext->edx & (1U << 26)));
+	}
+	return 0;
+}
+
+int pkvm_vm_create(struct pkvm_vm **out, const struct pkvm_config *config)
+{
+	struct pkvm_config cfg = config ? *config : (struct pkvm_config){ 0 };
+	struct pkvm_vm *vm;
+	int err = check_config(&cfg);
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (err)
+		return err;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
+	pkvm_pkeys_init(&vm->pkeys);
+	vm->regs.rflags = X86_EFLAGS_FIXED | X86_EFLAGS_IF;
+
+	err = pkvm_kick_init(&vm->kick, cfg.kick_signal);
+	if (err) {
+		free(vm);
+		return err;
+	}
+	vm->kvm_fd = pkvm_kvm_open(cfg.kvm_path);
+	if (vm->kvm_fd < 0) {
+		err = vm->kvm_fd;
+		goto fail;
+	}
+	err = pkvm_kvm_supported_cpuid(vm->kvm_fd, &vm->cpuid);
+	if (err)
+		goto fail;
+	err = choose_backend(vm, cfg.pkeys);
+	if (err)
+		goto fail;
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	/* Intel needs a TSS area for real mode; harmless elsewhere, above all memslots. */
+	ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)PKVM_KVM_TSS_ADDR);
+	err = setup_memory(vm, &cfg);
+	if (!err)
+		err = setup_xsave(vm);
+	if (!err)
+		err = setup_vcpu(vm);
+	if (err)
+		goto fail;
+	*out = vm;
+	return 0;
+fail:
+	pkvm_vm_destroy(vm);
+	return err;
+}
+
+void pkvm_vm_destroy(struct pkvm_vm *vm)
+{
+	if (!vm)
+		return;
+	pkvm_linux_destroy(vm->linux_personality);
+	pkvm_kick_destroy(&vm->kick);
+	if (vm->run)
+		munmap(vm->run, vm->run_size);
+	if (vm->vcpu_fd >= 0)
+		close(vm->vcpu_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->mem.base)
+		munmap(vm->mem.base, vm->mem.size);
+	pkvm_pt_destroy(&vm->pt);
+	pkvm_frames_destroy(&vm->frames);
+	free(vm->xsave_buf);
+	free(vm->cpuid);
+	free(vm);
+}
+
+enum pkvm_pkeys_backend pkvm_vm_pkeys_backend(const struct pkvm_vm *vm)
+{
+	return vm->backend;
+}
+
+const char *pkvm_pkeys_backend_name(enum pkvm_pkeys_backend backend)
+{
+	static const char *const names[] = {
+		[PKVM_PKEYS_AUTO] = "auto",
+		[PKVM_PKEYS_HW] = "hw",
+		[PKVM_PKEYS_SOFT] = "soft",
+		[PKVM_PKEYS_NONE] = "none",
+	};
+
+	return (unsigned)backend < sizeof(names) / sizeof(names[0]) ? names[backend] : "unknown";
+}

@@ -1,0 +1,97 @@
+/* vm.h: the VM handle shared by the library's files (private). */
+#ifndef PKVM_VM_H
+#define PKVM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include <linux/kvm.h>
+
+#include "libpkvm.h"
+#include "frames.h"
+#include "pagetable.h"
+#include "pkeys.h"
+#include "walk.h"
+#include "xsave.h"
+
+struct pkvm_linux;
+
+/* How the vCPU is stopped from outside: time limit and pkvm_interrupt(). */
+struct pkvm_kick {
+	int signo;
+	pthread_mutex_t lock;		/* orders running/thread against interrupt */
+	bool running;
+	pthread_t thread;
+	atomic_bool interrupt;
+	uint64_t deadline_ns;		/* CLOCK_MONOTONIC; 0: none */
+	bool timer_valid;
+	pid_t timer_tid;		/* the thread the timer signals */
+	timer_t timer;
+};
+
+/* Why the last exit happened, for resuming the user context correctly. */
+enum pkvm_stop {
+	PKVM_STOP_NONE,			/* not run yet, or registers set by the host */
+	PKVM_STOP_SYSCALL,
+	PKVM_STOP_EXCEPTION,
+};
+
+struct pkvm_vm {
+	int kvm_fd, vm_fd, vcpu_fd;
+	struct kvm_run *run;
+	size_t run_size;
+
+	struct pkvm_gmem mem;
+	uint64_t pool_gpa, pool_size;
+	bool pool_slot_refresh;		/* shadow paging: host table edits need a slot flush */
+
+	struct pkvm_pt pt;
+	struct pkvm_frames frames;
+	struct pkvm_pkey_set pkeys;
+	enum pkvm_pkeys_backend backend;
+
+	struct kvm_cpuid2 *cpuid;
+	struct pkvm_xsave_layout xsave;
+	struct kvm_xsave *xsave_buf;
+	size_t xsave_size;
+	bool xsave2;
+	uint64_t xcr0;
+	uint64_t cr4;
+
+	struct pkvm_walk_ctx walk;	/* for host copies: the guest's paging mode */
+
+	struct pkvm_regs regs;		/* the user context between runs */
+	bool sync_regs;
+	bool finish_entry;		/* a signal stopped the stub mid-entry: let it finish */
+	bool segs_dirty;		/* FS/GS base changed by the host */
+	uint32_t pkru;
+	bool pkru_dirty;		/* set by the host, not yet in the vCPU */
+	bool pkru_stale;		/* the guest may have changed it (hw) */
+
+	struct pkvm_kick kick;
+	struct pkvm_linux *linux_personality;
+};
+
+/* vcpu.c */
+int pkvm_vcpu_setup(struct pkvm_vm *vm);
+int pkvm_vcpu_set_segments(struct pkvm_vm *vm);
+int pkvm_vcpu_to_kernel_mode(struct pkvm_vm *vm, struct kvm_sregs *sregs);
+
+/* pkru.c */
+int pkvm_pkru_sync_to_vcpu(struct pkvm_vm *vm);
+
+/* kick.c */
+int pkvm_kick_init(struct pkvm_kick *kick, int signo);
+void pkvm_kick_destroy(struct pkvm_kick *kick);
+int pkvm_kick_begin(struct pkvm_kick *kick, struct kvm_run *run);
+void pkvm_kick_end(struct pkvm_kick *kick);
+bool pkvm_kick_deadline_passed(const struct pkvm_kick *kick);
+uint64_t pkvm_now_ns(void);
+
+/* linux/personality.c: returns 1 when the call was served (resume), 0 to exit with *status. */
+int pkvm_linux_syscall(struct pkvm_vm *vm, struct pkvm_exit *exit);
+void pkvm_linux_destroy(struct pkvm_linux *lx);
+
+#endif /* PKVM_VM_H */

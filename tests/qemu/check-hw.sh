@@ -1,0 +1,28 @@
+#!/bin/bash
+# check-hw.sh: run the VM tests and pksandbox's tests inside the QEMU lane, on
+# a real KVM with guest PKU, and fail if any of them fails there.  Run by
+# `make check` (when qemu-system-x86 is installed) and `make check-hw`.
+set -euo pipefail
+
+builddir=${PKVM_BUILDDIR:?run me through make check or make check-hw}
+srcdir=${PKVM_SRCDIR:?}
+payload=$(mktemp -d)
+trap 'rm -rf "$payload"' EXIT
+
+# The test programs are static (see Makefile.am): the lane's initramfs has no libc.
+for f in tests/test_vm tests/pksandbox-static; do
+	if [[ ! -x "$builddir/$f" ]] || LC_ALL=C readelf -l "$builddir/$f" | grep -q INTERP; then
+		echo "check-hw: $builddir/$f is missing or not a static executable" >&2
+		exit 1
+	fi
+	cp "$builddir/$f" "$payload/"
+done
+cp -r "$builddir/tests/progs" "$payload/progs"
+cp "$srcdir/tests/test_pksandbox.sh" "$srcdir/tests/qemu/inside.sh" "$payload/"
+
+echo "check-hw: booting Debian's kernel under QEMU TCG for a KVM with guest PKU"
+start=$(date +%s)
+status=0
+"$srcdir/tests/qemu/lane.sh" --timeout "${PKVM_LANE_TIMEOUT:-600}" "$payload" ./inside.sh || status=$?
+echo "check-hw: lane finished in $(($(date +%s) - start)) s with status $status"
+exit "$status"

@@ -1,0 +1,123 @@
+#!/bin/sh
+# test_pksandbox.sh: pksandbox's command line, exit statuses and fault reports.
+# Needs PKSANDBOX and PROGS (set by `make check`); the parts that run a guest
+# need /dev/kvm and are skipped (exit 77) only when it is absent.
+set -u
+
+: "${PKSANDBOX:?}" "${PROGS:?}"
+# PKSANDBOX_ARGS (one option, e.g. --pkeys=hw) is given to every run.
+if [ -n "${PKSANDBOX_ARGS:-}" ]; then
+	real_sandbox=$PKSANDBOX
+	sandbox() { "$real_sandbox" "$PKSANDBOX_ARGS" "$@"; }
+	PKSANDBOX=sandbox
+fi
+pass=0
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# expect STATUS DESCRIPTION COMMAND...: run it, compare the status, keep its output.
+expect() {
+	want=$1 what=$2
+	shift 2
+	"$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+	got=$?
+	if [ "$got" -eq "$want" ]; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		echo "FAIL: $what: exit status $got, expected $want"
+		sed 's/^/  stderr: /' "$tmp/err"
+	fi
+}
+
+# contains FILE TEXT DESCRIPTION
+contains() {
+	if grep -qF -- "$2" "$tmp/$1"; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		echo "FAIL: $3: $1 lacks '$2'"
+		sed "s/^/  $1: /" "$tmp/$1"
+	fi
+}
+
+one_line_error() {
+	if [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q '^pksandbox: ' "$tmp/err"; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		echo "FAIL: $1: expected one 'pksandbox: ...' line on stderr, got:"
+		cat "$tmp/err"
+	fi
+}
+
+# ---- no VM needed ------------------------------------------------------------
+expect 0 "--help" "$PKSANDBOX" --help
+contains out "Usage: pksandbox" "--help"
+contains out "--pkeys=MODE" "--help"
+expect 0 "--version" "$PKSANDBOX" --version
+contains out "pksandbox (libpkvm)" "--version"
+expect 125 "no program" "$PKSANDBOX"
+one_line_error "no program"
+expect 125 "unknown option" "$PKSANDBOX" --frobnicate "$PROGS/hello"
+one_line_error "unknown option"
+expect 125 "bad --pkeys" "$PKSANDBOX" --pkeys=magic "$PROGS/hello"
+one_line_error "bad --pkeys"
+expect 125 "bad --timeout" "$PKSANDBOX" --timeout=-1 "$PROGS/hello"
+one_line_error "bad --timeout"
+expect 125 "bad --memory" "$PKSANDBOX" --memory=12X "$PROGS/hello"
+one_line_error "bad --memory"
+expect 127 "missing program" "$PKSANDBOX" "$tmp/does-not-exist"
+one_line_error "missing program"
+printf 'plain text' >"$tmp/noexec"
+expect 126 "no x permission" "$PKSANDBOX" "$tmp/noexec"
+one_line_error "no x permission"
+expect 126 "a directory" "$PKSANDBOX" "$tmp"
+
+if [ ! -e /dev/kvm ]; then
+	echo "$pass passed, $fail failed (guest runs skipped: /dev/kvm is absent)"
+	[ "$fail" -eq 0 ] || exit 1
+	exit 77
+fi
+
+# ---- guests ------------------------------------------------------------------
+expect 0 "hello" "$PKSANDBOX" "$PROGS/hello"
+contains out "hello, world" "hello stdout"
+contains err "to stderr" "hello stderr"
+expect 42 "exit(42)" "$PKSANDBOX" "$PROGS/exit42"
+expect 3 "arguments" "$PKSANDBOX" "$PROGS/args" "one" "two words"
+printf '%s\n' "$PROGS/args" one "two words" >"$tmp/want"
+if cmp -s "$tmp/out" "$tmp/want"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: argv"; fi
+expect 139 "NULL store is SIGSEGV" "$PKSANDBOX" "$PROGS/segv"
+one_line_error "segv report"
+contains err "#PF write at 0x0 (not mapped)" "segv report"
+expect 132 "UD2 is SIGILL" "$PKSANDBOX" "$PROGS/ud"
+contains err "#UD" "ud report"
+expect 136 "divide by zero is SIGFPE" "$PKSANDBOX" "$PROGS/divzero"
+contains err "#DE" "divzero report"
+expect 124 "--timeout" "$PKSANDBOX" --timeout=0.2 "$PROGS/spin"
+one_line_error "timeout report"
+expect 0 "--memory" "$PKSANDBOX" --memory=16M "$PROGS/hello"
+expect 125 "--memory too large" "$PKSANDBOX" --memory=64G "$PROGS/hello"
+one_line_error "--memory too large"
+cp "$PROGS/hello" "$tmp/trunc"
+truncate -s 100 "$tmp/trunc"
+expect 125 "truncated ELF" "$PKSANDBOX" "$tmp/trunc"
+one_line_error "truncated ELF"
+printf '#!/bin/sh\necho hi\n' >"$tmp/script"
+chmod +x "$tmp/script" "$tmp/noexec"
+expect 125 "not an ELF" "$PKSANDBOX" "$tmp/script"
+one_line_error "not an ELF"
+expect 126 "dynamically linked" "$PKSANDBOX" "$PROGS/dynamic"
+one_line_error "dynamically linked"
+contains err "dynamically linked" "dynamic report"
+if "$PKSANDBOX" --caps | grep -q '^pku: no'; then
+	expect 125 "--pkeys=hw without PKU" "$PKSANDBOX" --pkeys=hw "$PROGS/hello"
+	contains err "PKU is not available from this KVM" "--pkeys=hw report"
+else
+	expect 0 "--pkeys=hw" "$PKSANDBOX" --pkeys=hw "$PROGS/hello"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,87 @@
+/*
+ * vmtest.h: run guest functions written in C beside their assertions, as the
+ * kernel's KVM selftests do.  A function marked GUEST_CODE is placed in the
+ * section "pkvm_guest_text"; the whole section is copied into the guest at
+ * VMTEST_CODE_GVA and the function is entered at CPL3 with up to three
+ * arguments.  Guest code may call only other GUEST_CODE functions and the
+ * always-inline helpers below, and must not touch host globals or string
+ * literals (they stay in the host).
+ */
+#ifndef PKVM_VMTEST_H
+#define PKVM_VMTEST_H
+
+#include <check.h>
+#include <stdint.h>
+
+#include "libpkvm.h"
+
+#define GUEST_CODE __attribute__((section("pkvm_guest_text"), noinline, used, \
+				  no_stack_protector, no_sanitize("address", "undefined")))
+
+#define VMTEST_CODE_GVA		0x400000ULL
+#define VMTEST_STACK_GVA	0x7ff00000ULL
+#define VMTEST_STACK_SIZE	0x10000ULL
+#define VMTEST_DATA_GVA		0x10000000ULL	/* tests map their regions from here */
+
+/* The guest's side of the "ucall" protocol: system calls the host test reads. */
+#define VMTEST_NR_SYNC		0x1000
+#define VMTEST_NR_DONE		0x1001
+
+static inline __attribute__((always_inline)) uint64_t
+guest_syscall(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2)
+{
+	uint64_t ret;
+
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a0), "S"(a1), "d"(a2)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+#define GUEST_SYNC(v)		guest_syscall(VMTEST_NR_SYNC, (uint64_t)(v), 0, 0)
+#define GUEST_DONE()		do { guest_syscall(VMTEST_NR_DONE, 0, 0, 0); } while (1)
+
+static inline __attribute__((always_inline)) uint32_t guest_rdpkru(void)
+{
+	uint32_t eax, edx;
+
+	__asm__ volatile(".byte 0x0f, 0x01, 0xee" : "=a"(eax), "=d"(edx) : "c"(0));
+	return eax;
+}
+
+static inline __attribute__((always_inline)) void guest_wrpkru(uint32_t pkru)
+{
+	__asm__ volatile(".byte 0x0f, 0x01, 0xef" :: "a"(pkru), "c"(0), "d"(0) : "memory");
+}
+
+struct vmtest {
+	struct pkvm_vm *vm;
+	struct pkvm_exit exit;
+	enum pkvm_pkeys_backend backend;
+};
+
+/* The backends this host offers, for tcase_add_loop_test(): index -> backend. */
+extern enum pkvm_pkeys_backend vmtest_backends[3];
+extern int vmtest_nbackends;
+/* Fills vmtest_backends; exits 77 when /dev/kvm is absent. */
+void vmtest_probe_backends(void);
+bool vmtest_backend_enforces(enum pkvm_pkeys_backend backend);
+
+void vmtest_create(struct vmtest *t, int backend_index);
+void vmtest_destroy(struct vmtest *t);
+/* Map @len zeroed bytes at @gva; returns @gva. */
+uint64_t vmtest_map(struct vmtest *t, uint64_t gva, uint64_t len, int prot, int pkey);
+/* Enter @fn (a GUEST_CODE function) with arguments at the next run. */
+void vmtest_start(struct vmtest *t, void *fn, uint64_t a0, uint64_t a1, uint64_t a2);
+/* The guest address of a GUEST_CODE function or label. */
+uint64_t vmtest_guest_addr(const void *fn);
+
+struct pkvm_exit *vmtest_run(struct vmtest *t);
+/* Run; the guest must reach GUEST_SYNC(value).  Resumes it with @ret in RAX next time. */
+void vmtest_expect_sync(struct vmtest *t, uint64_t value);
+void vmtest_expect_done(struct vmtest *t);
+void vmtest_expect_reason(struct vmtest *t, enum pkvm_exit_reason reason);
+void vmtest_expect_fault(struct vmtest *t, unsigned vector);
+/* Run; the guest must page-fault at @addr with exactly @pfec, on a page with @pkey. */
+void vmtest_expect_pf(struct vmtest *t, uint64_t addr, uint32_t pfec, int pkey);
+
+#endif

@@ -1,0 +1,318 @@
+/* pksandbox.c: runs a static x86-64 Linux program inside a libpkvm micro-VM. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "libpkvm.h"
+
+/* Exit statuses, as timeout(1) and the shell use them. */
+#define EXIT_TIMEOUT		124
+#define EXIT_OWN_ERROR		125
+#define EXIT_NOT_EXECUTABLE	126
+#define EXIT_NOT_FOUND		127
+#define EXIT_SIGNAL(sig)	(128 + (sig))
+
+struct options {
+	enum pkvm_pkeys_backend pkeys;
+	uint64_t memory;
+	double timeout;
+	bool caps;
+	char **argv;		/* the program and its arguments */
+};
+
+static const char *progname = "pksandbox";
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: %s [OPTIONS] PROGRAM [ARGS...]\n"
+		"Run a static x86-64 Linux executable inside a KVM micro-VM whose memory\n"
+		"carries x86 protection keys, serving its system calls from an allow-list.\n"
+		"\n"
+		"Options:\n"
+		"  --pkeys=MODE      protection-key backend: auto (default), hw, soft\n"
+		"  --memory=SIZE     guest memory, with optional K, M or G suffix (default 64M)\n"
+		"  --timeout=SECS    stop the program after SECS seconds (exit status 124)\n"
+		"  --caps            print what this host's KVM offers and exit\n"
+		"  -h, --help        show this help and exit\n"
+		"  --version         show the version and exit\n"
+		"\n"
+		"Exit status: the program's own; 128+N when Linux would have killed it with\n"
+		"signal N (139 SIGSEGV, 132 SIGILL, 136 SIGFPE...); 124 on --timeout;\n"
+		"125 for pksandbox's own errors; 126 if PROGRAM cannot be executed here;\n"
+		"127 if PROGRAM is not found.\n",
+		progname);
+}
+
+static __attribute__((format(printf, 2, 3), noreturn)) void die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(status);
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case '\0': break;
+	default: return -1;
+	}
+	if (*end || v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+	enum { OPT_PKEYS = 256, OPT_MEMORY, OPT_TIMEOUT, OPT_CAPS, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "pkeys", required_argument, NULL, OPT_PKEYS },
+		{ "memory", required_argument, NULL, OPT_MEMORY },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "caps", no_argument, NULL, OPT_CAPS },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->memory = 64ULL << 20;
+	opterr = 0;
+	/* "+": stop at PROGRAM, so its own options are left to it. */
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		char *end;
+
+		switch (c) {
+		case OPT_PKEYS:
+			if (!strcmp(optarg, "auto"))
+				o->pkeys = PKVM_PKEYS_AUTO;
+			else if (!strcmp(optarg, "hw"))
+				o->pkeys = PKVM_PKEYS_HW;
+			else if (!strcmp(optarg, "soft"))
+				o->pkeys = PKVM_PKEYS_SOFT;
+			else
+				die(EXIT_OWN_ERROR, "--pkeys: '%s' is not auto, hw or soft", optarg);
+			break;
+		case OPT_MEMORY:
+			if (parse_size(optarg, &o->memory) || o->memory == 0)
+				die(EXIT_OWN_ERROR, "--memory: '%s' is not a size", optarg);
+			break;
+		case OPT_TIMEOUT:
+			errno = 0;
+			o->timeout = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(o->timeout > 0) ||
+			    o->timeout > 1e9)
+				die(EXIT_OWN_ERROR, "--timeout: '%s' is not a positive number of seconds",
+				    optarg);
+			break;
+		case OPT_CAPS:
+			o->caps = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case OPT_VERSION:
+			printf("pksandbox (libpkvm) %s\n", pkvm_version());
+			exit(0);
+		default:
+			die(EXIT_OWN_ERROR, "unknown option '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+	if (!o->caps && optind >= argc)
+		die(EXIT_OWN_ERROR, "no program given (see --help)");
+	o->argv = argv + optind;
+}
+
+static int print_caps(void)
+{
+	struct pkvm_caps caps;
+	int err = pkvm_caps(&caps, NULL);
+
+	if (err)
+		die(EXIT_OWN_ERROR, "/dev/kvm: %s", pkvm_strerror(err));
+	printf("kvm-api: %d\n", caps.api_version);
+	printf("pku: %s\n", caps.pku ? "yes" : "no");
+	printf("pkeys-backends: %s\n", caps.pku ? "hw" : "none");
+	printf("sync-regs: %s\n", caps.sync_regs ? "yes" : "no");
+	printf("smep: %s\nsmap: %s\n", caps.smep ? "yes" : "no", caps.smap ? "yes" : "no");
+	printf("xsave-size: %u\nsupported-xcr0: %#llx\nmaxphyaddr: %u\n", caps.xsave_size,
+	       (unsigned long long)caps.supported_xcr0, caps.maxphyaddr);
+	return 0;
+}
+
+/* Read the whole program: 126/127 for what the shell would say, 125 for the rest. */
+static void *read_program(const char *path, size_t *size)
+{
+	struct stat st;
+	void *data;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		die(errno == ENOENT || errno == ENOTDIR ? EXIT_NOT_FOUND : EXIT_NOT_EXECUTABLE,
+		    "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0)
+		die(EXIT_OWN_ERROR, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		die(EXIT_NOT_EXECUTABLE, "%s: not a regular file", path);
+	if (!(st.st_mode & 0111))
+		die(EXIT_NOT_EXECUTABLE, "%s: not executable (no x permission)", path);
+	if (st.st_size == 0)
+		die(EXIT_OWN_ERROR, "%s: empty file, not an ELF executable", path);
+	*size = st.st_size;
+	data = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (data == MAP_FAILED)
+		die(EXIT_OWN_ERROR, "%s: %s", path, strerror(errno));
+	return data;
+}
+
+/* The signal Linux would send for an exception (arch/x86/kernel/traps.c). */
+static int vector_signal(unsigned vector)
+{
+	switch (vector) {
+	case PKVM_VEC_DE:
+	case PKVM_VEC_MF:
+	case PKVM_VEC_XM:
+		return SIGFPE;
+	case PKVM_VEC_DB:
+	case PKVM_VEC_BP:
+		return SIGTRAP;
+	case PKVM_VEC_UD:
+		return SIGILL;
+	case PKVM_VEC_AC:
+		return SIGBUS;
+	default:
+		return SIGSEGV;
+	}
+}
+
+static void report_fault(const struct pkvm_exit *exit)
+{
+	int sig = vector_signal(exit->fault.vector);
+
+	if (exit->fault.vector == PKVM_VEC_PF) {
+		uint32_t pfec = exit->fault.pfec;
+		const char *access = (pfec & PKVM_PFEC_I) ? "fetch" : (pfec & PKVM_PFEC_W) ? "write" : "read";
+
+		if (pfec & PKVM_PFEC_PK)
+			fprintf(stderr, "%s: %s: #PF %s at 0x%llx denied by protection key %d "
+				"(PKRU 0x%08x), rip 0x%llx\n", progname, strsignal(sig), access,
+				(unsigned long long)exit->fault.addr, exit->fault.pkey, exit->fault.pkru,
+				(unsigned long long)exit->fault.rip);
+		else
+			fprintf(stderr, "%s: %s: #PF %s at 0x%llx (%s), rip 0x%llx\n", progname,
+				strsignal(sig), access, (unsigned long long)exit->fault.addr,
+				(pfec & PKVM_PFEC_RSVD) ? "reserved bit" :
+				(pfec & PKVM_PFEC_P) ? "protection" : "not mapped",
+				(unsigned long long)exit->fault.rip);
+		return;
+	}
+	fprintf(stderr, "%s: %s: %s", progname, strsignal(sig), pkvm_vector_name(exit->fault.vector));
+	if (exit->fault.has_error_code)
+		fprintf(stderr, " error code %#x", exit->fault.error_code);
+	fprintf(stderr, " at rip 0x%llx\n", (unsigned long long)exit->fault.rip);
+}
+
+static int run_program(const struct options *o)
+{
+	struct pkvm_config cfg = { .mem_size = o->memory, .pkeys = o->pkeys };
+	struct pkvm_linux_config lx = { .stdout_fd = STDOUT_FILENO, .stderr_fd = STDERR_FILENO };
+	const char *const envp[] = { NULL };
+	struct pkvm_exit exit;
+	struct pkvm_vm *vm;
+	size_t size;
+	void *image = read_program(o->argv[0], &size);
+	int err;
+
+	if (o->memory % 4096)
+		die(EXIT_OWN_ERROR, "--memory: must be a multiple of 4K");
+	err = pkvm_vm_create(&vm, &cfg);
+	if (err == -EOPNOTSUPP && o->pkeys == PKVM_PKEYS_HW)
+		die(EXIT_OWN_ERROR, "--pkeys=hw: PKU is not available from this KVM "
+		    "(it needs EPT/NPT and a CPU with protection keys)");
+	if (err == -EOPNOTSUPP && o->pkeys == PKVM_PKEYS_SOFT)
+		die(EXIT_OWN_ERROR, "--pkeys=soft: the soft backend is not in this version");
+	if (err == -EINVAL)
+		die(EXIT_OWN_ERROR, "--memory: %llu bytes is outside what a VM can have (at most 3G)",
+		    (unsigned long long)o->memory);
+	if (err)
+		die(EXIT_OWN_ERROR, "cannot create the VM: %s", pkvm_strerror(err));
+
+	err = pkvm_load_elf(vm, image, size, (const char *const *)o->argv, envp, 0, NULL);
+	munmap(image, size);
+	if (err == -ELIBBAD)
+		die(EXIT_NOT_EXECUTABLE, "%s: dynamically linked; pksandbox runs static executables only",
+		    o->argv[0]);
+	if (err == -ENOEXEC)
+		die(EXIT_OWN_ERROR, "%s: not a valid static x86-64 ELF executable", o->argv[0]);
+	if (err)
+		die(EXIT_OWN_ERROR, "%s: cannot load: %s", o->argv[0], pkvm_strerror(err));
+	err = pkvm_linux_attach(vm, &lx);
+	if (!err && o->timeout > 0)
+		err = pkvm_set_time_limit(vm, (uint64_t)(o->timeout * 1e9 + 0.5));
+	if (err)
+		die(EXIT_OWN_ERROR, "%s", pkvm_strerror(err));
+
+	for (;;) {
+		err = pkvm_run(vm, &exit);
+		if (err)
+			die(EXIT_OWN_ERROR, "running the VM failed: %s", pkvm_strerror(err));
+		switch (exit.reason) {
+		case PKVM_EXIT_EXIT:
+			pkvm_vm_destroy(vm);
+			return exit.exit.status;
+		case PKVM_EXIT_FAULT:
+			report_fault(&exit);
+			pkvm_vm_destroy(vm);
+			return EXIT_SIGNAL(vector_signal(exit.fault.vector));
+		case PKVM_EXIT_TIMEOUT:
+			fprintf(stderr, "%s: timed out after %g s\n", progname, o->timeout);
+			pkvm_vm_destroy(vm);
+			return EXIT_TIMEOUT;
+		case PKVM_EXIT_INTERNAL:
+			die(EXIT_OWN_ERROR, "VM failure: %s (KVM exit %u, detail %#llx)",
+			    exit.internal.what, exit.internal.kvm_exit_reason,
+			    (unsigned long long)exit.internal.detail);
+		case PKVM_EXIT_SYSCALL:	/* the personality serves every number */
+		case PKVM_EXIT_INTERRUPTED:
+			continue;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+
+	parse_options(argc, argv, &o);
+	if (o.caps)
+		return print_caps();
+	return run_program(&o);
+}
