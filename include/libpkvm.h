@@ -84,7 +84,7 @@ int pkvm_caps(struct pkvm_caps *caps, const char *kvm_path);
 
 /* How protection keys are enforced. */
 enum pkvm_pkeys_backend {
-	/* hw where KVM offers guest PKU; otherwise none (see below). */
+	/* hw where KVM offers guest PKU, soft elsewhere. */
 	PKVM_PKEYS_AUTO = 0,
 	/*
 	 * The CPU enforces keys: guest CPUID PKU, CR4.PKE=1, keys in PTEs, PKRU
@@ -93,16 +93,22 @@ enum pkvm_pkeys_backend {
 	 */
 	PKVM_PKEYS_HW,
 	/*
-	 * The host enforces keys through per-PKRU page-table views.  Not in this
-	 * version: pkvm_vm_create() fails with -EOPNOTSUPP.
+	 * The host enforces keys, on any KVM: for each PKRU value in use the
+	 * guest runs on a view of its page tables in which pages whose key has
+	 * AD are not present and pages whose key has WD are read-only; guest
+	 * RDPKRU/WRPKRU (#UD without CR4.PKE) are emulated by the host, and a
+	 * fault of the view is reported as the PK fault the CPU would raise
+	 * (same vector, error code, CR2 and key).  The guest's CPUID shows no
+	 * PKU.  One documented difference from hw: an instruction fetch from a
+	 * page whose key has AD faults (#PF, P|U|I) where the CPU would allow
+	 * it (x86 paging has no execute-only pages).
 	 */
 	PKVM_PKEYS_SOFT,
 	/*
 	 * No enforcement is available: keys can be allocated and given to
 	 * mappings, but the PKRU stays 0 (every key fully allowed) and
 	 * pkvm_set_pkru() of anything else fails with -EOPNOTSUPP, so nothing
-	 * is ever silently left unenforced.  What PKVM_PKEYS_AUTO falls back
-	 * to; may also be asked for, by a host that wants no keys at all.
+	 * is ever silently left unenforced.  For a host that wants no keys.
 	 */
 	PKVM_PKEYS_NONE,
 };
@@ -222,6 +228,26 @@ int pkvm_pkey_alloc(struct pkvm_vm *vm);
 int pkvm_pkey_free(struct pkvm_vm *vm, int pkey);
 
 /*
+ * Who may change PKRU.  GUEST_FREE: the guest too, with WRPKRU (the default).
+ * LOCKED: only the host.  On the soft backend a guest WRPKRU then ends the run
+ * with a #GP fault (exit.fault.pkru_refused); on the hw backend WRPKRU runs
+ * natively, so the VM keeps W^X and refuses (-EPERM) to make executable any
+ * page whose bytes contain WRPKRU (0f 01 ef) or XRSTOR (0f ae /5), also
+ * across page boundaries, as ERIM does; existing executable pages are
+ * scanned when the policy is set.  ALLOWLIST: the guest may set only the
+ * @n values in @allowed (soft backend only; -EOPNOTSUPP on hw).
+ * On the none backend the PKRU is always 0 and the policy has no effect.
+ */
+enum pkvm_pkru_policy {
+	PKVM_PKRU_GUEST_FREE = 0,
+	PKVM_PKRU_LOCKED,
+	PKVM_PKRU_ALLOWLIST,
+};
+
+int pkvm_set_pkru_policy(struct pkvm_vm *vm, enum pkvm_pkru_policy policy,
+			 const uint32_t *allowed, size_t n);
+
+/*
  * Set the guest's PKRU, in force from the next pkvm_run().  The guest may
  * change it itself with WRPKRU (on the hw backend); pkvm_get_pkru() reads the
  * current value.  -EOPNOTSUPP on the none backend for anything but 0.
@@ -315,6 +341,9 @@ struct pkvm_exit {
 			uint32_t pfec;		/* error code, PKVM_PFEC_* */
 			int pkey;		/* key of the page at addr, -1 if unmapped */
 			uint32_t pkru;		/* PKRU at the fault */
+			/* #GP from a WRPKRU the PKRU policy refused (soft backend): */
+			bool pkru_refused;
+			uint32_t refused_pkru;	/* the value the guest tried to set */
 		} fault;
 		struct {
 			int status;
@@ -351,6 +380,19 @@ int pkvm_set_time_limit(struct pkvm_vm *vm, uint64_t ns);
  * thread (not from a signal handler).
  */
 int pkvm_interrupt(struct pkvm_vm *vm);
+
+/* Counters of what a VM did, since it was created. */
+struct pkvm_stats {
+	uint64_t runs;			/* pkvm_run() calls */
+	uint64_t kvm_exits;		/* returns from KVM_RUN, signals included */
+	uint64_t syscalls;		/* SYSCALL exits */
+	uint64_t faults;		/* exceptions reported to the host */
+	uint64_t pkru_emulations;	/* soft: guest RDPKRU/WRPKRU served */
+	uint64_t view_builds;		/* soft: page-table views built */
+	uint64_t view_pages;		/* soft: pool pages the views hold now */
+};
+
+int pkvm_get_stats(struct pkvm_vm *vm, struct pkvm_stats *stats);
 
 /* A short name for an exit reason ("syscall", "fault", ...). */
 const char *pkvm_exit_reason_name(enum pkvm_exit_reason reason);

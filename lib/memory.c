@@ -30,6 +30,16 @@ static int check_pkey(const struct pkvm_vm *vm, int pkey)
 	return pkvm_pkeys_is_allocated(&vm->pkeys, pkey) ? 0 : -EINVAL;
 }
 
+/*
+ * Every change of the master tables makes the soft backend's views stale; drop
+ * them first, which also returns their pages to the pool the change may need.
+ */
+static void master_will_change(struct pkvm_vm *vm)
+{
+	if (vm->backend == PKVM_PKEYS_SOFT)
+		pkvm_soft_drop_views(&vm->soft, &vm->pt);
+}
+
 static void release_frames(void *ctx, uint64_t gpa, uint64_t size)
 {
 	struct pkvm_vm *vm = ctx;
@@ -74,6 +84,10 @@ int pkvm_map(struct pkvm_vm *vm, uint64_t gva, const void *data, size_t data_len
 		return err;
 	if (data_len > len || (!data && data_len))
 		return -EINVAL;
+	/* W^X first: an empty range scans nothing but still checks the rights. */
+	err = pkvm_wx_check(vm, gva, 0, prot & PKVM_PROT_WRITE ? prot : 0);
+	if (err)
+		return err;
 	/* Refuse overlap up front so that a failure half way only undoes our own pieces. */
 	for (uint64_t off = 0; off < len; off += PAGE_SIZE) {
 		uint64_t leaf;
@@ -82,6 +96,7 @@ int pkvm_map(struct pkvm_vm *vm, uint64_t gva, const void *data, size_t data_len
 		if (pkvm_pt_lookup(&vm->pt, gva + off, &leaf, &level) == 0)
 			return -EEXIST;
 	}
+	master_will_change(vm);
 	while (done < len) {
 		uint64_t piece = HPAGE_SIZE - ((gva + done) & (HPAGE_SIZE - 1));
 
@@ -96,14 +111,21 @@ int pkvm_map(struct pkvm_vm *vm, uint64_t gva, const void *data, size_t data_len
 		}
 		done += piece;
 	}
-	return 0;
+	/* The bytes are in place now: a locked hw VM scans them before running them. */
+	err = pkvm_wx_check(vm, gva, len, prot);
+	if (err)
+		pkvm_pt_unmap(&vm->pt, gva, len, release_frames, vm);
+	return err;
 }
 
 int pkvm_unmap(struct pkvm_vm *vm, uint64_t gva, uint64_t len)
 {
 	int err = check_user_range(gva, len);
 
-	return err ? err : pkvm_pt_unmap(&vm->pt, gva, len, release_frames, vm);
+	if (err)
+		return err;
+	master_will_change(vm);
+	return pkvm_pt_unmap(&vm->pt, gva, len, release_frames, vm);
 }
 
 int pkvm_protect(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int prot)
@@ -113,7 +135,12 @@ int pkvm_protect(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int prot)
 
 	if (!err)
 		err = prot_to_flags(prot, &flags);
-	return err ? err : pkvm_pt_protect(&vm->pt, gva, len, flags);
+	if (!err)
+		err = pkvm_wx_check(vm, gva, len, prot);
+	if (err)
+		return err;
+	master_will_change(vm);
+	return pkvm_pt_protect(&vm->pt, gva, len, flags);
 }
 
 int pkvm_set_pkey(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int pkey)
@@ -122,7 +149,10 @@ int pkvm_set_pkey(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int pkey)
 
 	if (!err)
 		err = check_pkey(vm, pkey);
-	return err ? err : pkvm_pt_set_pkey(&vm->pt, gva, len, pkey);
+	if (err)
+		return err;
+	master_will_change(vm);
+	return pkvm_pt_set_pkey(&vm->pt, gva, len, pkey);
 }
 
 int pkvm_pkey_alloc(struct pkvm_vm *vm)

@@ -23,12 +23,12 @@ struct pt_op {
 	void *ctx;
 };
 
-static uint64_t *table_at(const struct pkvm_pt *pt, uint64_t gpa)
+uint64_t *pkvm_pt_table(const struct pkvm_pt *pt, uint64_t gpa)
 {
 	return (uint64_t *)(pt->mem->base + gpa);
 }
 
-static int pool_alloc(struct pkvm_pt *pt, uint64_t *gpa)
+int pkvm_pt_alloc_page(struct pkvm_pt *pt, uint64_t *gpa)
 {
 	for (uint64_t word = 0; word * 64 < pt->pool_pages; word++) {
 		uint64_t free_bits = ~pt->pool_used[word];
@@ -42,13 +42,13 @@ static int pool_alloc(struct pkvm_pt *pt, uint64_t *gpa)
 		pt->pool_used[word] |= 1ULL << (page % 64);
 		pt->pool_in_use++;
 		*gpa = pt->pool_gpa + page * PAGE_SIZE;
-		memset(table_at(pt, *gpa), 0, PAGE_SIZE);
+		memset(pkvm_pt_table(pt, *gpa), 0, PAGE_SIZE);
 		return 0;
 	}
 	return -ENOMEM;
 }
 
-static void pool_free(struct pkvm_pt *pt, uint64_t gpa)
+void pkvm_pt_free_page(struct pkvm_pt *pt, uint64_t gpa)
 {
 	uint64_t page = (gpa - pt->pool_gpa) / PAGE_SIZE;
 
@@ -70,7 +70,7 @@ int pkvm_pt_init(struct pkvm_pt *pt, const struct pkvm_gmem *mem, uint64_t pool_
 	pt->pool_used = calloc((pool_pages + 63) / 64, sizeof(uint64_t));
 	if (!pt->pool_used)
 		return -ENOMEM;
-	return pool_alloc(pt, &pt->root);
+	return pkvm_pt_alloc_page(pt, &pt->root);
 }
 
 void pkvm_pt_destroy(struct pkvm_pt *pt)
@@ -101,11 +101,11 @@ static int split_large(struct pkvm_pt *pt, uint64_t *entry)
 	uint64_t attrs = *entry & ~(PTE_ADDR_MASK_52 | PTE_PS);
 	uint64_t table;
 	uint64_t *ptes;
-	int err = pool_alloc(pt, &table);
+	int err = pkvm_pt_alloc_page(pt, &table);
 
 	if (err)
 		return err;
-	ptes = table_at(pt, table);
+	ptes = pkvm_pt_table(pt, table);
 	for (unsigned i = 0; i < ENTRIES; i++)
 		ptes[i] = (frame + i * PAGE_SIZE) | attrs;
 	*entry = table | PT_TABLE_FLAGS;
@@ -114,7 +114,7 @@ static int split_large(struct pkvm_pt *pt, uint64_t *entry)
 
 static bool table_is_empty(const struct pkvm_pt *pt, uint64_t table)
 {
-	const uint64_t *entries = table_at(pt, table);
+	const uint64_t *entries = pkvm_pt_table(pt, table);
 
 	for (unsigned i = 0; i < ENTRIES; i++)
 		if (entries[i])
@@ -155,7 +155,7 @@ static int pt_range(struct pkvm_pt *pt, uint64_t table, unsigned level, uint64_t
 	uint64_t span = level_span(level);
 
 	while (gva < end) {
-		uint64_t *entry = &table_at(pt, table)[(gva >> (PAGE_SHIFT + 9 * (level - 1))) & 511];
+		uint64_t *entry = &pkvm_pt_table(pt, table)[(gva >> (PAGE_SHIFT + 9 * (level - 1))) & 511];
 		uint64_t last = gva | (span - 1);	/* no overflow at the top of memory */
 		bool whole = (gva & (span - 1)) == 0 && last <= end - 1;
 		uint64_t stop = last < end - 1 ? last + 1 : end;
@@ -177,7 +177,7 @@ static int pt_range(struct pkvm_pt *pt, uint64_t table, unsigned level, uint64_t
 			}
 			uint64_t child;
 
-			err = pool_alloc(pt, &child);
+			err = pkvm_pt_alloc_page(pt, &child);
 			if (err)
 				return err;
 			*entry = child | PT_TABLE_FLAGS;
@@ -197,7 +197,7 @@ static int pt_range(struct pkvm_pt *pt, uint64_t table, unsigned level, uint64_t
 		if (err)
 			return err;
 		if (op->kind == PT_UNMAP && table_is_empty(pt, *entry & PTE_ADDR_MASK_52)) {
-			pool_free(pt, *entry & PTE_ADDR_MASK_52);
+			pkvm_pt_free_page(pt, *entry & PTE_ADDR_MASK_52);
 			*entry = 0;
 			pt->changed = true;
 		}
@@ -225,7 +225,7 @@ static int split_at(struct pkvm_pt *pt, uint64_t gva)
 	uint64_t table = pt->root;
 
 	for (unsigned lvl = 4; lvl >= 2; lvl--) {
-		uint64_t *entry = &table_at(pt, table)[(gva >> (PAGE_SHIFT + 9 * (lvl - 1))) & 511];
+		uint64_t *entry = &pkvm_pt_table(pt, table)[(gva >> (PAGE_SHIFT + 9 * (lvl - 1))) & 511];
 
 		if (!(*entry & PTE_P))
 			return 0;
@@ -327,7 +327,7 @@ int pkvm_pt_lookup(const struct pkvm_pt *pt, uint64_t gva, uint64_t *leaf, unsig
 	if (!pkvm_gva_is_canonical(gva))
 		return -ENOENT;
 	for (unsigned lvl = 4; lvl >= 1; lvl--) {
-		uint64_t entry = table_at(pt, table)[(gva >> (PAGE_SHIFT + 9 * (lvl - 1))) & 511];
+		uint64_t entry = pkvm_pt_table(pt, table)[(gva >> (PAGE_SHIFT + 9 * (lvl - 1))) & 511];
 
 		if (!(entry & PTE_P))
 			return -ENOENT;

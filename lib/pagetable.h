@@ -55,6 +55,12 @@ int pkvm_pt_protect(struct pkvm_pt *pt, uint64_t gva, uint64_t size, uint64_t fl
 /* Change the protection key of a fully mapped range; fails as pkvm_pt_protect() does. */
 int pkvm_pt_set_pkey(struct pkvm_pt *pt, uint64_t gva, uint64_t size, unsigned pkey);
 
+/* Pool pages for other tables built from these (the soft backend's views). */
+int pkvm_pt_alloc_page(struct pkvm_pt *pt, uint64_t *gpa);	/* zeroed; -ENOMEM */
+void pkvm_pt_free_page(struct pkvm_pt *pt, uint64_t gpa);
+/* The host's view of the table page at @gpa (which must be a pool page). */
+uint64_t *pkvm_pt_table(const struct pkvm_pt *pt, uint64_t gpa);
+
 /* The leaf entry mapping @gva and its level, or -ENOENT. */
 int pkvm_pt_lookup(const struct pkvm_pt *pt, uint64_t gva, uint64_t *leaf, unsigned *level);
 

@@ -1,5 +1,7 @@
 /* pkru.c: the guest's PKRU, kept by the host and carried to the vCPU per backend. */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "kvm.h"
 #include "vm.h"
@@ -55,5 +57,48 @@ int pkvm_get_pkru(struct pkvm_vm *vm, uint32_t *pkru)
 			return err;
 	}
 	*pkru = vm->pkru;
+	return 0;
+}
+
+bool pkvm_pkru_guest_may_set(const struct pkvm_vm *vm, uint32_t pkru)
+{
+	switch (vm->pkru_policy) {
+	case PKVM_PKRU_GUEST_FREE:
+		return true;
+	case PKVM_PKRU_ALLOWLIST:
+		for (size_t i = 0; i < vm->pkru_nallowed; i++)
+			if (vm->pkru_allowed[i] == pkru)
+				return true;
+		return false;
+	default:
+		return false;
+	}
+}
+
+int pkvm_set_pkru_policy(struct pkvm_vm *vm, enum pkvm_pkru_policy policy,
+			 const uint32_t *allowed, size_t n)
+{
+	uint32_t *copy = NULL;
+	int err;
+
+	if ((unsigned)policy > PKVM_PKRU_ALLOWLIST || (n && !allowed) || n > 4096)
+		return -EINVAL;
+	if (policy == PKVM_PKRU_ALLOWLIST && vm->backend == PKVM_PKEYS_HW)
+		return -EOPNOTSUPP;	/* native WRPKRU cannot be filtered */
+	if (policy == PKVM_PKRU_LOCKED && vm->backend == PKVM_PKEYS_HW) {
+		err = pkvm_wx_scan_all(vm);
+		if (err)
+			return err;
+	}
+	if (policy == PKVM_PKRU_ALLOWLIST && n) {
+		copy = malloc(n * sizeof(*copy));
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, allowed, n * sizeof(*copy));
+	}
+	free(vm->pkru_allowed);
+	vm->pkru_allowed = copy;
+	vm->pkru_nallowed = policy == PKVM_PKRU_ALLOWLIST ? n : 0;
+	vm->pkru_policy = policy;
 	return 0;
 }

@@ -41,10 +41,18 @@ static int enter_user(struct pkvm_vm *vm)
 	uint64_t frame_va = PKVM_IST_TOP_GVA - sizeof(struct pkvm_stub_resume_frame);
 	struct pkvm_stub_resume_frame *frame = sys_ptr(vm, frame_va);
 	struct kvm_regs kregs, *k = vm->sync_regs ? &vm->run->s.regs.regs : &kregs;
-	bool reload_cr3 = vm->pt.changed;
+	uint64_t cr3 = vm->pt.root;
+	bool reload_cr3;
 	int err;
 
-	if (vm->pt.changed && vm->pool_slot_refresh) {
+	if (vm->backend == PKVM_PKEYS_SOFT) {
+		/* The view for the current PKRU; building one writes pool pages. */
+		err = pkvm_soft_view_root(&vm->soft, &vm->pt, vm->pkru, &cr3);
+		if (err)
+			return err;
+	}
+	reload_cr3 = vm->pt.changed || vm->soft.pool_written || cr3 != vm->cr3;
+	if ((vm->pt.changed || vm->soft.pool_written) && vm->pool_slot_refresh) {
 		/* Shadow paging: deleting the slot drops KVM's shadow of our tables. */
 		err = pkvm_kvm_set_memslot(vm->vm_fd, 1, vm->pool_gpa, 0, NULL);
 		if (!err)
@@ -54,6 +62,8 @@ static int enter_user(struct pkvm_vm *vm)
 			return err;
 	}
 	vm->pt.changed = false;
+	vm->soft.pool_written = false;
+	vm->cr3 = cr3;
 	if (vm->segs_dirty) {
 		err = pkvm_vcpu_set_segments(vm);
 		if (err)
@@ -63,7 +73,7 @@ static int enter_user(struct pkvm_vm *vm)
 	if (err)
 		return err;
 
-	frame->cr3 = vm->pt.root;
+	frame->cr3 = cr3;
 	frame->rip = vm->regs.rip;
 	frame->cs = PKVM_USER_CS;
 	frame->rflags = (vm->regs.rflags & X86_EFLAGS_USER_MASK) | X86_EFLAGS_FIXED | X86_EFLAGS_IF;
@@ -236,6 +246,8 @@ static int settle_after_signal(struct pkvm_vm *vm)
 		err = pkvm_kvm_get_regs(vm->vcpu_fd, &k);
 	if (err)
 		return err;
+	if (vm->backend == PKVM_PKEYS_SOFT && sregs.cr3 == vm->cr3)
+		pkvm_soft_loaded(&vm->soft, &vm->pt, vm->cr3);
 	if (sregs.cs.dpl == 3) {
 		regs_from_kvm(&vm->regs, &k);
 		vm->regs.rip = k.rip;
@@ -262,6 +274,7 @@ static int run_once(struct pkvm_vm *vm, struct pkvm_exit *exit)
 		vm->run->kvm_dirty_regs = 0;
 	if (err)
 		return err;
+	vm->stats.kvm_exits++;
 	if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
 		err = -errno;
 		vm->run->immediate_exit = 0;
@@ -271,6 +284,9 @@ static int run_once(struct pkvm_vm *vm, struct pkvm_exit *exit)
 		return err ? err : 1;
 	}
 	vm->finish_entry = false;
+	/* Any exit but a signal comes after the stub loaded vm->cr3. */
+	if (vm->backend == PKVM_PKEYS_SOFT)
+		pkvm_soft_loaded(&vm->soft, &vm->pt, vm->cr3);
 	if (vm->backend == PKVM_PKEYS_HW)
 		vm->pkru_stale = true;	/* the guest may have run WRPKRU */
 	return decode_exit(vm, exit);
@@ -296,6 +312,7 @@ int pkvm_run(struct pkvm_vm *vm, struct pkvm_exit *exit)
 
 	if (err)
 		return err;
+	vm->stats.runs++;
 	memset(exit, 0, sizeof(*exit));
 	for (;;) {
 		err = 0;
@@ -306,6 +323,12 @@ int pkvm_run(struct pkvm_vm *vm, struct pkvm_exit *exit)
 			break;
 		if (err == 1)
 			continue;	/* kicked: the checks above say why */
+		if (exit->reason == PKVM_EXIT_FAULT && pkvm_soft_handle_fault(vm, exit))
+			continue;	/* the soft backend served it */
+		if (exit->reason == PKVM_EXIT_SYSCALL)
+			vm->stats.syscalls++;
+		if (exit->reason == PKVM_EXIT_FAULT)
+			vm->stats.faults++;
 		if (exit->reason == PKVM_EXIT_SYSCALL && vm->linux_personality) {
 			err = pkvm_linux_syscall(vm, exit);
 			if (err < 0)

@@ -80,13 +80,14 @@ static int choose_backend(struct pkvm_vm *vm, enum pkvm_pkeys_backend wanted)
 
 	switch (wanted) {
 	case PKVM_PKEYS_AUTO:
-		vm->backend = pku ? PKVM_PKEYS_HW : PKVM_PKEYS_NONE;
+		vm->backend = pku ? PKVM_PKEYS_HW : PKVM_PKEYS_SOFT;
 		return 0;
 	case PKVM_PKEYS_HW:
 		vm->backend = PKVM_PKEYS_HW;
 		return pku ? 0 : -EOPNOTSUPP;
+	case PKVM_PKEYS_SOFT:
 	case PKVM_PKEYS_NONE:
-		vm->backend = PKVM_PKEYS_NONE;
+		vm->backend = wanted;
 		return 0;
 	default:
 		return -EOPNOTSUPP;
@@ -203,6 +204,7 @@ int pkvm_vm_create(struct pkvm_vm **out, const struct pkvm_config *config)
 		return -ENOMEM;
 	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
 	pkvm_pkeys_init(&vm->pkeys);
+	pkvm_soft_init(&vm->soft);
 	vm->regs.rflags = X86_EFLAGS_FIXED | X86_EFLAGS_IF;
 
 	err = pkvm_kick_init(&vm->kick, cfg.kick_signal);
@@ -235,6 +237,7 @@ int pkvm_vm_create(struct pkvm_vm **out, const struct pkvm_config *config)
 		err = setup_vcpu(vm);
 	if (err)
 		goto fail;
+	vm->cr3 = vm->pt.root;
 	*out = vm;
 	return 0;
 fail:
@@ -247,6 +250,8 @@ void pkvm_vm_destroy(struct pkvm_vm *vm)
 	if (!vm)
 		return;
 	pkvm_linux_destroy(vm->linux_personality);
+	pkvm_soft_destroy(&vm->soft, &vm->pt);
+	free(vm->pkru_allowed);
 	pkvm_kick_destroy(&vm->kick);
 	if (vm->run)
 		munmap(vm->run, vm->run_size);
@@ -263,6 +268,14 @@ void pkvm_vm_destroy(struct pkvm_vm *vm)
 	free(vm->xsave_buf);
 	free(vm->cpuid);
 	free(vm);
+}
+
+int pkvm_get_stats(struct pkvm_vm *vm, struct pkvm_stats *stats)
+{
+	*stats = vm->stats;
+	stats->view_builds = vm->soft.builds;
+	stats->view_pages = pkvm_soft_view_pages(&vm->soft);
+	return 0;
 }
 
 enum pkvm_pkeys_backend pkvm_vm_pkeys_backend(const struct pkvm_vm *vm)

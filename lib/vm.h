@@ -13,6 +13,7 @@
 #include "frames.h"
 #include "pagetable.h"
 #include "pkeys.h"
+#include "soft.h"
 #include "walk.h"
 #include "xsave.h"
 
@@ -69,6 +70,15 @@ struct pkvm_vm {
 	uint32_t pkru;
 	bool pkru_dirty;		/* set by the host, not yet in the vCPU */
 	bool pkru_stale;		/* the guest may have changed it (hw) */
+	enum pkvm_pkru_policy pkru_policy;
+	uint32_t *pkru_allowed;		/* PKVM_PKRU_ALLOWLIST values */
+	size_t pkru_nallowed;
+
+	struct pkvm_soft soft;		/* soft backend: views per PKRU */
+	uint64_t cr3;			/* what the guest runs on now */
+	uint64_t soft_retry_rip;	/* guards the retry of a fault a view got wrong */
+
+	struct pkvm_stats stats;
 
 	struct pkvm_kick kick;
 	struct pkvm_linux *linux_personality;
@@ -81,6 +91,14 @@ int pkvm_vcpu_to_kernel_mode(struct pkvm_vm *vm, struct kvm_sregs *sregs);
 
 /* pkru.c */
 int pkvm_pkru_sync_to_vcpu(struct pkvm_vm *vm);
+bool pkvm_pkru_guest_may_set(const struct pkvm_vm *vm, uint32_t pkru);
+
+/* soft_exits.c: 1 when the exit was served and the guest resumes, 0 to report it. */
+int pkvm_soft_handle_fault(struct pkvm_vm *vm, struct pkvm_exit *exit);
+
+/* wxscan.c: hw lock policy checks before a range becomes executable. */
+int pkvm_wx_check(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int prot);
+int pkvm_wx_scan_all(struct pkvm_vm *vm);
 
 /* kick.c */
 int pkvm_kick_init(struct pkvm_kick *kick, int signo);

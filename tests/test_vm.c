@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,6 +112,13 @@ GUEST_CODE static void guest_rdpkru_then_wrpkru(uint64_t new_pkru, volatile uint
 	guest_wrpkru((uint32_t)new_pkru);
 	GUEST_SYNC(guest_rdpkru());
 	GUEST_SYNC(*p);
+	GUEST_DONE();
+}
+
+/* WRPKRU with ECX != 0 is #GP(0) (SDM vol. 2B), on every backend that has it. */
+GUEST_CODE static void guest_bad_wrpkru(void)
+{
+	__asm__ volatile(".byte 0x0f, 0x01, 0xef" :: "a"(0), "c"(1), "d"(0) : "memory");
 	GUEST_DONE();
 }
 
@@ -394,6 +402,11 @@ START_TEST(test_execute_only_code)
 	vmtest_start(&t, guest_read_own_code, 0, 0, 0);
 	if (vmtest_guest_addr(guest_read_own_code) >= VMTEST_CODE_GVA + 0x1000)
 		return;	/* the function is not on the keyed page: nothing to see */
+	if (t.backend == PKVM_PKEYS_SOFT) {
+		/* The documented difference: no execute-only pages without PKU. */
+		vmtest_expect_pf(&t, vmtest_guest_addr(guest_read_own_code), PF_P | PF_U | PF_I, key);
+		return;
+	}
 	vmtest_expect_pf(&t, vmtest_guest_addr(guest_read_own_code), PF_P | PF_U | PF_PK, key);
 }
 END_TEST
@@ -481,6 +494,67 @@ START_TEST(test_stopped_guest_resumes_where_it_was)
 	ck_assert_msg(t.exit.reason == PKVM_EXIT_SYSCALL && t.exit.syscall.args[0] == n * (n + 1) / 2,
 		      "wrong sum after %d stops", stops);
 	printf("  guest_sum: stopped and resumed %d times\n", stops);
+}
+END_TEST
+
+START_TEST(test_wrpkru_checks_ecx)
+{
+	vmtest_create(&t, _i);
+	vmtest_start(&t, guest_bad_wrpkru, 0, 0, 0);
+	/* Without PKU in the guest it is #UD (as on such a CPU). */
+	vmtest_expect_fault(&t, t.backend == PKVM_PKEYS_NONE ? PKVM_VEC_UD : PKVM_VEC_GP);
+}
+END_TEST
+
+START_TEST(test_pkru_lock_policy)
+{
+	uint64_t p = VMTEST_DATA_GVA;
+	uint32_t allowed[1];
+	int key;
+
+	vmtest_create(&t, _i);
+	key = pkvm_pkey_alloc(t.vm);
+	vmtest_map(&t, p, 4096, RW, key);
+	if (t.backend == PKVM_PKEYS_SOFT) {
+		ck_assert_int_eq(pkvm_set_pkru_policy(t.vm, PKVM_PKRU_LOCKED, NULL, 0), 0);
+		vmtest_start(&t, guest_rdpkru_then_wrpkru, PKVM_PKRU_AD(key), p, 0);
+		vmtest_expect_sync(&t, 0);	/* RDPKRU still works */
+		vmtest_expect_fault(&t, PKVM_VEC_GP);
+		ck_assert(t.exit.fault.pkru_refused);
+		ck_assert_uint_eq(t.exit.fault.refused_pkru, PKVM_PKRU_AD(key));
+		/* An allow-list lets exactly its values through. */
+		allowed[0] = PKVM_PKRU_AD(key);
+		ck_assert_int_eq(pkvm_set_pkru_policy(t.vm, PKVM_PKRU_ALLOWLIST, allowed, 1), 0);
+		vmtest_expect_sync(&t, PKVM_PKRU_AD(key));
+		vmtest_expect_pf(&t, p, PF_P | PF_U | PF_PK, key);
+	} else if (t.backend == PKVM_PKEYS_HW) {
+		uint8_t code[8192];
+
+		/* The test's own guest code contains WRPKRU: locking must refuse it. */
+		ck_assert_int_eq(pkvm_set_pkru_policy(t.vm, PKVM_PKRU_LOCKED, NULL, 0), -EPERM);
+		ck_assert_int_eq(pkvm_set_pkru_policy(t.vm, PKVM_PKRU_ALLOWLIST, allowed, 1), -EOPNOTSUPP);
+		ck_assert_int_eq(pkvm_unmap(t.vm, VMTEST_CODE_GVA, 0x10000), 0);
+		ck_assert_int_eq(pkvm_set_pkru_policy(t.vm, PKVM_PKRU_LOCKED, NULL, 0), 0);
+		/* W^X, then WRPKRU and XRSTOR bytes, also split across two pages. */
+		memset(code, 0x90, sizeof(code));
+		ck_assert_int_eq(pkvm_map(t.vm, 0x800000, code, 4096, 4096,
+					  PKVM_PROT_WRITE | PKVM_PROT_EXEC, 0), -EPERM);
+		memcpy(code + 100, (uint8_t[]){ 0x0f, 0x01, 0xef }, 3);
+		ck_assert_int_eq(pkvm_map(t.vm, 0x800000, code, 4096, 4096, PKVM_PROT_EXEC, 0), -EPERM);
+		memcpy(code + 100, (uint8_t[]){ 0x48, 0x0f, 0xae, 0x28 }, 4);	/* xrstor64 (%rax) */
+		ck_assert_int_eq(pkvm_map(t.vm, 0x800000, code, 4096, 4096, PKVM_PROT_EXEC, 0), -EPERM);
+		memcpy(code + 100, (uint8_t[]){ 0x0f, 0xae, 0xe8 }, 3);		/* lfence is fine */
+		code[4095] = 0x0f;
+		ck_assert_int_eq(pkvm_map(t.vm, 0x800000, code, 4096, 4096, PKVM_PROT_EXEC, 0), 0);
+		code[4096] = 0x01;
+		code[4097] = 0xef;
+		ck_assert_int_eq(pkvm_map(t.vm, 0x801000, code + 4096, 4096, 4096, PKVM_PROT_EXEC, 0),
+				 -EPERM);
+		/* Data pages may hold anything, but may not become executable. */
+		ck_assert_int_eq(pkvm_map(t.vm, 0x801000, code + 4096, 4096, 4096, RO, 0), 0);
+		ck_assert_int_eq(pkvm_protect(t.vm, 0x801000, 4096, PKVM_PROT_EXEC), -EPERM);
+		ck_assert_int_eq(pkvm_protect(t.vm, 0x800000, 4096, RW | PKVM_PROT_EXEC), -EPERM);
+	}
 }
 END_TEST
 
@@ -605,6 +679,8 @@ int main(void)
 	ADD(test_time_limit);
 	ADD(test_interrupt_from_another_thread);
 	ADD(test_stopped_guest_resumes_where_it_was);
+	ADD(test_wrpkru_checks_ecx);
+	ADD(test_pkru_lock_policy);
 	ADD(test_many_vms_and_no_leaks);
 	ADD(test_bad_arguments);
 	suite_add_tcase(s, tc);

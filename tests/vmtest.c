@@ -8,7 +8,7 @@
 
 extern const uint8_t __start_pkvm_guest_text[], __stop_pkvm_guest_text[];
 
-enum pkvm_pkeys_backend vmtest_backends[3];
+enum pkvm_pkeys_backend vmtest_backends[4];
 int vmtest_nbackends;
 
 static bool want(const char *only, const char *name, bool available)
@@ -44,6 +44,8 @@ void vmtest_probe_backends(void)
 	only = getenv("PKVM_TEST_BACKENDS");
 	if (want(only, "hw", caps.pku))
 		vmtest_backends[vmtest_nbackends++] = PKVM_PKEYS_HW;
+	if (want(only, "soft", true))
+		vmtest_backends[vmtest_nbackends++] = PKVM_PKEYS_SOFT;
 	if (want(only, "none", true))
 		vmtest_backends[vmtest_nbackends++] = PKVM_PKEYS_NONE;
 	printf("backends under test:");

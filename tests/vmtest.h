@@ -60,7 +60,7 @@ struct vmtest {
 };
 
 /* The backends this host offers, for tcase_add_loop_test(): index -> backend. */
-extern enum pkvm_pkeys_backend vmtest_backends[3];
+extern enum pkvm_pkeys_backend vmtest_backends[4];
 extern int vmtest_nbackends;
 /* Fills vmtest_backends; exits 77 when /dev/kvm is absent. */
 void vmtest_probe_backends(void);

@@ -1,6 +1,6 @@
 #!/bin/sh
 # inside.sh: what check-hw.sh runs inside the QEMU lane (busybox sh, /payload).
-# The VM suite runs on the hw and none backends, pksandbox's with --pkeys=hw
+# The VM suite runs on the hw, soft and none backends, pksandbox's with --pkeys=hw
 # and auto; a failing suite fails the lane.
 pass=0
 fail=0
@@ -19,7 +19,7 @@ suite() {
 }
 
 ./pksandbox-static --caps
-suite "test_vm (hw, none)" env PKVM_TEST_BACKENDS="hw none" CK_VERBOSITY=normal ./test_vm
+suite "test_vm (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOSITY=normal ./test_vm
 suite "test_pksandbox (--pkeys=hw)" env PKSANDBOX=./pksandbox-static PROGS=./progs \
 	PKSANDBOX_ARGS=--pkeys=hw sh ./test_pksandbox.sh
 suite "test_pksandbox (--pkeys=auto)" env PKSANDBOX=./pksandbox-static PROGS=./progs \

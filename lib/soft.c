@@ -1,0 +1,195 @@
+/* soft.c: the soft backend's per-PKRU page-table views, built lazily and cached. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "soft.h"
+
+#define ENTRIES		512
+
+void pkvm_soft_init(struct pkvm_soft *soft)
+{
+	memset(soft, 0, sizeof(*soft));
+}
+
+static int own_page(struct pkvm_soft_view *v, uint64_t gpa);
+
+static void free_view(struct pkvm_soft *soft, struct pkvm_soft_view *v, struct pkvm_pt *pt)
+{
+	bool loaded = v->npages && v->root == soft->loaded_root;
+
+	for (unsigned i = 0; i < v->npages; i++)
+		if (!loaded || own_page(&soft->retired, v->pages[i]))
+			pkvm_pt_free_page(pt, v->pages[i]);
+	v->npages = 0;
+	v->valid = false;
+}
+
+void pkvm_soft_loaded(struct pkvm_soft *soft, struct pkvm_pt *pt, uint64_t root)
+{
+	soft->loaded_root = root;
+	for (unsigned i = 0; i < soft->retired.npages; i++)
+		pkvm_pt_free_page(pt, soft->retired.pages[i]);
+	soft->retired.npages = 0;
+}
+
+void pkvm_soft_destroy(struct pkvm_soft *soft, struct pkvm_pt *pt)
+{
+	soft->loaded_root = 0;
+	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++) {
+		if (pt->pool_used)
+			free_view(soft, &soft->view[i], pt);
+		free(soft->view[i].pages);
+		soft->view[i].pages = NULL;
+	}
+	if (pt->pool_used)
+		pkvm_soft_loaded(soft, pt, 0);
+	free(soft->retired.pages);
+	soft->retired.pages = NULL;
+}
+
+void pkvm_soft_drop_views(struct pkvm_soft *soft, struct pkvm_pt *pt)
+{
+	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++)
+		free_view(soft, &soft->view[i], pt);
+}
+
+/* SDM §4.6.2 restated for a view: what the CPU would deny, the view does not map. */
+static uint64_t view_leaf(uint64_t entry, uint32_t pkru)
+{
+	unsigned key = (entry & PTE_PKEY_MASK) >> PTE_PKEY_SHIFT;
+	uint32_t bits = pkru >> (2 * key);
+
+	if (bits & 1)
+		return entry & ~PTE_P;	/* AD: not present (the other bits are kept, ignored) */
+	if (bits & 2)
+		return entry & ~PTE_W;	/* WD: read-only */
+	return entry;
+}
+
+static int own_page(struct pkvm_soft_view *v, uint64_t gpa)
+{
+	if (v->npages == v->capacity) {
+		unsigned cap = v->capacity ? v->capacity * 2 : 16;
+		uint64_t *pages = realloc(v->pages, cap * sizeof(*pages));
+
+		if (!pages)
+			return -ENOMEM;
+		v->pages = pages;
+		v->capacity = cap;
+	}
+	v->pages[v->npages++] = gpa;
+	return 0;
+}
+
+/*
+ * Copy-on-difference: the view of table @table is @table itself unless some
+ * user leaf below it changes under @pkru.  @user: U/S was 1 in every entry
+ * above, so leaves here are user-mode addresses (only those have keys).
+ */
+static int view_table(struct pkvm_soft_view *v, struct pkvm_pt *pt, uint64_t table,
+		      unsigned level, bool user, uint64_t *out)
+{
+	uint64_t copy[ENTRIES];
+	const uint64_t *src = pkvm_pt_table(pt, table);
+	bool differs = false;
+	uint64_t page;
+	int err;
+
+	for (unsigned i = 0; i < ENTRIES; i++) {
+		uint64_t e = src[i];
+
+		copy[i] = e;
+		if (!(e & PTE_P))
+			continue;
+		if (level == 1 || (e & PTE_PS)) {
+			if (user && (e & PTE_U))
+				copy[i] = view_leaf(e, v->pkru);
+		} else {
+			uint64_t child = e & PTE_ADDR_MASK_52, child_view;
+
+			err = view_table(v, pt, child, level - 1, user && (e & PTE_U), &child_view);
+			if (err)
+				return err;
+			copy[i] = (e & ~PTE_ADDR_MASK_52) | child_view;
+		}
+		differs |= copy[i] != e;
+	}
+	if (!differs) {
+		*out = table;
+		return 0;
+	}
+	err = pkvm_pt_alloc_page(pt, &page);
+	if (err)
+		return err;
+	err = own_page(v, page);
+	if (err) {
+		pkvm_pt_free_page(pt, page);
+		return err;
+	}
+	memcpy(pkvm_pt_table(pt, page), copy, sizeof(copy));
+	*out = page;
+	return 0;
+}
+
+static struct pkvm_soft_view *least_recently_used(struct pkvm_soft *soft)
+{
+	struct pkvm_soft_view *lru = &soft->view[0];
+
+	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++) {
+		if (!soft->view[i].valid)
+			return &soft->view[i];
+		if (soft->view[i].last_used < lru->last_used)
+			lru = &soft->view[i];
+	}
+	return lru;
+}
+
+static int build(struct pkvm_soft *soft, struct pkvm_pt *pt, struct pkvm_soft_view *v,
+		 uint32_t pkru)
+{
+	free_view(soft, v, pt);
+	v->pkru = pkru;
+	soft->pool_written = true;
+	soft->builds++;
+	return view_table(v, pt, pt->root, 4, true, &v->root);
+}
+
+int pkvm_soft_view_root(struct pkvm_soft *soft, struct pkvm_pt *pt, uint32_t pkru, uint64_t *cr3)
+{
+	struct pkvm_soft_view *v;
+	int err;
+
+	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++) {
+		v = &soft->view[i];
+		if (v->valid && v->pkru == pkru) {
+			v->last_used = ++soft->clock;
+			*cr3 = v->root;
+			return 0;
+		}
+	}
+	v = least_recently_used(soft);
+	err = build(soft, pt, v, pkru);
+	if (err == -ENOMEM) {
+		/* The pool is shared with the master tables: make room and try alone. */
+		pkvm_soft_drop_views(soft, pt);
+		err = build(soft, pt, v, pkru);
+	}
+	if (err) {
+		free_view(soft, v, pt);
+		return err;
+	}
+	v->valid = true;
+	v->last_used = ++soft->clock;
+	*cr3 = v->root;
+	return 0;
+}
+
+uint64_t pkvm_soft_view_pages(const struct pkvm_soft *soft)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++)
+		n += soft->view[i].npages;
+	return n;
+}

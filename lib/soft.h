@@ -1,0 +1,59 @@
+/* soft.h: the soft backend's per-PKRU page-table views (private). */
+#ifndef PKVM_SOFT_H
+#define PKVM_SOFT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pagetable.h"
+
+#define PKVM_SOFT_MAX_VIEWS	8
+
+/*
+ * A view of the master tables for one PKRU value: user pages whose key has AD
+ * are not present, those whose key has WD are read-only.  A table page no key
+ * affects is shared with the master, so a view costs pages only where keyed
+ * mappings are.
+ */
+struct pkvm_soft_view {
+	bool valid;
+	uint32_t pkru;
+	uint64_t root;		/* the CR3 of this view */
+	uint64_t last_used;
+	uint64_t *pages;	/* pool pages owned by the view */
+	unsigned npages, capacity;
+};
+
+struct pkvm_soft {
+	struct pkvm_soft_view view[PKVM_SOFT_MAX_VIEWS];
+	/*
+	 * The vCPU keeps running the stub on the CR3 it last loaded until the
+	 * stub loads the next one: pages of that view are retired, not freed,
+	 * when it is dropped, and freed once the vCPU is known to have moved on.
+	 */
+	uint64_t loaded_root;
+	struct pkvm_soft_view retired;
+	uint64_t clock;
+	bool pool_written;	/* views wrote pool pages since the last flush */
+	uint64_t builds, switches;
+};
+
+void pkvm_soft_init(struct pkvm_soft *soft);
+void pkvm_soft_destroy(struct pkvm_soft *soft, struct pkvm_pt *pt);
+
+/* Forget every view: the master tables changed (views are rebuilt lazily). */
+void pkvm_soft_drop_views(struct pkvm_soft *soft, struct pkvm_pt *pt);
+
+/*
+ * The CR3 to run under @pkru: a cached view, or one built now (evicting the
+ * least recently used).  -ENOMEM when the pool cannot hold it even alone.
+ */
+int pkvm_soft_view_root(struct pkvm_soft *soft, struct pkvm_pt *pt, uint32_t pkru, uint64_t *cr3);
+
+/* The vCPU now runs on @root (it left the guest after loading it): free retired pages. */
+void pkvm_soft_loaded(struct pkvm_soft *soft, struct pkvm_pt *pt, uint64_t root);
+
+/* Pool pages the views hold (for the benchmark and tests). */
+uint64_t pkvm_soft_view_pages(const struct pkvm_soft *soft);
+
+#endif /* PKVM_SOFT_H */

@@ -1,0 +1,117 @@
+/* soft_exits.c: the soft backend's side of guest exceptions: RDPKRU/WRPKRU and PK faults. */
+#include <errno.h>
+#include <string.h>
+
+#include "vm.h"
+
+/*
+ * The guest's instruction bytes at @rip, fetched as the CPU would (a user
+ * fetch: keys do not apply).  Returns how many bytes could be read.
+ */
+static size_t fetch_insn(struct pkvm_vm *vm, uint64_t rip, uint8_t *buf, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len) {
+		struct pkvm_walk w;
+
+		if (pkvm_walk(&vm->walk, vm->pt.root, rip + n, PKVM_ACC_USER | PKVM_ACC_FETCH, 0, &w) ||
+		    w.gpa >= vm->mem.size)
+			break;
+		buf[n++] = vm->mem.base[w.gpa];
+	}
+	return n;
+}
+
+static void gp_fault(struct pkvm_exit *exit)
+{
+	exit->fault.vector = X86_VEC_GP;
+	exit->fault.has_error_code = true;
+	exit->fault.error_code = 0;
+}
+
+/*
+ * RDPKRU and WRPKRU raise #UD when CR4.PKE=0 (SDM vol. 2B); with PKE the CPU
+ * would run them.  Do what it would: ECX (and EDX for WRPKRU) must be 0, else
+ * #GP(0); RDPKRU zero-extends into RAX and clears RDX.  Returns 1 when done.
+ */
+static int emulate_pkru_insn(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	static const uint8_t rdpkru[] = X86_RDPKRU_BYTES, wrpkru[] = X86_WRPKRU_BYTES;
+	struct pkvm_regs *r = &vm->regs;
+	uint8_t insn[3];
+	bool is_wr;
+
+	if (fetch_insn(vm, r->rip, insn, sizeof(insn)) != sizeof(insn))
+		return 0;
+	if (!memcmp(insn, rdpkru, 3))
+		is_wr = false;
+	else if (!memcmp(insn, wrpkru, 3))
+		is_wr = true;
+	else
+		return 0;
+	if ((uint32_t)r->rcx || (is_wr && (uint32_t)r->rdx)) {
+		gp_fault(exit);
+		return 0;
+	}
+	if (is_wr) {
+		uint32_t value = (uint32_t)r->rax;
+
+		if (!pkvm_pkru_guest_may_set(vm, value)) {
+			gp_fault(exit);
+			exit->fault.pkru_refused = true;
+			exit->fault.refused_pkru = value;
+			return 0;
+		}
+		vm->pkru = value;
+	} else {
+		r->rax = vm->pkru;
+		r->rdx = 0;
+	}
+	r->rip += 3;
+	vm->stats.pkru_emulations++;
+	return 1;
+}
+
+/*
+ * A #PF on a view: ask the master tables what the CPU would have said under
+ * the current PKRU.  If they deny the access too, report their error code
+ * (this is where PFEC_PK comes from).  If they allow it, the view hid the
+ * page for a fetch under AD (no execute-only pages without PKU: report it,
+ * as documented) or was stale (rebuild it and retry once).
+ */
+static int reconstruct_pf(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	unsigned access = exit->fault.error_code & (PFEC_W | PFEC_U | PFEC_I);
+	struct pkvm_walk w;
+	int err = pkvm_walk(&vm->walk, vm->pt.root, exit->fault.addr, access, vm->pkru, &w);
+
+	if (err == -EFAULT) {
+		exit->fault.error_code = exit->fault.pfec = w.pfec;
+		exit->fault.pkey = w.level ? (int)w.pkey : -1;
+		vm->soft_retry_rip = 0;
+		return 0;
+	}
+	if (err == 0 && (access & PFEC_I)) {
+		exit->fault.error_code = exit->fault.pfec = PFEC_P | PFEC_U | PFEC_I;
+		exit->fault.pkey = w.pkey;
+		return 0;
+	}
+	if (err == 0 && vm->soft_retry_rip != exit->fault.rip + 1) {
+		vm->soft_retry_rip = exit->fault.rip + 1;	/* +1: rip 0 is a valid address */
+		pkvm_soft_drop_views(&vm->soft, &vm->pt);
+		return 1;
+	}
+	return 0;	/* the same fault again: report what the CPU said */
+}
+
+int pkvm_soft_handle_fault(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	if (vm->backend != PKVM_PKEYS_SOFT || exit->reason != PKVM_EXIT_FAULT)
+		return 0;
+	if (exit->fault.vector == X86_VEC_UD)
+		return emulate_pkru_insn(vm, exit);
+	if (exit->fault.vector == X86_VEC_PF)
+		return reconstruct_pf(vm, exit);
+	return 0;
+}
