@@ -82,6 +82,7 @@ void vmtest_create(struct vmtest *t, int backend_index)
 
 	ck_assert_msg(err == 0, "pkvm_vm_create: %s", pkvm_strerror(err));
 	t->backend = pkvm_vm_pkeys_backend(t->vm);
+	t->code_size = code_size;
 	err = pkvm_map(t->vm, VMTEST_CODE_GVA, __start_pkvm_guest_text, code_len, code_size,
 		       PKVM_PROT_READ | PKVM_PROT_EXEC, 0);
 	ck_assert_msg(err == 0, "mapping guest code: %s", pkvm_strerror(err));

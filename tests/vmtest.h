@@ -57,6 +57,7 @@ struct vmtest {
 	struct pkvm_vm *vm;
 	struct pkvm_exit exit;
 	enum pkvm_pkeys_backend backend;
+	uint64_t code_size;	/* bytes mapped at VMTEST_CODE_GVA */
 };
 
 /* The backends this host offers, for tcase_add_loop_test(): index -> backend. */
