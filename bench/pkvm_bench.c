@@ -1,0 +1,182 @@
+/*
+ * pkvm_bench.c: what protection-key switches and views cost, as ratios to a
+ * bare guest exit measured in the same run.  Run it on a host with /dev/kvm
+ * (or in the QEMU lane: tests/qemu/lane.sh DIR ./pkvm_bench).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "libpkvm.h"
+
+#define CODE_GVA	0x400000ULL
+#define STACK_GVA	0x7ff00000ULL
+#define RUNS		15
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "pkvm_bench: %s: %s\n", what, pkvm_strerror(err));
+	exit(1);
+}
+
+/*
+ * Guest code: @switches pairs of WRPKRU (to @a, back to @b), then SYSCALL, in a
+ * loop: one pkvm_run() returns per iteration.
+ *   1: xor ecx,ecx; xor edx,edx; [mov eax,a; wrpkru; mov eax,b; wrpkru] x n; syscall; jmp 1b
+ * (SYSCALL clobbers RCX, and WRPKRU needs ECX = 0.)
+ */
+static size_t emit_loop(uint8_t *code, unsigned switches, uint32_t a, uint32_t b)
+{
+	size_t n = 0, loop = 0;
+	int32_t rel;
+
+	code[n++] = 0x31; code[n++] = 0xc9;
+	code[n++] = 0x31; code[n++] = 0xd2;
+	for (unsigned i = 0; i < switches; i++) {
+		code[n++] = 0xb8; memcpy(code + n, &a, 4); n += 4;
+		code[n++] = 0x0f; code[n++] = 0x01; code[n++] = 0xef;
+		code[n++] = 0xb8; memcpy(code + n, &b, 4); n += 4;
+		code[n++] = 0x0f; code[n++] = 0x01; code[n++] = 0xef;
+	}
+	code[n++] = 0x0f; code[n++] = 0x05;
+	code[n++] = 0xe9;	/* jmp rel32: the loop is too long for rel8 */
+	rel = (int32_t)loop - (int32_t)(n + 4);
+	memcpy(code + n, &rel, 4);
+	return n + 4;
+}
+
+static struct pkvm_vm *make_vm(enum pkvm_pkeys_backend backend, unsigned switches, int *key)
+{
+	static uint8_t code[4096];
+	struct pkvm_regs regs = { .rip = CODE_GVA, .rsp = STACK_GVA + 4096 };
+	struct pkvm_vm *vm;
+	int err = pkvm_vm_create(&vm, &(struct pkvm_config){ .mem_size = 256 << 20, .pkeys = backend });
+
+	if (err)
+		die("pkvm_vm_create", err);
+	*key = backend == PKVM_PKEYS_NONE ? 0 : pkvm_pkey_alloc(vm);
+	memset(code, 0xcc, sizeof(code));
+	emit_loop(code, switches, *key ? PKVM_PKRU_AD(*key) : 0, 0);
+	if ((err = pkvm_map(vm, CODE_GVA, code, sizeof(code), sizeof(code), PKVM_PROT_EXEC, 0)) ||
+	    (err = pkvm_map(vm, STACK_GVA, NULL, 0, 4096, PKVM_PROT_READ | PKVM_PROT_WRITE, 0)) ||
+	    (err = pkvm_set_regs(vm, &regs)))
+		die("guest set-up", err);
+	return vm;
+}
+
+/* Median nanoseconds per loop iteration (one pkvm_run() round trip each). */
+static double per_iteration(struct pkvm_vm *vm, unsigned iterations)
+{
+	uint64_t t[RUNS];
+	struct pkvm_exit e;
+
+	for (int r = 0; r < RUNS; r++) {
+		uint64_t start = now_ns();
+
+		for (unsigned i = 0; i < iterations; i++) {
+			int err = pkvm_run(vm, &e);
+
+			if (err)
+				die("pkvm_run", err);
+			if (e.reason != PKVM_EXIT_SYSCALL) {
+				fprintf(stderr, "pkvm_bench: unexpected %s exit (%s at %#llx, error %#x)\n",
+					pkvm_exit_reason_name(e.reason),
+					pkvm_vector_name(e.fault.vector),
+					(unsigned long long)e.fault.rip, e.fault.error_code);
+				exit(1);
+			}
+		}
+		t[r] = now_ns() - start;
+	}
+	qsort(t, RUNS, sizeof(t[0]), cmp_u64);
+	if (getenv("PKVM_BENCH_VERBOSE")) {
+		struct pkvm_stats st;
+
+		pkvm_get_stats(vm, &st);
+		fprintf(stderr, "  (%llu runs, %llu KVM exits, %llu PKRU emulations; min %.0f max %.0f ns)\n",
+			(unsigned long long)st.runs, (unsigned long long)st.kvm_exits,
+			(unsigned long long)st.pkru_emulations, (double)t[0] / iterations,
+			(double)t[RUNS - 1] / iterations);
+	}
+	return (double)t[RUNS / 2] / iterations;
+}
+
+/* Pool memory of one view over @mib MiB of keyed memory beside as much of key 0. */
+static void view_memory(unsigned mib)
+{
+	struct pkvm_stats stats;
+	struct pkvm_exit exit;
+	struct pkvm_vm *vm;
+	int key, err;
+
+	vm = make_vm(PKVM_PKEYS_SOFT, 1, &key);
+	if ((err = pkvm_map(vm, 0x40000000ULL, NULL, 0, (uint64_t)mib << 20,
+			    PKVM_PROT_READ | PKVM_PROT_WRITE, key)) ||
+	    (err = pkvm_map(vm, 0x80000000ULL, NULL, 0, (uint64_t)mib << 20,
+			    PKVM_PROT_READ | PKVM_PROT_WRITE, 0)))
+		die("pkvm_map", err);
+	/* Large pages would hide the cost: split them by keying every other 4 KiB page. */
+	for (uint64_t off = 0; off < ((uint64_t)mib << 20); off += 8192)
+		pkvm_set_pkey(vm, 0x40000000ULL + off, 4096, 0);
+	if ((err = pkvm_run(vm, &exit)))
+		die("pkvm_run", err);
+	pkvm_get_stats(vm, &stats);
+	/* Key 0's region shares the master's tables: only the keyed part is copied. */
+	printf("soft: one view over %u MiB of keyed 4 KiB pages beside %u MiB of key 0: "
+	       "%llu KiB of tables = %.2f%% of the keyed memory\n", mib, mib,
+	       (unsigned long long)stats.view_pages * 4,
+	       stats.view_pages * 4096.0 * 100 / ((double)mib * (1 << 20)));
+	pkvm_vm_destroy(vm);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned iterations = argc > 1 ? (unsigned)atoi(argv[1]) : 2000;
+	struct pkvm_caps caps;
+	struct pkvm_vm *vm;
+	double bare, soft16, hw16 = 0;
+	int key, err;
+
+	if ((err = pkvm_caps(&caps, NULL)))
+		die("/dev/kvm", err);
+	if (iterations == 0)
+		iterations = 2000;
+	printf("libpkvm %s, medians of %d runs of %u iterations\n", pkvm_version(), RUNS, iterations);
+
+	vm = make_vm(PKVM_PKEYS_NONE, 0, &key);
+	bare = per_iteration(vm, iterations);
+	pkvm_vm_destroy(vm);
+	printf("bare guest exit (syscall round trip): %.0f ns = 1.00\n", bare);
+
+	vm = make_vm(PKVM_PKEYS_SOFT, 16, &key);
+	soft16 = per_iteration(vm, iterations / 4 + 1);
+	pkvm_vm_destroy(vm);
+	printf("soft: guest WRPKRU (PKRU switch, view change): %.0f ns = %.2f x a bare exit\n",
+	       (soft16 - bare) / 32, (soft16 - bare) / 32 / bare);
+	if (caps.pku) {
+		vm = make_vm(PKVM_PKEYS_HW, 16, &key);
+		hw16 = per_iteration(vm, iterations);
+		pkvm_vm_destroy(vm);
+		printf("hw:   guest WRPKRU (native): %.0f ns = %.3f x a bare exit\n",
+		       (hw16 - bare) / 32 > 0 ? (hw16 - bare) / 32 : 0, ((hw16 - bare) / 32) / bare);
+	}
+	view_memory(16);
+	return 0;
+}
