@@ -303,6 +303,11 @@ enum pkvm_exit_reason {
 	 * destroyed (or its registers reset and run again).
 	 */
 	PKVM_EXIT_INTERNAL,
+	/*
+	 * The guest function started by pkvm_call() returned: its RAX is in
+	 * exit.ret.value and the context from before the call is back.
+	 */
+	PKVM_EXIT_RETURN,
 };
 
 /* Page-fault error code bits, as the CPU pushes them (SDM vol. 3A §4.7). */
@@ -348,6 +353,9 @@ struct pkvm_exit {
 		struct {
 			int status;
 		} exit;
+		struct {
+			uint64_t value;
+		} ret;
 		struct {
 			uint32_t kvm_exit_reason;	/* KVM_EXIT_*, 0 for a stub fault */
 			uint64_t detail;		/* vector, suberror, ... */
@@ -399,6 +407,53 @@ const char *pkvm_exit_reason_name(enum pkvm_exit_reason reason);
 
 /* A short name for an exception vector ("#PF", "#GP", ...). */
 const char *pkvm_vector_name(unsigned vector);
+
+/* ------------------------------------------------------------------------ */
+/* Host functions and guest functions                                        */
+
+/*
+ * System-call numbers at and above PKVM_HOSTCALL_BASE are host calls: the
+ * guest reaches host function nr with `syscall` and RAX = PKVM_HOSTCALL_BASE
+ * + nr, arguments in RDI, RSI, RDX, R10, R8, R9 as for Linux system calls,
+ * the result in RAX.  A call costs exactly one VM exit.
+ */
+#define PKVM_HOSTCALL_BASE	0x10000000U
+#define PKVM_HOSTCALL_MAX	256
+
+/*
+ * A host function.  It runs on the thread in pkvm_run(), while the guest is
+ * stopped; it may read and write guest memory only through the checked copy
+ * calls (pkvm_read_guest()...), under the guest's PKRU, and may call
+ * pkvm_interrupt() to end the run after it returns.  Its return value is the
+ * guest's RAX.
+ */
+typedef uint64_t (*pkvm_hostcall_fn)(struct pkvm_vm *vm, void *ctx, const uint64_t args[6]);
+
+/*
+ * Register @fn as host function @nr (0..PKVM_HOSTCALL_MAX-1), replacing any
+ * earlier one; NULL unregisters.  A host call to an unregistered number is
+ * returned by pkvm_run() as a PKVM_EXIT_SYSCALL.
+ */
+int pkvm_hostcall_register(struct pkvm_vm *vm, unsigned nr, pkvm_hostcall_fn fn, void *ctx);
+
+/*
+ * Call the guest function at @fn with the System V AMD64 ABI: up to 6 of the
+ * @nargs integer arguments in registers, the rest (at most 16 in all) on the
+ * stack, on the guest stack below the current RSP (and its 128-byte red
+ * zone), returning into a trampoline page libpkvm maps at PKVM_TRAMPOLINE_GVA.
+ * The guest's user context is saved first and restored when the function
+ * returns.  Runs like pkvm_run(): @exit says PKVM_EXIT_RETURN with the value,
+ * or why it stopped before (a fault, a host call it could not serve, the time
+ * limit...); pkvm_run() then continues the call, and pkvm_call_abort()
+ * abandons it.  Returns 0, -EINVAL (no stack: RSP is 0; too many arguments),
+ * -EBUSY (a call is already in progress), or an error of pkvm_run().
+ */
+#define PKVM_TRAMPOLINE_GVA	(PKVM_USER_TOP - 0x1000)
+int pkvm_call(struct pkvm_vm *vm, uint64_t fn, const uint64_t *args, unsigned nargs,
+	      struct pkvm_exit *exit);
+
+/* Abandon the call in progress and restore the context from before it (-ENOENT if none). */
+int pkvm_call_abort(struct pkvm_vm *vm);
 
 /* ------------------------------------------------------------------------ */
 /* Loading a program                                                         */

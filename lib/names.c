@@ -37,6 +37,7 @@ const char *pkvm_exit_reason_name(enum pkvm_exit_reason reason)
 		[PKVM_EXIT_TIMEOUT] = "timeout",
 		[PKVM_EXIT_INTERRUPTED] = "interrupted",
 		[PKVM_EXIT_INTERNAL] = "internal",
+		[PKVM_EXIT_RETURN] = "return",
 	};
 
 	if ((unsigned)reason < sizeof(names) / sizeof(names[0]) && names[reason])

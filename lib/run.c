@@ -325,11 +325,17 @@ int pkvm_run(struct pkvm_vm *vm, struct pkvm_exit *exit)
 			continue;	/* kicked: the checks above say why */
 		if (exit->reason == PKVM_EXIT_FAULT && pkvm_soft_handle_fault(vm, exit))
 			continue;	/* the soft backend served it */
-		if (exit->reason == PKVM_EXIT_SYSCALL)
+		if (exit->reason == PKVM_EXIT_SYSCALL) {
 			vm->stats.syscalls++;
+			if (pkvm_hostcall_dispatch(vm, exit))
+				continue;	/* a host function answered */
+			if (exit->reason == PKVM_EXIT_RETURN)
+				break;		/* err is 0: the call's function returned */
+		}
 		if (exit->reason == PKVM_EXIT_FAULT)
 			vm->stats.faults++;
-		if (exit->reason == PKVM_EXIT_SYSCALL && vm->linux_personality) {
+		if (exit->reason == PKVM_EXIT_SYSCALL && vm->linux_personality &&
+		    exit->syscall.nr < PKVM_HOSTCALL_BASE) {
 			err = pkvm_linux_syscall(vm, exit);
 			if (err < 0)
 				break;

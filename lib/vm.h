@@ -80,6 +80,14 @@ struct pkvm_vm {
 
 	struct pkvm_stats stats;
 
+	struct {
+		pkvm_hostcall_fn fn;
+		void *ctx;
+	} hostcall[PKVM_HOSTCALL_MAX];
+	bool call_active;		/* pkvm_call() in progress */
+	struct pkvm_regs call_saved;	/* the context it returns to */
+	bool trampoline_mapped;
+
 	struct pkvm_kick kick;
 	struct pkvm_linux *linux_personality;
 };
@@ -92,6 +100,9 @@ int pkvm_vcpu_to_kernel_mode(struct pkvm_vm *vm, struct kvm_sregs *sregs);
 /* pkru.c */
 int pkvm_pkru_sync_to_vcpu(struct pkvm_vm *vm);
 bool pkvm_pkru_guest_may_set(const struct pkvm_vm *vm, uint32_t pkru);
+
+/* hostcall.c: 1 when a host function or a call's return served the exit, 0 to report it. */
+int pkvm_hostcall_dispatch(struct pkvm_vm *vm, struct pkvm_exit *exit);
 
 /* soft_exits.c: 1 when the exit was served and the guest resumes, 0 to report it. */
 int pkvm_soft_handle_fault(struct pkvm_vm *vm, struct pkvm_exit *exit);

@@ -10,7 +10,7 @@ payload=$(mktemp -d)
 trap 'rm -rf "$payload"' EXIT
 
 # The test programs are static (see Makefile.am): the lane's initramfs has no libc.
-for f in tests/test_vm tests/test_conformance tests/pksandbox-static; do
+for f in tests/test_vm tests/test_conformance tests/test_embed tests/pksandbox-static; do
 	if [[ ! -x "$builddir/$f" ]] || LC_ALL=C readelf -l "$builddir/$f" | grep -q INTERP; then
 		echo "check-hw: $builddir/$f is missing or not a static executable" >&2
 		exit 1

@@ -1,0 +1,199 @@
+/* test_embed.c: the embedding paths: host functions, guest functions, per-call PKRU windows. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vmtest.h"
+
+#define RW	(PKVM_PROT_READ | PKVM_PROT_WRITE)
+
+/* ---- guest code ---------------------------------------------------------- */
+
+GUEST_CODE static void guest_calls_host(uint64_t a, uint64_t b)
+{
+	uint64_t r = guest_syscall(PKVM_HOSTCALL_BASE + 7, a, b, 0);
+
+	GUEST_SYNC(r);
+	r = guest_syscall(PKVM_HOSTCALL_BASE + 8, 0, 0, 0);	/* unregistered */
+	GUEST_SYNC(r);
+	GUEST_DONE();
+}
+
+GUEST_CODE static uint64_t guest_sum8(uint64_t a, uint64_t b, uint64_t c, uint64_t d,
+				      uint64_t e, uint64_t f, uint64_t g, uint64_t h)
+{
+	return a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f + 7 * g + 8 * h;
+}
+
+/* An untrusted "parser": sums the bytes of a buffer it is handed. */
+GUEST_CODE static uint64_t guest_parse(const uint8_t *buf, uint64_t len)
+{
+	uint64_t sum = 0;
+
+	for (uint64_t i = 0; i < len; i++)
+		sum += buf[i];
+	return sum;
+}
+
+/* Asks the host to check a guest buffer through a host function. */
+GUEST_CODE static uint64_t guest_ask_host(const uint8_t *buf, uint64_t len)
+{
+	return guest_syscall(PKVM_HOSTCALL_BASE + 1, (uint64_t)buf, len, 0) + 1;
+}
+
+GUEST_CODE static void guest_idle(void)
+{
+	GUEST_SYNC(1);
+	GUEST_DONE();
+}
+
+/* ---- host side ------------------------------------------------------------ */
+
+static struct vmtest t;
+
+static void teardown(void) { if (t.vm) vmtest_destroy(&t); }
+
+static uint64_t host_mul(struct pkvm_vm *vm, void *ctx, const uint64_t args[6])
+{
+	(void)vm;
+	return args[0] * args[1] + *(uint64_t *)ctx;
+}
+
+/* Reads the guest's buffer as the guest could: its PKRU applies. */
+static uint64_t host_read_buffer(struct pkvm_vm *vm, void *ctx, const uint64_t args[6])
+{
+	uint8_t buf[64];
+	int err;
+
+	(void)ctx;
+	if (args[1] > sizeof(buf))
+		return (uint64_t)-EINVAL;
+	err = pkvm_read_guest(vm, buf, args[0], args[1]);
+	return err ? (uint64_t)(int64_t)err : buf[0];
+}
+
+START_TEST(test_host_function_one_exit_per_call)
+{
+	struct pkvm_stats before, after;
+	uint64_t bias = 5;
+
+	vmtest_create(&t, _i);
+	ck_assert_int_eq(pkvm_hostcall_register(t.vm, 7, host_mul, &bias), 0);
+	ck_assert_int_eq(pkvm_hostcall_register(t.vm, PKVM_HOSTCALL_MAX, host_mul, NULL), -EINVAL);
+	vmtest_start(&t, guest_calls_host, 6, 7, 0);
+	pkvm_get_stats(t.vm, &before);
+	vmtest_expect_sync(&t, 47);
+	pkvm_get_stats(t.vm, &after);
+	/* The host call and the SYNC: two exits, no more. */
+	ck_assert_uint_eq(after.kvm_exits - before.kvm_exits, 2);
+	/* An unregistered host call reaches pkvm_run()'s caller. */
+	ck_assert_int_eq(vmtest_run(&t)->reason, PKVM_EXIT_SYSCALL);
+	ck_assert_uint_eq(t.exit.syscall.nr, PKVM_HOSTCALL_BASE + 8);
+	ck_assert_int_eq(pkvm_syscall_return(t.vm, 99), 0);
+	vmtest_expect_sync(&t, 99);
+}
+END_TEST
+
+START_TEST(test_guest_function_sysv_call)
+{
+	const uint64_t args[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	struct pkvm_regs before, after;
+	struct pkvm_exit e;
+
+	vmtest_create(&t, _i);
+	vmtest_start(&t, guest_idle, 0, 0, 0);
+	ck_assert_int_eq(pkvm_get_regs(t.vm, &before), 0);
+	for (int round = 0; round < 3; round++) {
+		ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_sum8), args, 8, &e), 0);
+		ck_assert_int_eq(e.reason, PKVM_EXIT_RETURN);
+		ck_assert_uint_eq(e.ret.value, 1 + 4 + 9 + 16 + 25 + 36 + 49 + 64);
+	}
+	/* The context from before the calls is back: the guest goes on as if nothing happened. */
+	ck_assert_int_eq(pkvm_get_regs(t.vm, &after), 0);
+	ck_assert_uint_eq(after.rip, before.rip);
+	ck_assert_uint_eq(after.rsp, before.rsp);
+	vmtest_expect_sync(&t, 1);
+	ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_sum8), args, 17, &e), -EINVAL);
+	ck_assert_int_eq(pkvm_call_abort(t.vm), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_per_call_pkru_window)
+{
+	uint64_t input = VMTEST_DATA_GVA;
+	uint8_t bytes[32];
+	struct pkvm_exit e;
+	int key;
+
+	vmtest_create(&t, _i);
+	if (!vmtest_backend_enforces(t.backend))
+		return;
+	key = pkvm_pkey_alloc(t.vm);
+	vmtest_map(&t, input, 4096, RW, key);
+	for (int i = 0; i < 32; i++)
+		bytes[i] = i;
+	ck_assert_int_eq(pkvm_write_guest(t.vm, input, bytes, sizeof(bytes)), 0);
+	vmtest_start(&t, guest_idle, 0, 0, 0);
+
+	/* Outside a call the parser may not see the input... */
+	ck_assert_int_eq(pkvm_set_pkru(t.vm, PKVM_PKRU_AD(key)), 0);
+	ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_parse), (uint64_t[]){ input, 32 }, 2, &e), 0);
+	ck_assert_int_eq(e.reason, PKVM_EXIT_FAULT);
+	ck_assert_uint_eq(e.fault.pfec, PKVM_PFEC_P | PKVM_PFEC_U | PKVM_PFEC_PK);
+	ck_assert_int_eq(pkvm_call_abort(t.vm), 0);
+	/* ...during one it may read it, and nothing more. */
+	ck_assert_int_eq(pkvm_set_pkru(t.vm, PKVM_PKRU_WD(key)), 0);
+	ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_parse), (uint64_t[]){ input, 32 }, 2, &e), 0);
+	ck_assert_int_eq(e.reason, PKVM_EXIT_RETURN);
+	ck_assert_uint_eq(e.ret.value, 31 * 32 / 2);
+	ck_assert_int_eq(pkvm_set_pkru(t.vm, PKVM_PKRU_AD(key)), 0);
+	vmtest_expect_sync(&t, 1);
+}
+END_TEST
+
+START_TEST(test_host_function_sees_guest_pkru)
+{
+	uint64_t buf = VMTEST_DATA_GVA;
+	struct pkvm_exit e;
+	int key;
+
+	vmtest_create(&t, _i);
+	if (!vmtest_backend_enforces(t.backend))
+		return;
+	key = pkvm_pkey_alloc(t.vm);
+	vmtest_map(&t, buf, 4096, RW, key);
+	ck_assert_int_eq(pkvm_write_guest(t.vm, buf, "\x2a", 1), 0);
+	ck_assert_int_eq(pkvm_hostcall_register(t.vm, 1, host_read_buffer, NULL), 0);
+	vmtest_start(&t, guest_idle, 0, 0, 0);
+	ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_ask_host), (uint64_t[]){ buf, 8 }, 2, &e), 0);
+	ck_assert_int_eq(e.reason, PKVM_EXIT_RETURN);
+	ck_assert_uint_eq(e.ret.value, 0x2a + 1);
+	/* A guest cannot make the host read what it could not read itself. */
+	ck_assert_int_eq(pkvm_set_pkru(t.vm, PKVM_PKRU_AD(key)), 0);
+	ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_ask_host), (uint64_t[]){ buf, 8 }, 2, &e), 0);
+	ck_assert_int_eq(e.reason, PKVM_EXIT_RETURN);
+	ck_assert_uint_eq(e.ret.value, (uint64_t)-EFAULT + 1);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("embed");
+	TCase *tc = tcase_create("embedding");
+	SRunner *sr;
+	int failed;
+
+	vmtest_probe_backends();
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_host_function_one_exit_per_call, 0, vmtest_nbackends);
+	tcase_add_loop_test(tc, test_guest_function_sysv_call, 0, vmtest_nbackends);
+	tcase_add_loop_test(tc, test_per_call_pkru_window, 0, vmtest_nbackends);
+	tcase_add_loop_test(tc, test_host_function_sees_guest_pkru, 0, vmtest_nbackends);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_VERBOSE);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
