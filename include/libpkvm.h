@@ -162,7 +162,9 @@ const char *pkvm_pkeys_backend_name(enum pkvm_pkeys_backend backend);
 /*
  * Map @len bytes at guest virtual address @gva (both multiples of 4 KiB;
  * @len > 0; the range inside [0, PKVM_USER_TOP)) as user pages with rights
- * @prot (PKVM_PROT_*; READ is implied by WRITE or EXEC, as on x86) and
+ * @prot (PKVM_PROT_*; READ is implied by WRITE or EXEC, as on x86; 0 maps
+ * pages the guest cannot touch at all, like PROT_NONE, which x86 does by
+ * making them supervisor pages; host copies refuse them too) and
  * protection key @pkey (0, or one from pkvm_pkey_alloc()).  The memory is
  * fresh guest memory: a copy of @data's first @data_len bytes, zeros after
  * (@data may be NULL with @data_len 0).  Ranges 2 MiB aligned are mapped with
@@ -175,7 +177,7 @@ int pkvm_map(struct pkvm_vm *vm, uint64_t gva, const void *data, size_t data_len
 /* Unmap [@gva, @gva + @len) and free its guest memory; holes are fine. */
 int pkvm_unmap(struct pkvm_vm *vm, uint64_t gva, uint64_t len);
 
-/* Change the rights of a fully mapped range (-ENOMEM if part is unmapped). */
+/* Change the rights of a fully mapped range, 0 included (-ENOMEM if part is unmapped). */
 int pkvm_protect(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int prot);
 
 /* Change the protection key of a fully mapped range (-ENOMEM if part is unmapped). */
@@ -454,6 +456,31 @@ int pkvm_call(struct pkvm_vm *vm, uint64_t fn, const uint64_t *args, unsigned na
 
 /* Abandon the call in progress and restore the context from before it (-ENOENT if none). */
 int pkvm_call_abort(struct pkvm_vm *vm);
+
+/* ------------------------------------------------------------------------ */
+/* Snapshots                                                                 */
+
+/*
+ * Capture the VM as it is now, between runs: guest memory, page tables,
+ * mappings, keys, registers, FPU/SSE/AVX state and PKRU.  One snapshot per
+ * VM; taking another replaces it.  The Linux personality's state (file
+ * descriptors, brk, mappings it tracks) is not captured: snapshot guests that
+ * use host functions, or restore only to a point where they made no Linux
+ * calls since.  Returns 0, -ENOMEM, or a KVM error.
+ */
+int pkvm_snapshot(struct pkvm_vm *vm);
+
+/*
+ * Bring the VM back to its snapshot, in time proportional to the pages
+ * written since (KVM's dirty log for the guest's writes, libpkvm's own for
+ * the host's), so that each request can run on a clean sandbox.  A call in
+ * progress, the time limit and host function registrations are not part of
+ * the state.  -ENOENT without a snapshot.
+ */
+int pkvm_restore(struct pkvm_vm *vm);
+
+/* Release the snapshot's memory (and stop dirty logging). */
+void pkvm_snapshot_drop(struct pkvm_vm *vm);
 
 /* ------------------------------------------------------------------------ */
 /* Loading a program                                                         */

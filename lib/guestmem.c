@@ -31,13 +31,18 @@ static int copy_guest(struct pkvm_vm *vm, uint64_t gva, size_t len, unsigned acc
 			chunk = len;
 		if (pkvm_walk(&vm->walk, vm->pt.root, gva, access | PKVM_ACC_SMAP_EXEMPT, pkru, &w))
 			return -EFAULT;
+		/* A supervisor page in the user half (PROT_NONE) is no user buffer. */
+		if (!(w.pte_acc & PKVM_PTE_ACC_U))
+			return -EFAULT;
 		/* The tables are ours, but the bound is cheap and keeps this file honest. */
 		if (w.gpa > vm->mem.size || chunk > vm->mem.size - w.gpa)
 			return -EFAULT;
-		if (to_guest)
+		if (to_guest) {
 			memcpy(vm->mem.base + w.gpa, host, chunk);
-		else
+			pkvm_mark_dirty(vm, w.gpa, chunk);
+		} else {
 			memcpy(host, vm->mem.base + w.gpa, chunk);
+		}
 		host = (uint8_t *)host + chunk;
 		gva += chunk;
 		len -= chunk;

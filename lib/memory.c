@@ -9,9 +9,15 @@ static int prot_to_flags(int prot, uint64_t *flags)
 {
 	if (prot & ~(PKVM_PROT_READ | PKVM_PROT_WRITE | PKVM_PROT_EXEC))
 		return -EINVAL;
-	/* x86 pages are always readable when present; PROT_NONE would need a hole. */
-	if (!prot)
-		return -EINVAL;
+	/*
+	 * x86 pages are readable whenever present; no access at all (PROT_NONE)
+	 * keeps the page and its contents but makes it a supervisor page, which
+	 * CPL3 cannot touch and host copies refuse.
+	 */
+	if (!prot) {
+		*flags = PTE_NX;
+		return 0;
+	}
 	*flags = PTE_U | ((prot & PKVM_PROT_WRITE) ? PTE_W : 0) |
 		 ((prot & PKVM_PROT_EXEC) ? 0 : PTE_NX);
 	return 0;
@@ -64,6 +70,7 @@ static int map_piece(struct pkvm_vm *vm, uint64_t gva, uint64_t len, uint64_t fl
 	if (src_len)
 		memcpy(vm->mem.base + gpa, src, src_len);
 	memset(vm->mem.base + gpa + src_len, 0, len - src_len);
+	pkvm_mark_dirty(vm, gpa, len);
 	err = pkvm_pt_map(&vm->pt, gva, gpa, len, flags, pkey);
 	if (err)
 		pkvm_frames_release(&vm->frames, gpa, len);

@@ -28,6 +28,19 @@ uint64_t *pkvm_pt_table(const struct pkvm_pt *pt, uint64_t gpa)
 	return (uint64_t *)(pt->mem->base + gpa);
 }
 
+/* Tell the owner's dirty map (snapshots) that the host wrote the page at @gpa. */
+static void mark_dirty(const struct pkvm_pt *pt, uint64_t gpa)
+{
+	if (pt->dirty)
+		pt->dirty[gpa >> (PAGE_SHIFT + 6)] |= 1ULL << ((gpa >> PAGE_SHIFT) & 63);
+}
+
+static void set_entry(struct pkvm_pt *pt, uint64_t *entry, uint64_t value)
+{
+	mark_dirty(pt, (uint64_t)((uint8_t *)entry - pt->mem->base));
+	*entry = value;
+}
+
 int pkvm_pt_alloc_page(struct pkvm_pt *pt, uint64_t *gpa)
 {
 	for (uint64_t word = 0; word * 64 < pt->pool_pages; word++) {
@@ -43,6 +56,7 @@ int pkvm_pt_alloc_page(struct pkvm_pt *pt, uint64_t *gpa)
 		pt->pool_in_use++;
 		*gpa = pt->pool_gpa + page * PAGE_SIZE;
 		memset(pkvm_pt_table(pt, *gpa), 0, PAGE_SIZE);
+		mark_dirty(pt, *gpa);
 		return 0;
 	}
 	return -ENOMEM;
@@ -108,7 +122,7 @@ static int split_large(struct pkvm_pt *pt, uint64_t *entry)
 	ptes = pkvm_pt_table(pt, table);
 	for (unsigned i = 0; i < ENTRIES; i++)
 		ptes[i] = (frame + i * PAGE_SIZE) | attrs;
-	*entry = table | PT_TABLE_FLAGS;
+	set_entry(pt, entry, table | PT_TABLE_FLAGS);
 	return 0;
 }
 
@@ -133,13 +147,13 @@ static int pt_leaf(struct pkvm_pt *pt, uint64_t *entry, unsigned level, uint64_t
 	case PT_UNMAP:
 		if (op->release)
 			op->release(op->ctx, leaf_frame(*entry, level), level_span(level));
-		*entry = 0;
+		set_entry(pt, entry, 0);
 		break;
 	case PT_PROTECT:
-		*entry = (*entry & ~PKVM_PT_FLAGS) | op->flags;
+		set_entry(pt, entry, (*entry & ~PKVM_PT_FLAGS) | op->flags);
 		break;
 	case PT_SET_PKEY:
-		*entry = (*entry & ~PTE_PKEY_MASK) | ((uint64_t)op->pkey << PTE_PKEY_SHIFT);
+		set_entry(pt, entry, (*entry & ~PTE_PKEY_MASK) | ((uint64_t)op->pkey << PTE_PKEY_SHIFT));
 		break;
 	case PT_MAP:
 		(void)gva;
@@ -169,9 +183,10 @@ static int pt_range(struct pkvm_pt *pt, uint64_t table, unsigned level, uint64_t
 				goto next;
 			if (whole && (level == 1 || (level == 2 && pt->allow_huge &&
 						     ((gva + op->gpa_delta) & (span - 1)) == 0))) {
-				*entry = ((gva + op->gpa_delta) & PTE_ADDR_MASK_52) | op->flags |
-					 PT_LEAF_FIXED | ((uint64_t)op->pkey << PTE_PKEY_SHIFT) |
-					 (level == 2 ? PTE_PS : 0);
+				set_entry(pt, entry, ((gva + op->gpa_delta) & PTE_ADDR_MASK_52) |
+					  op->flags | PT_LEAF_FIXED |
+					  ((uint64_t)op->pkey << PTE_PKEY_SHIFT) |
+					  (level == 2 ? PTE_PS : 0));
 				pt->changed = true;
 				goto next;
 			}
@@ -180,7 +195,7 @@ static int pt_range(struct pkvm_pt *pt, uint64_t table, unsigned level, uint64_t
 			err = pkvm_pt_alloc_page(pt, &child);
 			if (err)
 				return err;
-			*entry = child | PT_TABLE_FLAGS;
+			set_entry(pt, entry, child | PT_TABLE_FLAGS);
 		} else if (entry_is_leaf(*entry, level)) {
 			if (whole || op->kind == PT_CHECK_FREE || op->kind == PT_CHECK_MAPPED ||
 			    op->kind == PT_MAP) {
@@ -198,7 +213,7 @@ static int pt_range(struct pkvm_pt *pt, uint64_t table, unsigned level, uint64_t
 			return err;
 		if (op->kind == PT_UNMAP && table_is_empty(pt, *entry & PTE_ADDR_MASK_52)) {
 			pkvm_pt_free_page(pt, *entry & PTE_ADDR_MASK_52);
-			*entry = 0;
+			set_entry(pt, entry, 0);
 			pt->changed = true;
 		}
 next:

@@ -20,6 +20,7 @@ struct pkvm_pt {
 	uint64_t root;			/* gpa of the PML4 */
 	bool changed;			/* entries changed or removed since the owner last cleared it */
 	bool allow_huge;		/* map with 2 MiB pages where aligned */
+	uint64_t *dirty;		/* if set: a bit per guest page the builder writes */
 };
 
 /* Leaf attributes a caller may ask for; everything else is the builder's. */

@@ -46,6 +46,9 @@ static int enter_user(struct pkvm_vm *vm)
 	int err;
 
 	if (vm->backend == PKVM_PKEYS_SOFT) {
+		/* Views of tables that changed since are stale, however they changed. */
+		if (vm->pt.changed)
+			pkvm_soft_drop_views(&vm->soft, &vm->pt);
 		/* The view for the current PKRU; building one writes pool pages. */
 		err = pkvm_soft_view_root(&vm->soft, &vm->pt, vm->pkru, &cr3);
 		if (err)
@@ -73,6 +76,7 @@ static int enter_user(struct pkvm_vm *vm)
 	if (err)
 		return err;
 
+	pkvm_mark_dirty(vm, frame_va - PKVM_SYS_GVA, sizeof(*frame));
 	frame->cr3 = cr3;
 	frame->rip = vm->regs.rip;
 	frame->cs = PKVM_USER_CS;

@@ -185,6 +185,16 @@ int pkvm_soft_view_root(struct pkvm_soft *soft, struct pkvm_pt *pt, uint32_t pkr
 	return 0;
 }
 
+void pkvm_soft_forget(struct pkvm_soft *soft, uint64_t root)
+{
+	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++) {
+		soft->view[i].npages = 0;
+		soft->view[i].valid = false;
+	}
+	soft->retired.npages = 0;
+	soft->loaded_root = root;
+}
+
 uint64_t pkvm_soft_view_pages(const struct pkvm_soft *soft)
 {
 	uint64_t n = 0;

@@ -53,6 +53,12 @@ int pkvm_soft_view_root(struct pkvm_soft *soft, struct pkvm_pt *pt, uint32_t pkr
 /* The vCPU now runs on @root (it left the guest after loading it): free retired pages. */
 void pkvm_soft_loaded(struct pkvm_soft *soft, struct pkvm_pt *pt, uint64_t root);
 
+/*
+ * The pool was restored wholesale (pkvm_restore()) and the vCPU now runs on
+ * @root: forget every view and retired page without touching the pool.
+ */
+void pkvm_soft_forget(struct pkvm_soft *soft, uint64_t root);
+
 /* Pool pages the views hold (for the benchmark and tests). */
 uint64_t pkvm_soft_view_pages(const struct pkvm_soft *soft);
 

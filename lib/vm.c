@@ -111,8 +111,12 @@ static int setup_memory(struct pkvm_vm *vm, const struct pkvm_config *cfg)
 	if (!err)
 		err = pkvm_kvm_set_memslot(vm->vm_fd, 1, vm->pool_gpa, vm->pool_size,
 					   vm->mem.base + vm->pool_gpa);
+	vm->host_dirty = calloc(cfg->mem_size / PAGE_SIZE / 64 + 1, sizeof(uint64_t));
+	if (!err && !vm->host_dirty)
+		err = -ENOMEM;
 	if (!err)
 		err = pkvm_pt_init(&vm->pt, &vm->mem, vm->pool_gpa, vm->pool_size / PAGE_SIZE);
+	vm->pt.dirty = vm->host_dirty;
 	if (!err)
 		err = pkvm_frames_init(&vm->frames, PKVM_FRAMES_GPA, vm->pool_gpa - PKVM_FRAMES_GPA);
 	/* Shadow paging caches our tables; without EPT/NPT host edits must flush it. */
@@ -251,6 +255,9 @@ void pkvm_vm_destroy(struct pkvm_vm *vm)
 		return;
 	pkvm_linux_destroy(vm->linux_personality);
 	pkvm_soft_destroy(&vm->soft, &vm->pt);
+	if (vm->mem.base)
+		pkvm_snapshot_drop(vm);
+	free(vm->host_dirty);
 	free(vm->pkru_allowed);
 	pkvm_kick_destroy(&vm->kick);
 	if (vm->run)

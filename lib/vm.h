@@ -80,6 +80,10 @@ struct pkvm_vm {
 
 	struct pkvm_stats stats;
 
+	/* Pages the host wrote since the snapshot (KVM logs the guest's own writes). */
+	uint64_t *host_dirty;
+	struct pkvm_snapshot *snapshot;
+
 	struct {
 		pkvm_hostcall_fn fn;
 		void *ctx;
@@ -91,6 +95,13 @@ struct pkvm_vm {
 	struct pkvm_kick kick;
 	struct pkvm_linux *linux_personality;
 };
+
+/* Record host writes to guest-physical memory for pkvm_restore(). */
+static inline void pkvm_mark_dirty(struct pkvm_vm *vm, uint64_t gpa, uint64_t len)
+{
+	for (uint64_t page = gpa >> PAGE_SHIFT; len && page <= (gpa + len - 1) >> PAGE_SHIFT; page++)
+		vm->host_dirty[page / 64] |= 1ULL << (page % 64);
+}
 
 /* vcpu.c */
 int pkvm_vcpu_setup(struct pkvm_vm *vm);

@@ -47,6 +47,14 @@ GUEST_CODE static void guest_idle(void)
 	GUEST_DONE();
 }
 
+/* Writes one word in each of @npages pages: the dirt a request leaves behind. */
+GUEST_CODE static uint64_t guest_scribble(volatile uint64_t *base, uint64_t npages)
+{
+	for (uint64_t i = 0; i < npages; i++)
+		base[i * 512] = 0xd00d0000 + i;
+	return npages;
+}
+
 /* ---- host side ------------------------------------------------------------ */
 
 static struct vmtest t;
@@ -176,6 +184,74 @@ START_TEST(test_host_function_sees_guest_pkru)
 }
 END_TEST
 
+static void expect_pattern(uint64_t base, uint64_t npages, uint64_t pattern)
+{
+	for (uint64_t i = 0; i < npages; i++) {
+		uint64_t v;
+
+		ck_assert_int_eq(pkvm_read_guest(t.vm, &v, base + i * 4096, 8), 0);
+		ck_assert_msg(v == pattern, "page %llu holds %#llx, expected %#llx",
+			      (unsigned long long)i, (unsigned long long)v, (unsigned long long)pattern);
+	}
+}
+
+START_TEST(test_snapshot_restore)
+{
+	const uint64_t base = VMTEST_DATA_GVA, pattern = 0x1111111111111111ULL;
+	struct pkvm_regs before, after;
+	static uint64_t fill[256 * 512];
+	struct pkvm_exit e;
+	uint64_t v;
+	int key;
+
+	vmtest_create(&t, _i);
+	for (size_t i = 0; i < 256 * 512; i++)
+		fill[i] = pattern;
+	ck_assert_int_eq(pkvm_map(t.vm, base, fill, sizeof(fill), sizeof(fill), RW, 0), 0);
+	vmtest_start(&t, guest_idle, 0, 0, 0);
+	ck_assert_int_eq(pkvm_restore(t.vm), -ENOENT);
+	ck_assert_int_eq(pkvm_snapshot(t.vm), 0);
+	ck_assert_int_eq(pkvm_get_regs(t.vm, &before), 0);
+
+	for (uint64_t dirty = 1; dirty <= 256; dirty *= 16) {
+		ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_scribble),
+					   (uint64_t[]){ base, dirty }, 2, &e), 0);
+		ck_assert_int_eq(e.reason, PKVM_EXIT_RETURN);
+		ck_assert_int_eq(pkvm_read_guest(t.vm, &v, base, 8), 0);
+		ck_assert_uint_eq(v, 0xd00d0000);
+		/* Host-side changes too: a new mapping, a host write, the PKRU, a key. */
+		vmtest_map(&t, 0x20000000, 8192, RW, 0);
+		v = 42;
+		ck_assert_int_eq(pkvm_write_guest(t.vm, base + 8, &v, 8), 0);
+		if (vmtest_backend_enforces(t.backend)) {
+			key = pkvm_pkey_alloc(t.vm);
+			ck_assert_int_eq(pkvm_set_pkey(t.vm, base, 4096, key), 0);
+			ck_assert_int_eq(pkvm_set_pkru(t.vm, PKVM_PKRU_AD(key)), 0);
+		}
+		ck_assert_int_eq(pkvm_restore(t.vm), 0);
+		expect_pattern(base, 256, pattern);
+		ck_assert_int_eq(pkvm_read_guest(t.vm, &v, base + 8, 8), 0);
+		ck_assert_uint_eq(v, pattern);
+		ck_assert_int_eq(pkvm_read_guest(t.vm, &v, 0x20000000, 8), -EFAULT);
+		ck_assert_int_eq(pkvm_get_regs(t.vm, &after), 0);
+		ck_assert_uint_eq(after.rip, before.rip);
+		ck_assert_uint_eq(after.rsp, before.rsp);
+		if (vmtest_backend_enforces(t.backend)) {
+			uint32_t pkru;
+
+			ck_assert_int_eq(pkvm_get_pkru(t.vm, &pkru), 0);
+			ck_assert_uint_eq(pkru, 0);
+			ck_assert_int_eq(pkvm_pkey_alloc(t.vm), 1);	/* the key is free again */
+			ck_assert_int_eq(pkvm_pkey_free(t.vm, 1), 0);
+		}
+	}
+	/* And the restored guest runs on from where it was. */
+	vmtest_expect_sync(&t, 1);
+	pkvm_snapshot_drop(t.vm);
+	ck_assert_int_eq(pkvm_restore(t.vm), -ENOENT);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("embed");
@@ -190,6 +266,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_guest_function_sysv_call, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_per_call_pkru_window, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_host_function_sees_guest_pkru, 0, vmtest_nbackends);
+	tcase_add_loop_test(tc, test_snapshot_restore, 0, vmtest_nbackends);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_VERBOSE);

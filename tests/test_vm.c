@@ -447,6 +447,13 @@ START_TEST(test_host_copies_check_rights)
 	ck_assert_int_eq(pkvm_read_guest(t.vm, &v, 0xffffffffffff0000ULL, 8), -EFAULT);
 	ck_assert_int_eq(pkvm_read_guest_string(t.vm, s, p, sizeof(s)), 0);
 	ck_assert_int_eq(pkvm_read_guest_string(t.vm, s, p + 4090, sizeof(s)), 0);
+	/* No access at all (PROT_NONE): neither the guest nor host copies may touch it. */
+	ck_assert_int_eq(pkvm_protect(t.vm, p, 4096, 0), 0);
+	ck_assert_int_eq(pkvm_read_guest(t.vm, &v, p, 8), -EFAULT);
+	vmtest_start(&t, guest_read, p, 0, 0);
+	vmtest_expect_pf(&t, p, PF_P | PF_U, 0);
+	ck_assert_int_eq(pkvm_protect(t.vm, p, 4096, RO), 0);
+	vmtest_expect_sync(&t, 0);
 }
 END_TEST
 
@@ -627,7 +634,7 @@ START_TEST(test_bad_arguments)
 	ck_assert_int_eq(pkvm_map(t.vm, 0x10000, NULL, 0, 0, RW, 0), -EINVAL);
 	ck_assert_int_eq(pkvm_map(t.vm, PKVM_USER_TOP - 4096, NULL, 0, 8192, RW, 0), -EINVAL);
 	ck_assert_int_eq(pkvm_map(t.vm, 0xffffffff80000000ULL, NULL, 0, 4096, RW, 0), -EINVAL);
-	ck_assert_int_eq(pkvm_map(t.vm, 0x10000, NULL, 0, 4096, 0, 0), -EINVAL);
+	ck_assert_int_eq(pkvm_map(t.vm, 0x10000, NULL, 0, 4096, 8, 0), -EINVAL);
 	ck_assert_int_eq(pkvm_map(t.vm, 0x10000, NULL, 0, 4096, RW, 3), -EINVAL);	/* not allocated */
 	ck_assert_int_eq(pkvm_map(t.vm, 0x10000, NULL, 0, 4096, RW, 16), -EINVAL);
 	ck_assert_int_eq(pkvm_map(t.vm, 0x10000, NULL, 5, 4096, RW, 0), -EINVAL);

@@ -1,0 +1,234 @@
+/*
+ * snapshot.c: snapshots of a VM and restores that cost what was written since.
+ * The guest's writes come from KVM's dirty log (KVM_MEM_LOG_DIRTY_PAGES on
+ * both memslots); the host's own writes (mappings, copies, page tables, the
+ * stub's frames) from the VM's host_dirty map.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "kvm.h"
+#include "vm.h"
+
+struct pkvm_snapshot {
+	uint8_t *mem;			/* a copy of all guest memory */
+	uint64_t *frames_used, frames_free;
+	uint64_t *pool_used, pool_in_use, root;
+	struct pkvm_pkey_set pkeys;
+	struct pkvm_regs regs;
+	uint32_t pkru;
+	bool trampoline_mapped;
+	struct kvm_sregs sregs;
+	struct kvm_xsave *xsave;
+	struct kvm_fpu fpu;
+	uint64_t *log;			/* scratch for KVM_GET_DIRTY_LOG */
+	size_t words;			/* of a bitmap over all guest pages */
+};
+
+static void snapshot_free(struct pkvm_snapshot *snap)
+{
+	if (!snap)
+		return;
+	free(snap->frames_used);
+	free(snap->pool_used);
+	free(snap->xsave);
+	free(snap->log);
+	free(snap);
+}
+
+static int set_dirty_logging(struct pkvm_vm *vm, bool on)
+{
+	struct kvm_userspace_memory_region slots[2] = {
+		{ .slot = 0, .memory_size = vm->pool_gpa,
+		  .userspace_addr = (uint64_t)(uintptr_t)vm->mem.base },
+		{ .slot = 1, .guest_phys_addr = vm->pool_gpa, .memory_size = vm->pool_size,
+		  .userspace_addr = (uint64_t)(uintptr_t)(vm->mem.base + vm->pool_gpa) },
+	};
+
+	for (int i = 0; i < 2; i++) {
+		slots[i].flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slots[i]) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Fetch (and so reset) KVM's log of one slot into @log, as bits over all guest pages. */
+static int fetch_log(struct pkvm_vm *vm, uint32_t slot, uint64_t first_page, uint64_t npages,
+		     uint64_t *scratch, uint64_t *log)
+{
+	struct kvm_dirty_log d = { .slot = slot, .dirty_bitmap = scratch };
+
+	memset(scratch, 0, ((npages + 63) / 64) * 8);
+	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &d) < 0)
+		return -errno;
+	for (uint64_t w = 0; w < (npages + 63) / 64; w++) {
+		uint64_t bits = scratch[w];
+
+		while (bits) {
+			uint64_t page = first_page + w * 64 + __builtin_ctzll(bits);
+
+			log[page / 64] |= 1ULL << (page % 64);
+			bits &= bits - 1;
+		}
+	}
+	return 0;
+}
+
+/* All pages written since the last call: the guest's and the host's, into vm->host_dirty. */
+static int collect_dirty(struct pkvm_vm *vm, struct pkvm_snapshot *snap)
+{
+	uint64_t pool_first = vm->pool_gpa / PAGE_SIZE;
+	uint64_t *scratch = snap->log;
+	int err = fetch_log(vm, 0, 0, pool_first, scratch, vm->host_dirty);
+
+	if (!err)
+		err = fetch_log(vm, 1, pool_first, vm->pool_size / PAGE_SIZE, scratch, vm->host_dirty);
+	return err;
+}
+
+static int save_vcpu(struct pkvm_vm *vm, struct pkvm_snapshot *snap)
+{
+	int err = pkvm_kvm_get_sregs(vm->vcpu_fd, &snap->sregs);
+
+	if (!err && ioctl(vm->vcpu_fd, KVM_GET_FPU, &snap->fpu) < 0)
+		err = -errno;
+	if (!err && vm->xsave_buf) {
+		snap->xsave = malloc(vm->xsave_size);
+		if (!snap->xsave)
+			return -ENOMEM;
+		err = pkvm_kvm_get_xsave(vm->vcpu_fd, snap->xsave, vm->xsave2);
+	}
+	/* The vCPU resumes through the stub on the master tables after a restore. */
+	snap->sregs.cr3 = vm->pt.root;
+	return err;
+}
+
+int pkvm_snapshot(struct pkvm_vm *vm)
+{
+	size_t words = vm->mem.size / PAGE_SIZE / 64 + 1;
+	size_t frame_words = (vm->frames.count + 63) / 64 + 1;
+	size_t pool_words = (vm->pt.pool_pages + 63) / 64;
+	struct pkvm_snapshot *snap = calloc(1, sizeof(*snap));
+	int err;
+
+	if (!snap)
+		return -ENOMEM;
+	if (vm->kick.running || vm->call_active) {
+		free(snap);
+		return -EBUSY;
+	}
+	pkvm_snapshot_drop(vm);
+	snap->words = words;
+	snap->log = calloc(words, sizeof(uint64_t));
+	snap->frames_used = malloc(frame_words * sizeof(uint64_t));
+	snap->pool_used = malloc(pool_words * sizeof(uint64_t));
+	snap->mem = mmap(NULL, vm->mem.size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (snap->mem == MAP_FAILED)
+		snap->mem = NULL;
+	if (!snap->log || !snap->frames_used || !snap->pool_used || !snap->mem) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	/* Views live in the pool: drop them so the copy holds only the master tables. */
+	pkvm_soft_drop_views(&vm->soft, &vm->pt);
+	err = pkvm_get_pkru(vm, &snap->pkru);
+	if (!err)
+		err = save_vcpu(vm, snap);
+	if (!err)
+		err = set_dirty_logging(vm, true);
+	if (!err)
+		err = collect_dirty(vm, snap);	/* starts the log afresh */
+	if (err)
+		goto fail;
+	memset(vm->host_dirty, 0, words * sizeof(uint64_t));
+	memcpy(snap->mem, vm->mem.base, vm->mem.size);
+	memcpy(snap->frames_used, vm->frames.used, frame_words * sizeof(uint64_t));
+	snap->frames_free = vm->frames.free;
+	memcpy(snap->pool_used, vm->pt.pool_used, pool_words * sizeof(uint64_t));
+	snap->pool_in_use = vm->pt.pool_in_use;
+	snap->root = vm->pt.root;
+	snap->pkeys = vm->pkeys;
+	snap->regs = vm->regs;
+	snap->trampoline_mapped = vm->trampoline_mapped;
+	vm->snapshot = snap;
+	return 0;
+fail:
+	if (snap->mem)
+		munmap(snap->mem, vm->mem.size);
+	snapshot_free(snap);
+	return err;
+}
+
+static int restore_vcpu(struct pkvm_vm *vm, struct pkvm_snapshot *snap)
+{
+	int err = pkvm_kvm_set_sregs(vm->vcpu_fd, &snap->sregs);
+
+	if (!err && ioctl(vm->vcpu_fd, KVM_SET_FPU, &snap->fpu) < 0)
+		err = -errno;
+	if (!err && snap->xsave)
+		err = pkvm_kvm_set_xsave(vm->vcpu_fd, snap->xsave);
+	return err;
+}
+
+int pkvm_restore(struct pkvm_vm *vm)
+{
+	struct pkvm_snapshot *snap = vm->snapshot;
+	size_t pool_words = (vm->pt.pool_pages + 63) / 64;
+	int err;
+
+	if (!snap)
+		return -ENOENT;
+	if (vm->kick.running)
+		return -EBUSY;
+	err = collect_dirty(vm, snap);
+	if (err)
+		return err;
+	for (size_t w = 0; w < snap->words; w++) {
+		uint64_t bits = vm->host_dirty[w];
+
+		while (bits) {
+			uint64_t off = (w * 64 + __builtin_ctzll(bits)) * PAGE_SIZE;
+
+			if (off < vm->mem.size)
+				memcpy(vm->mem.base + off, snap->mem + off, PAGE_SIZE);
+			bits &= bits - 1;
+		}
+		vm->host_dirty[w] = 0;
+	}
+	/* The pool's bitmap comes back with the pages: views of today are gone. */
+	pkvm_soft_forget(&vm->soft, snap->root);
+	memcpy(vm->frames.used, snap->frames_used, ((vm->frames.count + 63) / 64 + 1) * 8);
+	vm->frames.free = snap->frames_free;
+	memcpy(vm->pt.pool_used, snap->pool_used, pool_words * sizeof(uint64_t));
+	vm->pt.pool_in_use = snap->pool_in_use;
+	vm->pt.root = snap->root;
+	vm->pt.changed = true;		/* reload CR3 (and drop shadow pages) on entry */
+	vm->pkeys = snap->pkeys;
+	vm->regs = snap->regs;
+	vm->segs_dirty = true;
+	vm->trampoline_mapped = snap->trampoline_mapped;
+	vm->call_active = false;
+	vm->finish_entry = false;
+	vm->cr3 = snap->root;
+	vm->pkru = snap->pkru;		/* on hw it comes back with the XSAVE state */
+	vm->pkru_dirty = false;
+	vm->pkru_stale = false;
+	return restore_vcpu(vm, snap);
+}
+
+void pkvm_snapshot_drop(struct pkvm_vm *vm)
+{
+	struct pkvm_snapshot *snap = vm->snapshot;
+
+	if (!snap)
+		return;
+	vm->snapshot = NULL;
+	munmap(snap->mem, vm->mem.size);
+	snapshot_free(snap);
+	set_dirty_logging(vm, false);	/* best effort: only costs speed if it stays on */
+}
