@@ -504,7 +504,10 @@ struct pkvm_program {
  * segments with their rights (key 0), map a stack of @stack_size bytes
  * (0: 1 MiB) below PKVM_STACK_TOP holding argc, @argv, @envp (NULL-terminated
  * arrays; either may be NULL) and the auxiliary vector a libc start-up needs
- * (AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_ENTRY, AT_RANDOM, AT_EXECFN...),
+ * (AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_ENTRY, AT_RANDOM, AT_EXECFN,
+ * AT_HWCAP (the guest's CPUID.1:EDX), AT_PLATFORM "x86_64", AT_UID/AT_EUID/
+ * AT_GID/AT_EGID 1000, AT_SECURE 0, AT_CLKTCK 100; no AT_SYSINFO_EHDR: no
+ * vDSO), executable only when PT_GNU_STACK asks for PF_X,
  * and set RIP and RSP.  @prog may be NULL.  Returns 0; -ENOEXEC for a
  * malformed or foreign file, -ELIBBAD for a dynamically linked one,
  * -E2BIG when the arguments do not fit the stack, -ENOMEM, -EEXIST when it
@@ -518,19 +521,94 @@ int pkvm_load_elf(struct pkvm_vm *vm, const void *image, size_t size, const char
 
 /*
  * Serve the guest's Linux system calls in the library instead of returning
- * PKVM_EXIT_SYSCALL for them.  This version forwards write() to fds 1 and 2
- * (to the host descriptors given here) and ends the run with PKVM_EXIT_EXIT
- * at exit() and exit_group(); any other call returns -ENOSYS to the guest.
+ * PKVM_EXIT_SYSCALL for them: an allow-list of x86-64 Linux calls enough for
+ * static musl and glibc programs (memory, files by policy, time, identity,
+ * random, pkey_*); anything else returns -ENOSYS to the guest.  exit() and
+ * exit_group() end the run with PKVM_EXIT_EXIT.
+ *
+ * The guest never sees host descriptors: the personality keeps its own fd
+ * table.  Guest fds 0, 1 and 2 are the host fds given here (-1: closed);
+ * every other file is one the guest opened read-only under @ro_paths.  Every
+ * guest pointer is copied through pkvm_read_guest()/pkvm_write_guest() under
+ * the guest's PKRU (a key-denied buffer gives EFAULT, as on Linux), and every
+ * length is bounded before anything is allocated or copied.
+ *
+ * Memory: brk starts at @program->brk; mmap() places anonymous private memory
+ * top-down below the stack; all of it comes out of the VM's guest memory, so
+ * the guest gets ENOMEM when pkvm_config.mem_size is used up.  On a backend
+ * that enforces keys the guest starts with Linux's PKRU (every key but 0
+ * access-disabled) and pkey_alloc()/pkey_free()/pkey_mprotect() work as on
+ * a PKU machine; on the none backend pkey_alloc() fails with ENOSPC.
  */
+
+/* What the trace callback is told after each system call. */
+struct pkvm_linux_trace {
+	uint64_t nr;			/* the system-call number */
+	const char *name;		/* its name, NULL if the personality does not know it */
+	uint64_t args[6];
+	int64_t result;			/* as returned to the guest: a value or -errno */
+	/* strace-like: "openat(AT_FDCWD, \"/etc\", 0) = -2 ENOENT" (no newline) */
+	const char *line;
+};
+
 struct pkvm_linux_config {
-	int stdout_fd;			/* host fd for guest fd 1 */
-	int stderr_fd;			/* host fd for guest fd 2 */
-	/* Called for every system call with its result, for strace-like output; may be NULL. */
-	void (*trace)(void *ctx, const char *name, const uint64_t args[6], int64_t result);
+	int stdin_fd;			/* host fd for guest fd 0, -1: closed */
+	int stdout_fd;			/* host fd for guest fd 1, -1: closed */
+	int stderr_fd;			/* host fd for guest fd 2, -1: closed */
+	/*
+	 * Host paths (files or directory trees) the guest may open read-only at
+	 * the same path; NULL-terminated, may be NULL.  Resolved when attaching
+	 * (each must exist: -ENOENT otherwise).  Inside them neither ".." above
+	 * the allowed path nor any symbolic link is followed.  Other paths give
+	 * ENOENT, opening for writing EACCES.
+	 */
+	const char *const *ro_paths;
+	/* The loaded program (brk, stack): required for brk and mmap. */
+	const struct pkvm_program *program;
+	/* Called after every system call, for strace-like output; may be NULL. */
+	void (*trace)(void *ctx, const struct pkvm_linux_trace *call);
 	void *trace_ctx;
 };
 
+/*
+ * Attach the personality to @vm (replacing one attached before).  Returns 0;
+ * -EINVAL for a bad @config, -ENOENT / -EACCES / -ENAMETOOLONG for an
+ * @ro_paths entry that cannot be resolved, -ENOMEM.
+ */
 int pkvm_linux_attach(struct pkvm_vm *vm, const struct pkvm_linux_config *config);
+
+#define PKVM_LINUX_NR_MAX	512	/* system-call numbers counted one by one */
+
+/* What the personality has served since it was attached. */
+struct pkvm_linux_stats {
+	uint64_t calls;			/* every system call, served or not */
+	uint64_t unknown;		/* of which answered -ENOSYS for want of a handler */
+	uint64_t host_ns;		/* wall-clock time spent serving them */
+	uint64_t by_nr[PKVM_LINUX_NR_MAX];	/* calls per number (>= NR_MAX: only in calls) */
+};
+
+/* Copy the counters; -EINVAL if no personality is attached. */
+int pkvm_linux_get_stats(struct pkvm_vm *vm, struct pkvm_linux_stats *stats);
+
+/* The name of x86-64 Linux system call @nr as the personality knows it, or NULL. */
+const char *pkvm_linux_syscall_name(uint64_t nr);
+
+/* ------------------------------------------------------------------------ */
+/* Host lockdown                                                             */
+
+/*
+ * Confine the calling process with a seccomp filter (libseccomp; all its
+ * threads, and no_new_privs): from now on it may make only the system calls
+ * that running @vm and its Linux personality need: KVM_RUN and the vCPU
+ * state ioctls on @vm's own descriptors, terminal queries, reads, writes and
+ * read-only opens for the guest's files, clocks, sleeps, the time-limit
+ * timer and signals, memory management without PROT_EXEC, and exit.  Any
+ * other call kills the process with SIGSYS (@flags 0), or fails with EPERM
+ * (@flags PKVM_LOCKDOWN_ERRNO).  Call it after the VM is built and the
+ * program loaded; it cannot be undone.  Returns 0 or a negative errno.
+ */
+#define PKVM_LOCKDOWN_ERRNO	0x1
+int pkvm_seccomp_lockdown(struct pkvm_vm *vm, unsigned flags);
 
 #ifdef __cplusplus
 }

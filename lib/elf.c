@@ -95,6 +95,8 @@ int pkvm_elf_parse(const uint8_t *data, size_t size, uint64_t pie_base, struct p
 			return -ELIBBAD;
 		if (ph.p_type == PT_DYNAMIC && !img->pie)
 			return -ELIBBAD;
+		if (ph.p_type == PT_GNU_STACK)
+			img->exec_stack = ph.p_flags & PF_X;
 		if (ph.p_type != PT_LOAD)
 			continue;
 		err = add_segment(img, &ph, size, img->load_bias);

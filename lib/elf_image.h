@@ -24,6 +24,7 @@ struct pkvm_elf_image {
 	uint64_t load_bias;	/* added to every address of an ET_DYN image */
 	uint64_t lowest, highest;
 	bool pie;
+	bool exec_stack;	/* PT_GNU_STACK asks for PF_X (absent: not executable) */
 	unsigned nsegments;
 	struct pkvm_elf_segment segment[PKVM_ELF_MAX_SEGMENTS];
 };

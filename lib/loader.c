@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "cpuid.h"
 #include "elf_image.h"
 #include "vm.h"
 
@@ -58,9 +59,21 @@ static size_t count_strings(const char *const *v)
 	return n;
 }
 
-static int build_stack(struct stack_builder *sb, const struct pkvm_elf_image *img,
-		       const char *const *argv, const char *const *envp, uint64_t *rsp)
+/* AT_HWCAP: CPUID.1:EDX of the guest's CPU, as Linux gives it on x86 (ELF_HWCAP). */
+static uint64_t guest_hwcap(const struct pkvm_vm *vm)
 {
+	const struct kvm_cpuid_entry2 *e = vm->cpuid ?
+		pkvm_cpuid_find(vm->cpuid->entries, vm->cpuid->nent, 1, 0) : NULL;
+
+	return e ? e->edx : 0;
+}
+
+static int build_stack(struct stack_builder *sb, const struct pkvm_elf_image *img,
+		       const char *const *argv, const char *const *envp, uint64_t hwcap,
+		       uint64_t *rsp)
+{
+	static const char platform[] = "x86_64";
+	uint64_t platform_gva = 0;
 	size_t argc = count_strings(argv), envc = count_strings(envp);
 	uint64_t *ptrs, execfn = 0, random_gva, words, sp;
 	uint8_t random_bytes[16];
@@ -84,6 +97,8 @@ static int build_stack(struct stack_builder *sb, const struct pkvm_elf_image *im
 	if (getrandom(random_bytes, sizeof(random_bytes), 0) != sizeof(random_bytes))
 		memset(random_bytes, 0x5a, sizeof(random_bytes));
 	if (!err)
+		err = push_bytes(sb, platform, sizeof(platform), &platform_gva);
+	if (!err)
 		err = push_bytes(sb, random_bytes, sizeof(random_bytes), &random_gva);
 	if (err)
 		goto out;
@@ -92,7 +107,8 @@ static int build_stack(struct stack_builder *sb, const struct pkvm_elf_image *im
 		{ AT_PHDR, img->phdr_vaddr }, { AT_PHENT, img->phent }, { AT_PHNUM, img->phnum },
 		{ AT_PAGESZ, PAGE_SIZE }, { AT_BASE, 0 }, { AT_FLAGS, 0 }, { AT_ENTRY, img->entry },
 		{ AT_UID, 1000 }, { AT_EUID, 1000 }, { AT_GID, 1000 }, { AT_EGID, 1000 },
-		{ AT_SECURE, 0 }, { AT_CLKTCK, 100 }, { AT_HWCAP, 0 }, { AT_RANDOM, random_gva },
+		{ AT_SECURE, 0 }, { AT_CLKTCK, 100 }, { AT_HWCAP, hwcap }, { AT_RANDOM, random_gva },
+		{ AT_HWCAP2, 0 }, { AT_PLATFORM, platform_gva },
 		{ AT_EXECFN, execfn }, { AT_NULL, 0 },
 	};
 	size_t nauxv = sizeof(auxv) / sizeof(auxv[0]);
@@ -149,10 +165,11 @@ int pkvm_load_elf(struct pkvm_vm *vm, const void *image, size_t size, const char
 	sb.buf = calloc(1, stack_size);
 	if (!sb.buf)
 		return -ENOMEM;
-	err = build_stack(&sb, &img, argv, envp, &rsp);
+	err = build_stack(&sb, &img, argv, envp, guest_hwcap(vm), &rsp);
 	if (!err)
 		err = pkvm_map(vm, sb.base, sb.buf, stack_size, stack_size,
-			       PKVM_PROT_READ | PKVM_PROT_WRITE, 0);
+			       PKVM_PROT_READ | PKVM_PROT_WRITE |
+			       (img.exec_stack ? PKVM_PROT_EXEC : 0), 0);
 	free(sb.buf);
 	if (err)
 		return err;

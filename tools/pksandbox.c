@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libpkvm.h"
@@ -21,11 +22,16 @@
 #define EXIT_NOT_FOUND		127
 #define EXIT_SIGNAL(sig)	(128 + (sig))
 
+#define MAX_LIST	4096	/* --ro and --env entries */
+
 struct options {
 	enum pkvm_pkeys_backend pkeys;
 	uint64_t memory;
 	double timeout;
-	bool caps;
+	bool caps, trace, stats, no_seccomp;
+	const char *ro[MAX_LIST + 1];	/* NULL-terminated */
+	const char *env[MAX_LIST + 1];	/* NULL-terminated */
+	unsigned nro, nenv;
 	char **argv;		/* the program and its arguments */
 };
 
@@ -42,6 +48,12 @@ static void usage(FILE *out)
 		"  --pkeys=MODE      protection-key backend: auto (default), hw, soft\n"
 		"  --memory=SIZE     guest memory, with optional K, M or G suffix (default 64M)\n"
 		"  --timeout=SECS    stop the program after SECS seconds (exit status 124)\n"
+		"  --ro=PATH         let the program open PATH (a file or a directory tree)\n"
+		"                    read-only; may be repeated (default: no files at all)\n"
+		"  --env=NAME=VALUE  put NAME=VALUE in its environment (default: empty)\n"
+		"  --trace           print each system call, its arguments and result on stderr\n"
+		"  --stats           print exits, system calls by name, faults and times at the end\n"
+		"  --no-seccomp      do not confine pksandbox itself with seccomp (debugging)\n"
 		"  --caps            print what this host's KVM offers and exit\n"
 		"  -h, --help        show this help and exit\n"
 		"  --version         show the version and exit\n"
@@ -90,12 +102,18 @@ static int parse_size(const char *s, uint64_t *out)
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_PKEYS = 256, OPT_MEMORY, OPT_TIMEOUT, OPT_CAPS, OPT_VERSION };
+	enum { OPT_PKEYS = 256, OPT_MEMORY, OPT_TIMEOUT, OPT_CAPS, OPT_VERSION, OPT_RO, OPT_ENV,
+	       OPT_TRACE, OPT_STATS, OPT_NO_SECCOMP };
 	static const struct option longopts[] = {
 		{ "pkeys", required_argument, NULL, OPT_PKEYS },
 		{ "memory", required_argument, NULL, OPT_MEMORY },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "caps", no_argument, NULL, OPT_CAPS },
+		{ "ro", required_argument, NULL, OPT_RO },
+		{ "env", required_argument, NULL, OPT_ENV },
+		{ "trace", no_argument, NULL, OPT_TRACE },
+		{ "stats", no_argument, NULL, OPT_STATS },
+		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -106,7 +124,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->memory = 64ULL << 20;
 	opterr = 0;
 	/* "+": stop at PROGRAM, so its own options are left to it. */
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
 		char *end;
 
 		switch (c) {
@@ -135,12 +153,33 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case OPT_CAPS:
 			o->caps = true;
 			break;
+		case OPT_RO:
+			if (o->nro == MAX_LIST || !*optarg)
+				die(EXIT_OWN_ERROR, "--ro: empty path or too many");
+			o->ro[o->nro++] = optarg;
+			break;
+		case OPT_ENV:
+			if (o->nenv == MAX_LIST || !strchr(optarg, '=') || optarg[0] == '=')
+				die(EXIT_OWN_ERROR, "--env: '%s' is not NAME=VALUE", optarg);
+			o->env[o->nenv++] = optarg;
+			break;
+		case OPT_TRACE:
+			o->trace = true;
+			break;
+		case OPT_STATS:
+			o->stats = true;
+			break;
+		case OPT_NO_SECCOMP:
+			o->no_seccomp = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
 		case OPT_VERSION:
 			printf("pksandbox (libpkvm) %s\n", pkvm_version());
 			exit(0);
+		case ':':
+			die(EXIT_OWN_ERROR, "option '%s' needs a value (see --help)", argv[optind - 1]);
 		default:
 			die(EXIT_OWN_ERROR, "unknown option '%s' (see --help)", argv[optind - 1]);
 		}
@@ -159,7 +198,7 @@ static int print_caps(void)
 		die(EXIT_OWN_ERROR, "/dev/kvm: %s", pkvm_strerror(err));
 	printf("kvm-api: %d\n", caps.api_version);
 	printf("pku: %s\n", caps.pku ? "yes" : "no");
-	printf("pkeys-backends: %s\n", caps.pku ? "hw" : "none");
+	printf("pkeys-backends: %s\n", caps.pku ? "hw soft (auto: hw)" : "soft (auto: soft)");
 	printf("sync-regs: %s\n", caps.sync_regs ? "yes" : "no");
 	printf("smep: %s\nsmap: %s\n", caps.smep ? "yes" : "no", caps.smap ? "yes" : "no");
 	printf("xsave-size: %u\nsupported-xcr0: %#llx\nmaxphyaddr: %u\n", caps.xsave_size,
@@ -240,11 +279,73 @@ static void report_fault(const struct pkvm_exit *exit)
 	fprintf(stderr, " at rip 0x%llx\n", (unsigned long long)exit->fault.rip);
 }
 
+static void trace_line(void *ctx, const struct pkvm_linux_trace *call)
+{
+	(void)ctx;
+	fprintf(stderr, "[pksandbox] %s\n", call->line);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+struct run_stats {
+	uint64_t faults, other, run_ns;	/* other: time limits, interruptions */
+};
+
+static void print_stats(struct pkvm_vm *vm, const struct run_stats *rs)
+{
+	struct pkvm_linux_stats st;
+	uint64_t guest_ns;
+
+	if (pkvm_linux_get_stats(vm, &st))
+		return;
+	guest_ns = rs->run_ns > st.host_ns ? rs->run_ns - st.host_ns : 0;
+	fprintf(stderr, "%s: stats: exits %llu (system calls %llu, faults %llu, other %llu)\n",
+		progname, (unsigned long long)(st.calls + rs->faults + rs->other),
+		(unsigned long long)st.calls, (unsigned long long)rs->faults,
+		(unsigned long long)rs->other);
+	fprintf(stderr, "%s: stats: guest %.6f s, host (system calls) %.6f s\n", progname,
+		guest_ns / 1e9, st.host_ns / 1e9);
+	if (st.unknown)
+		fprintf(stderr, "%s: stats: not served (ENOSYS) %llu\n", progname,
+			(unsigned long long)st.unknown);
+	for (uint64_t nr = 0; nr < PKVM_LINUX_NR_MAX; nr++) {
+		const char *name = pkvm_linux_syscall_name(nr);
+
+		if (!st.by_nr[nr])
+			continue;
+		if (name)
+			fprintf(stderr, "%s: stats: %-16s %llu\n", progname, name,
+				(unsigned long long)st.by_nr[nr]);
+		else
+			fprintf(stderr, "%s: stats: syscall_%-8llu %llu (ENOSYS)\n", progname,
+				(unsigned long long)nr, (unsigned long long)st.by_nr[nr]);
+	}
+}
+
+static int finish(struct pkvm_vm *vm, const struct options *o, const struct run_stats *rs,
+		  int status)
+{
+	if (o->stats)
+		print_stats(vm, rs);
+	pkvm_vm_destroy(vm);
+	return status;
+}
+
 static int run_program(const struct options *o)
 {
 	struct pkvm_config cfg = { .mem_size = o->memory, .pkeys = o->pkeys };
-	struct pkvm_linux_config lx = { .stdout_fd = STDOUT_FILENO, .stderr_fd = STDERR_FILENO };
-	const char *const envp[] = { NULL };
+	struct pkvm_program prog;
+	struct pkvm_linux_config lx = {
+		.stdin_fd = STDIN_FILENO, .stdout_fd = STDOUT_FILENO, .stderr_fd = STDERR_FILENO,
+		.ro_paths = o->ro, .program = &prog, .trace = o->trace ? trace_line : NULL,
+	};
+	struct run_stats rs = { 0 };
 	struct pkvm_exit exit;
 	struct pkvm_vm *vm;
 	size_t size;
@@ -257,51 +358,67 @@ static int run_program(const struct options *o)
 	if (err == -EOPNOTSUPP && o->pkeys == PKVM_PKEYS_HW)
 		die(EXIT_OWN_ERROR, "--pkeys=hw: PKU is not available from this KVM "
 		    "(it needs EPT/NPT and a CPU with protection keys)");
-	if (err == -EOPNOTSUPP && o->pkeys == PKVM_PKEYS_SOFT)
-		die(EXIT_OWN_ERROR, "--pkeys=soft: the soft backend is not in this version");
 	if (err == -EINVAL)
 		die(EXIT_OWN_ERROR, "--memory: %llu bytes is outside what a VM can have (at most 3G)",
 		    (unsigned long long)o->memory);
 	if (err)
 		die(EXIT_OWN_ERROR, "cannot create the VM: %s", pkvm_strerror(err));
 
-	err = pkvm_load_elf(vm, image, size, (const char *const *)o->argv, envp, 0, NULL);
+	err = pkvm_load_elf(vm, image, size, (const char *const *)o->argv, o->env, 0, &prog);
 	munmap(image, size);
 	if (err == -ELIBBAD)
 		die(EXIT_NOT_EXECUTABLE, "%s: dynamically linked; pksandbox runs static executables only",
 		    o->argv[0]);
 	if (err == -ENOEXEC)
 		die(EXIT_OWN_ERROR, "%s: not a valid static x86-64 ELF executable", o->argv[0]);
+	if (err == -ENOMEM)
+		die(EXIT_OWN_ERROR, "%s: does not fit in --memory=%llu bytes", o->argv[0],
+		    (unsigned long long)o->memory);
 	if (err)
 		die(EXIT_OWN_ERROR, "%s: cannot load: %s", o->argv[0], pkvm_strerror(err));
 	err = pkvm_linux_attach(vm, &lx);
+	if (err == -ENOENT || err == -EACCES || err == -ENOTDIR || err == -ENAMETOOLONG ||
+	    err == -ELOOP)
+		die(EXIT_OWN_ERROR, "--ro: a path cannot be used: %s", pkvm_strerror(err));
 	if (!err && o->timeout > 0)
 		err = pkvm_set_time_limit(vm, (uint64_t)(o->timeout * 1e9 + 0.5));
 	if (err)
 		die(EXIT_OWN_ERROR, "%s", pkvm_strerror(err));
+	/* From here on pksandbox itself can only run this VM (see pkvm_seccomp_lockdown()). */
+	if (!o->no_seccomp) {
+		err = pkvm_seccomp_lockdown(vm, 0);
+		if (err)
+			die(EXIT_OWN_ERROR, "cannot install the seccomp filter: %s (--no-seccomp "
+			    "runs without it)", pkvm_strerror(err));
+	}
 
 	for (;;) {
+		uint64_t start = now_ns();
+
 		err = pkvm_run(vm, &exit);
+		rs.run_ns += now_ns() - start;
 		if (err)
 			die(EXIT_OWN_ERROR, "running the VM failed: %s", pkvm_strerror(err));
 		switch (exit.reason) {
 		case PKVM_EXIT_EXIT:
-			pkvm_vm_destroy(vm);
-			return exit.exit.status;
+			return finish(vm, o, &rs, exit.exit.status);
 		case PKVM_EXIT_FAULT:
+			rs.faults++;
 			report_fault(&exit);
-			pkvm_vm_destroy(vm);
-			return EXIT_SIGNAL(vector_signal(exit.fault.vector));
+			return finish(vm, o, &rs, EXIT_SIGNAL(vector_signal(exit.fault.vector)));
 		case PKVM_EXIT_TIMEOUT:
+			rs.other++;
 			fprintf(stderr, "%s: timed out after %g s\n", progname, o->timeout);
-			pkvm_vm_destroy(vm);
-			return EXIT_TIMEOUT;
+			return finish(vm, o, &rs, EXIT_TIMEOUT);
 		case PKVM_EXIT_INTERNAL:
 			die(EXIT_OWN_ERROR, "VM failure: %s (KVM exit %u, detail %#llx)",
 			    exit.internal.what, exit.internal.kvm_exit_reason,
 			    (unsigned long long)exit.internal.detail);
+		case PKVM_EXIT_RETURN:	/* pksandbox never uses pkvm_call() */
+			die(EXIT_OWN_ERROR, "VM failure: unexpected return from a host call");
 		case PKVM_EXIT_SYSCALL:	/* the personality serves every number */
 		case PKVM_EXIT_INTERRUPTED:
+			rs.other++;
 			continue;
 		}
 	}

@@ -1,30 +1,214 @@
-/* personality.h: the Linux system-call personality's table and state (private). */
+/* personality.h: the Linux personality's state, handler type and per-file entry points (private). */
 #ifndef PKVM_LINUX_PERSONALITY_H
 #define PKVM_LINUX_PERSONALITY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../vm.h"
 
+/* Linux's own limits, so that no guest value sizes anything unbounded. */
+#define LX_MAX_RW		0x7ffff000ULL	/* MAX_RW_COUNT */
+#define LX_MAX_IOV		1024		/* UIO_MAXIOV */
+#define LX_PATH_MAX		4096
+#define LX_NR_FDS		1024		/* RLIMIT_NOFILE we report and enforce */
+#define LX_MAX_VMAS		65530		/* vm.max_map_count */
+#define LX_NR_SIGNALS		64
+#define LX_BOUNCE		65536		/* one host copy buffer's worth per step */
+
+/* Identity the guest sees: a plain user in its own little world. */
+#define LX_PID			2
+#define LX_PPID			1
+#define LX_UID			1000
+#define LX_GID			1000
+
+/* Linux's default PKRU for a new process: every key but 0 access-disabled. */
+#define LX_INIT_PKRU		0x55555554U
+
+/* An open file that one or more guest fds share (dup), with its host fd. */
+struct lx_file {
+	unsigned refs;
+	int host_fd;
+	bool owned;			/* opened by us: close it with the last reference */
+	bool readable, writable;
+	bool is_dir;
+	char *path;			/* a directory's normalized guest path, for openat() */
+};
+
+struct lx_fd {
+	struct lx_file *file;		/* NULL: free */
+	bool cloexec;
+};
+
+/* One allowed --ro root: a canonical host path and whether it is a directory. */
+struct lx_root {
+	char *path;
+	size_t len;
+	bool is_dir;
+};
+
+/* A range of the guest address space (page aligned). */
+struct lx_vma {
+	uint64_t start, end;
+};
+
+/* Sorted, not overlapping, adjacent ones merged. */
+struct lx_vmaset {
+	struct lx_vma *v;
+	unsigned n, cap;
+};
+
+struct lx_sigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
 struct pkvm_linux {
 	struct pkvm_linux_config config;
 	int exit_status;
+	bool pkeys;			/* the backend enforces keys: pkey_* calls work */
+
+	/* memory.c */
+	uint64_t brk_start, brk;	/* brk is the guest's value; pages to page_up(brk) are mapped */
+	uint64_t mmap_top;		/* mmap() places memory below this */
+	struct lx_vmaset vmas;		/* handed out (image and stack included) */
+	struct lx_vmaset none;		/* PROT_NONE: no access for the guest nor for its syscalls */
+
+	/* files.c, fdtable.c, paths.c */
+	struct lx_fd fds[LX_NR_FDS];
+	struct lx_root *roots;
+	unsigned nroots;
+
+	/* process.c */
+	struct lx_sigaction sigactions[LX_NR_SIGNALS];
+	uint64_t sigmask;
+	uint64_t tid_address;
+	char comm[16];			/* prctl(PR_SET_NAME) */
+
+	struct pkvm_linux_stats stats;
+	char trace_line[1024];
+	char *bounce;			/* LX_BOUNCE bytes for copies between guest and host */
 };
 
 /* What a handler decided. */
-enum pkvm_linux_action {
-	PKVM_LINUX_RETURN,		/* resume the guest with the result in RAX */
-	PKVM_LINUX_EXIT,		/* end the program with exit_status */
+enum lx_action {
+	LX_RETURN,			/* resume the guest with the result in RAX */
+	LX_EXIT,			/* end the program with exit_status */
 };
 
-struct pkvm_linux_call {
+typedef enum lx_action (*lx_handler)(struct pkvm_vm *vm, struct pkvm_linux *lx,
+				     const uint64_t args[6], int64_t *result);
+
+/*
+ * One allow-listed call: its handler, its name, and how --trace shows each
+ * argument, one letter each: d signed decimal, u unsigned, x hex, p pointer,
+ * s guest string, f fd, a dirfd (AT_FDCWD by name); "" for none.
+ */
+struct lx_call {
 	const char *name;
-	/* Sets *result (a value or -errno) and says what to do next. */
-	enum pkvm_linux_action (*handler)(struct pkvm_vm *vm, struct pkvm_linux *lx,
-					  const uint64_t args[6], int64_t *result);
+	lx_handler handler;
+	const char *args;
 };
 
-/* The table of served calls, indexed by x86-64 system-call number. */
-const struct pkvm_linux_call *pkvm_linux_lookup(uint64_t nr);
+/* table.c: the allow-list, indexed by x86-64 system-call number (NULL: not served). */
+const struct lx_call *lx_lookup(uint64_t nr);
+
+/* trace.c: fill lx->trace_line for one call. */
+void lx_format_trace(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
+		     const struct lx_call *call, const uint64_t args[6], int64_t result);
+
+/* memory.c */
+int lx_memory_init(struct pkvm_vm *vm, struct pkvm_linux *lx);
+void lx_memory_destroy(struct pkvm_linux *lx);
+/* Rights as mmap's PROT_* bits (0: PROT_NONE, kept mapped as supervisor-only pages). */
+int lx_protect(struct pkvm_vm *vm, uint64_t start, uint64_t len, unsigned prot);
+
+/* vmas.c: ranges are page aligned, [start, end). */
+int lx_vma_add(struct lx_vmaset *set, uint64_t start, uint64_t end);
+int lx_vma_remove(struct lx_vmaset *set, uint64_t start, uint64_t end);
+bool lx_vma_covered(const struct lx_vmaset *set, uint64_t start, uint64_t end);
+bool lx_vma_overlaps(const struct lx_vmaset *set, uint64_t start, uint64_t end);
+/* The highest free range of @len bytes inside [floor, top), or -ENOMEM. */
+int lx_vma_find_free(const struct lx_vmaset *set, uint64_t len, uint64_t floor, uint64_t top,
+		     uint64_t *addr);
+void lx_vmaset_destroy(struct lx_vmaset *set);
+
+/*
+ * Copies for system calls: pkvm_read_guest()/pkvm_write_guest() (PKRU
+ * included), and EFAULT for PROT_NONE pages, which x86 can only make
+ * supervisor pages, which a supervisor copy could otherwise reach.
+ */
+int lx_read(struct pkvm_vm *vm, void *dst, uint64_t gva, size_t len);
+int lx_write(struct pkvm_vm *vm, uint64_t gva, const void *src, size_t len);
+long lx_read_string(struct pkvm_vm *vm, char *dst, uint64_t gva, size_t size);
+
+/* fdtable.c */
+int lx_fdtable_init(struct pkvm_linux *lx);
+void lx_fdtable_destroy(struct pkvm_linux *lx);
+struct lx_file *lx_fd_get(struct pkvm_linux *lx, uint64_t fd);
+int lx_fd_install(struct pkvm_linux *lx, struct lx_file *file, unsigned lowest, bool cloexec);
+int lx_fd_close(struct pkvm_linux *lx, uint64_t fd);
+struct lx_file *lx_file_new(int host_fd, bool owned, bool readable, bool writable);
+void lx_file_put(struct lx_file *file);
+
+/* paths.c: resolve a guest path under the --ro roots and open it on the host. */
+int lx_paths_init(struct pkvm_linux *lx, const char *const *ro_paths);
+void lx_paths_destroy(struct pkvm_linux *lx);
+/*
+ * Open the guest's @path_gva relative to guest @dirfd (AT_FDCWD: "/") on the
+ * host, read-only: @flags are the guest's open flags (O_DIRECTORY, O_NOFOLLOW
+ * and the access mode count), @path_only opens with O_PATH (for stat and
+ * access).  Returns a host fd and sets *@guest_path (malloc'd, normalized) when
+ * @guest_path is not NULL; -ENOENT outside the roots, -EACCES for writing or
+ * a symbolic link, -EFAULT, -ENAMETOOLONG, -EBADF, -ENOTDIR.
+ */
+int lx_path_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path_gva,
+		 int flags, bool path_only, char **guest_path);
+
+/* The handlers, by file. */
+#define LX_HANDLER(fn) enum lx_action fn(struct pkvm_vm *vm, struct pkvm_linux *lx, \
+					 const uint64_t args[6], int64_t *result)
+/* memory.c */
+LX_HANDLER(lx_sys_brk); LX_HANDLER(lx_sys_mmap); LX_HANDLER(lx_sys_munmap);
+LX_HANDLER(lx_sys_mremap); LX_HANDLER(lx_sys_mprotect); LX_HANDLER(lx_sys_madvise);
+/* pkeys.c */
+LX_HANDLER(lx_sys_pkey_alloc); LX_HANDLER(lx_sys_pkey_free); LX_HANDLER(lx_sys_pkey_mprotect);
+/* files.c */
+LX_HANDLER(lx_sys_read); LX_HANDLER(lx_sys_write); LX_HANDLER(lx_sys_readv);
+LX_HANDLER(lx_sys_writev); LX_HANDLER(lx_sys_pread64); LX_HANDLER(lx_sys_lseek);
+LX_HANDLER(lx_sys_open); LX_HANDLER(lx_sys_openat); LX_HANDLER(lx_sys_close);
+LX_HANDLER(lx_sys_fstat); LX_HANDLER(lx_sys_stat); LX_HANDLER(lx_sys_lstat);
+LX_HANDLER(lx_sys_newfstatat); LX_HANDLER(lx_sys_statx);
+LX_HANDLER(lx_sys_ioctl); LX_HANDLER(lx_sys_fcntl); LX_HANDLER(lx_sys_dup);
+LX_HANDLER(lx_sys_dup2); LX_HANDLER(lx_sys_dup3); LX_HANDLER(lx_sys_getdents64);
+LX_HANDLER(lx_sys_access); LX_HANDLER(lx_sys_faccessat); LX_HANDLER(lx_sys_getcwd);
+LX_HANDLER(lx_sys_readlink); LX_HANDLER(lx_sys_readlinkat);
+/* process.c */
+LX_HANDLER(lx_sys_exit); LX_HANDLER(lx_sys_getpid); LX_HANDLER(lx_sys_getppid);
+LX_HANDLER(lx_sys_getuid); LX_HANDLER(lx_sys_getgid); LX_HANDLER(lx_sys_getresuid);
+LX_HANDLER(lx_sys_getgroups); LX_HANDLER(lx_sys_uname); LX_HANDLER(lx_sys_arch_prctl);
+LX_HANDLER(lx_sys_prctl);
+LX_HANDLER(lx_sys_set_tid_address); LX_HANDLER(lx_sys_set_robust_list);
+LX_HANDLER(lx_sys_enosys); LX_HANDLER(lx_sys_prlimit64); LX_HANDLER(lx_sys_getrlimit);
+LX_HANDLER(lx_sys_rt_sigaction); LX_HANDLER(lx_sys_rt_sigprocmask);
+LX_HANDLER(lx_sys_sched_yield); LX_HANDLER(lx_sys_getrandom); LX_HANDLER(lx_sys_futex);
+LX_HANDLER(lx_sys_sigaltstack); LX_HANDLER(lx_sys_umask); LX_HANDLER(lx_sys_kill);
+LX_HANDLER(lx_sys_tgkill);
+/* time.c */
+LX_HANDLER(lx_sys_clock_gettime); LX_HANDLER(lx_sys_clock_getres);
+LX_HANDLER(lx_sys_gettimeofday); LX_HANDLER(lx_sys_time); LX_HANDLER(lx_sys_nanosleep);
+LX_HANDLER(lx_sys_clock_nanosleep);
+#undef LX_HANDLER
+/* A handler's definition; the parameters are those of lx_handler, not all used by each. */
+#define LX_UNUSED __attribute__((unused))
+#define LX_HANDLER_DEF(fn) enum lx_action fn(struct pkvm_vm *vm LX_UNUSED, \
+					     struct pkvm_linux *lx LX_UNUSED, \
+					     const uint64_t args[6] LX_UNUSED, int64_t *result)
+
+/* A handler's usual ending: resume the guest with @value. */
+static inline enum lx_action lx_ret(int64_t *result, int64_t value)
+{
+	*result = value;
+	return LX_RETURN;
+}
 
 #endif /* PKVM_LINUX_PERSONALITY_H */

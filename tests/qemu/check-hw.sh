@@ -10,7 +10,8 @@ payload=$(mktemp -d)
 trap 'rm -rf "$payload"' EXIT
 
 # The test programs are static (see Makefile.am): the lane's initramfs has no libc.
-for f in tests/test_vm tests/test_conformance tests/test_embed tests/pksandbox-static; do
+for f in tests/test_vm tests/test_conformance tests/test_embed tests/test_linux_seccomp \
+	 tests/pksandbox-static; do
 	if [[ ! -x "$builddir/$f" ]] || LC_ALL=C readelf -l "$builddir/$f" | grep -q INTERP; then
 		echo "check-hw: $builddir/$f is missing or not a static executable" >&2
 		exit 1
@@ -18,7 +19,9 @@ for f in tests/test_vm tests/test_conformance tests/test_embed tests/pksandbox-s
 	cp "$builddir/$f" "$payload/"
 done
 cp -r "$builddir/tests/progs" "$payload/progs"
-cp "$srcdir/tests/test_pksandbox.sh" "$srcdir/tests/qemu/inside.sh" "$payload/"
+cp -r "$builddir/tests/linux" "$payload/linux"
+cp "$srcdir/tests/test_pksandbox.sh" "$srcdir/tests/test_linux.sh" "$srcdir/tests/test_busybox.sh" \
+   "$srcdir/tests/qemu/inside.sh" "$payload/"
 
 echo "check-hw: booting Debian's kernel under QEMU TCG for a KVM with guest PKU"
 start=$(date +%s)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # inside.sh: what check-hw.sh runs inside the QEMU lane (busybox sh, /payload).
-# The VM suite runs on the hw, soft and none backends, pksandbox's with --pkeys=hw
-# and auto; a failing suite fails the lane.
+# The VM suites run on the hw, soft and none backends, pksandbox's and the Linux
+# personality's with --pkeys=hw and soft (and auto); a failing suite fails the lane.
 pass=0
 fail=0
 
@@ -27,6 +27,15 @@ suite "test_pksandbox (--pkeys=hw)" env PKSANDBOX=./pksandbox-static PROGS=./pro
 	PKSANDBOX_ARGS=--pkeys=hw sh ./test_pksandbox.sh
 suite "test_pksandbox (--pkeys=auto)" env PKSANDBOX=./pksandbox-static PROGS=./progs \
 	sh ./test_pksandbox.sh
+suite "test_pksandbox (--pkeys=soft)" env PKSANDBOX=./pksandbox-static PROGS=./progs \
+	PKSANDBOX_ARGS=--pkeys=soft sh ./test_pksandbox.sh
+suite "test_linux_seccomp" env CK_VERBOSITY=normal ./test_linux_seccomp
+for pkeys in hw soft; do
+	suite "test_linux (--pkeys=$pkeys)" env PKSANDBOX=./pksandbox-static LINUX_PROGS=./linux \
+		PKSANDBOX_ARGS=--pkeys=$pkeys sh ./test_linux.sh
+	suite "test_busybox (--pkeys=$pkeys)" env PKSANDBOX=./pksandbox-static \
+		PKSANDBOX_ARGS=--pkeys=$pkeys sh ./test_busybox.sh
+done
 
 echo "lane: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

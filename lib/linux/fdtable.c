@@ -1,0 +1,83 @@
+/* fdtable.c: the guest's file descriptors, mapped onto open files the personality holds. */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "personality.h"
+
+struct lx_file *lx_file_new(int host_fd, bool owned, bool readable, bool writable)
+{
+	struct lx_file *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->refs = 1;
+	f->host_fd = host_fd;
+	f->owned = owned;
+	f->readable = readable;
+	f->writable = writable;
+	return f;
+}
+
+void lx_file_put(struct lx_file *f)
+{
+	if (!f || --f->refs)
+		return;
+	if (f->owned)
+		close(f->host_fd);
+	free(f->path);
+	free(f);
+}
+
+/* The standard streams: the host's descriptors, which the guest may use but never closes. */
+int lx_fdtable_init(struct pkvm_linux *lx)
+{
+	const int host[3] = { lx->config.stdin_fd, lx->config.stdout_fd, lx->config.stderr_fd };
+
+	for (unsigned i = 0; i < 3; i++) {
+		if (host[i] < 0)
+			continue;
+		lx->fds[i].file = lx_file_new(host[i], false, i == 0, i != 0);
+		if (!lx->fds[i].file)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void lx_fdtable_destroy(struct pkvm_linux *lx)
+{
+	for (unsigned i = 0; i < LX_NR_FDS; i++) {
+		lx_file_put(lx->fds[i].file);
+		lx->fds[i].file = NULL;
+	}
+}
+
+struct lx_file *lx_fd_get(struct pkvm_linux *lx, uint64_t fd)
+{
+	return fd < LX_NR_FDS ? lx->fds[fd].file : NULL;
+}
+
+/* Install @file (taking a reference) at the lowest free fd >= @lowest; returns it or -EMFILE. */
+int lx_fd_install(struct pkvm_linux *lx, struct lx_file *file, unsigned lowest, bool cloexec)
+{
+	for (unsigned fd = lowest; fd < LX_NR_FDS; fd++) {
+		if (lx->fds[fd].file)
+			continue;
+		file->refs++;
+		lx->fds[fd].file = file;
+		lx->fds[fd].cloexec = cloexec;
+		return fd;
+	}
+	return -EMFILE;
+}
+
+int lx_fd_close(struct pkvm_linux *lx, uint64_t fd)
+{
+	struct lx_file *f = lx_fd_get(lx, fd);
+
+	if (!f)
+		return -EBADF;
+	lx->fds[fd].file = NULL;
+	lx_file_put(f);
+	return 0;
+}

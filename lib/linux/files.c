@@ -1,0 +1,486 @@
+/* files.c: the file system calls, served on the personality's fd table and the --ro policy. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "personality.h"
+
+#define LX_TCGETS		0x5401
+#define LX_TIOCGWINSZ		0x5413
+#define LX_FIOCLEX		0x5451
+#define LX_FIONCLEX		0x5450
+#define LX_TERMIOS_SIZE		36	/* the kernel's struct termios, not libc's */
+#define LX_WINSIZE_SIZE		8
+#define LX_STAT_SIZE		144	/* struct stat on x86-64 */
+#define LX_STATX_SIZE		256
+#define LX_AT_EMPTY_PATH	0x1000
+#define LX_AT_SYMLINK_NOFOLLOW	0x100
+#define LX_AT_NO_AUTOMOUNT	0x800
+#define LX_AT_STATX_SYNC_MASK	0x6000
+
+_Static_assert(sizeof(struct stat) == LX_STAT_SIZE, "host and guest struct stat differ");
+
+static uint64_t cap_len(uint64_t len)
+{
+	return len > LX_MAX_RW ? LX_MAX_RW : len;
+}
+
+/* One bounded host read into the guest buffer: short counts are the caller's to accept. */
+static int64_t read_into_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, struct lx_file *f,
+			       uint64_t gva, uint64_t len, int64_t offset)
+{
+	size_t chunk = len < LX_BOUNCE ? len : LX_BOUNCE;
+	ssize_t n;
+	int err;
+
+	if (!f->readable)
+		return -EBADF;
+	if (f->is_dir)
+		return -EISDIR;
+	n = offset < 0 ? read(f->host_fd, lx->bounce, chunk) :
+			 pread(f->host_fd, lx->bounce, chunk, offset);
+	if (n < 0)
+		return -errno;
+	err = lx_write(vm, gva, lx->bounce, n);
+	return err ? err : n;
+}
+
+/* Host writes in bounded steps from the guest buffer, until done or short. */
+static int64_t write_from_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, struct lx_file *f,
+				uint64_t gva, uint64_t len)
+{
+	uint64_t done = 0;
+
+	if (!f->writable)
+		return -EBADF;
+	while (done < len) {
+		size_t chunk = len - done < LX_BOUNCE ? len - done : LX_BOUNCE;
+		int err = lx_read(vm, lx->bounce, gva + done, chunk);
+		ssize_t n;
+
+		if (err)
+			return done ? (int64_t)done : err;
+		n = write(f->host_fd, lx->bounce, chunk);
+		if (n < 0)
+			return done ? (int64_t)done : -errno;
+		done += n;
+		if ((size_t)n < chunk)
+			break;
+	}
+	return done;
+}
+
+LX_HANDLER_DEF(lx_sys_read)
+{
+	struct lx_file *f = lx_fd_get(lx, args[0]);
+
+	if (!f)
+		return lx_ret(result, -EBADF);
+	return lx_ret(result, read_into_guest(vm, lx, f, args[1], cap_len(args[2]), -1));
+}
+
+LX_HANDLER_DEF(lx_sys_pread64)
+{
+	struct lx_file *f = lx_fd_get(lx, args[0]);
+
+	if (!f)
+		return lx_ret(result, -EBADF);
+	if ((int64_t)args[3] < 0)
+		return lx_ret(result, -EINVAL);
+	return lx_ret(result, read_into_guest(vm, lx, f, args[1], cap_len(args[2]), args[3]));
+}
+
+LX_HANDLER_DEF(lx_sys_write)
+{
+	struct lx_file *f = lx_fd_get(lx, args[0]);
+
+	if (!f)
+		return lx_ret(result, -EBADF);
+	return lx_ret(result, write_from_guest(vm, lx, f, args[1], cap_len(args[2])));
+}
+
+struct lx_iovec {
+	uint64_t base, len;
+};
+
+/* The guest's iovec array, copied in once (at most UIO_MAXIOV entries). */
+static int read_iov(struct pkvm_vm *vm, uint64_t gva, uint64_t count, struct lx_iovec **iov)
+{
+	int err;
+
+	if (count > LX_MAX_IOV)
+		return -EINVAL;
+	*iov = calloc(count ? count : 1, sizeof(**iov));
+	if (!*iov)
+		return -ENOMEM;
+	err = lx_read(vm, *iov, gva, count * sizeof(**iov));
+	for (uint64_t i = 0; !err && i < count; i++)
+		if ((int64_t)(*iov)[i].len < 0)
+			err = -EINVAL;
+	if (err)
+		free(*iov);
+	return err;
+}
+
+static enum lx_action vectored(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint64_t args[6],
+			       int64_t *result, bool writing)
+{
+	struct lx_file *f = lx_fd_get(lx, args[0]);
+	struct lx_iovec *iov;
+	uint64_t total = 0;
+	int err;
+
+	if (!f)
+		return lx_ret(result, -EBADF);
+	err = read_iov(vm, args[1], args[2], &iov);
+	if (err)
+		return lx_ret(result, err);
+	for (uint64_t i = 0; i < args[2] && total < LX_MAX_RW; i++) {
+		uint64_t want = iov[i].len < LX_MAX_RW - total ? iov[i].len : LX_MAX_RW - total;
+		int64_t n;
+
+		if (!want)
+			continue;
+		n = writing ? write_from_guest(vm, lx, f, iov[i].base, want) :
+			      read_into_guest(vm, lx, f, iov[i].base, want, -1);
+		if (n < 0) {
+			if (!total)
+				total = n;
+			break;
+		}
+		total += n;
+		if ((uint64_t)n < want)
+			break;
+	}
+	free(iov);
+	return lx_ret(result, (int64_t)total);
+}
+
+LX_HANDLER_DEF(lx_sys_readv)
+{
+	return vectored(vm, lx, args, result, false);
+}
+
+LX_HANDLER_DEF(lx_sys_writev)
+{
+	return vectored(vm, lx, args, result, true);
+}
+
+LX_HANDLER_DEF(lx_sys_lseek)
+{
+	struct lx_file *f = lx_fd_get(lx, args[0]);
+	off_t off;
+
+	(void)vm;
+	if (!f)
+		return lx_ret(result, -EBADF);
+	if (args[2] > SEEK_HOLE)
+		return lx_ret(result, -EINVAL);
+	off = lseek(f->host_fd, (off_t)args[1], (int)args[2]);
+	return lx_ret(result, off < 0 ? -errno : off);
+}
+
+static int64_t do_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path,
+		       uint64_t flags)
+{
+	struct lx_file *f;
+	struct stat st;
+	char *guest_path = NULL;
+	int fd = lx_path_open(vm, lx, dirfd, path, (int)flags, !!(flags & O_PATH), &guest_path);
+	int gfd;
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0) {
+		int err = -errno;
+
+		close(fd);
+		free(guest_path);
+		return err;
+	}
+	f = lx_file_new(fd, true, !(flags & O_PATH), false);
+	if (!f) {
+		close(fd);
+		free(guest_path);
+		return -ENOMEM;
+	}
+	f->is_dir = S_ISDIR(st.st_mode);
+	f->path = guest_path;
+	gfd = lx_fd_install(lx, f, 0, flags & O_CLOEXEC);
+	lx_file_put(f);		/* the table holds it now, or nobody does */
+	return gfd;
+}
+
+LX_HANDLER_DEF(lx_sys_openat)
+{
+	return lx_ret(result, do_open(vm, lx, (int)args[0], args[1], args[2]));
+}
+
+LX_HANDLER_DEF(lx_sys_open)
+{
+	return lx_ret(result, do_open(vm, lx, AT_FDCWD, args[0], args[1]));
+}
+
+LX_HANDLER_DEF(lx_sys_close)
+{
+	(void)vm;
+	return lx_ret(result, lx_fd_close(lx, args[0]));
+}
+
+/* Stat a guest path, or the fd itself for AT_EMPTY_PATH with "", into host @st or @stx. */
+static int stat_at(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path,
+		   uint64_t flags, struct stat *st, struct statx *stx, unsigned mask)
+{
+	char first;
+	int fd, err = 0;
+	bool own = false;
+
+	if (flags & ~(uint64_t)(LX_AT_EMPTY_PATH | LX_AT_SYMLINK_NOFOLLOW | LX_AT_NO_AUTOMOUNT |
+				LX_AT_STATX_SYNC_MASK))
+		return -EINVAL;
+	if ((flags & LX_AT_EMPTY_PATH) && (!path || (!lx_read(vm, &first, path, 1) && !first))) {
+		struct lx_file *f;
+
+		if ((int)dirfd == AT_FDCWD)
+			return -ENOENT;		/* the guest's "/" is not a host directory */
+		f = lx_fd_get(lx, (uint64_t)(int)dirfd);
+		if (!f)
+			return -EBADF;
+		fd = f->host_fd;
+	} else {
+		fd = lx_path_open(vm, lx, dirfd, path,
+				  (flags & LX_AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0, true, NULL);
+		if (fd < 0)
+			return fd;
+		own = true;
+	}
+	if (stx) {
+		if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, mask, stx) < 0)
+			err = -errno;
+	} else if (fstat(fd, st) < 0) {
+		err = -errno;
+	}
+	if (own)
+		close(fd);
+	return err;
+}
+
+static enum lx_action stat_to_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd,
+				    uint64_t path, uint64_t flags, uint64_t buf, int64_t *result)
+{
+	struct stat st;
+	int err = stat_at(vm, lx, dirfd, path, flags, &st, NULL, 0);
+
+	if (!err)
+		err = lx_write(vm, buf, &st, sizeof(st));
+	return lx_ret(result, err);
+}
+
+LX_HANDLER_DEF(lx_sys_fstat)
+{
+	return stat_to_guest(vm, lx, (int)args[0], 0, LX_AT_EMPTY_PATH, args[1], result);
+}
+
+LX_HANDLER_DEF(lx_sys_stat)
+{
+	return stat_to_guest(vm, lx, AT_FDCWD, args[0], 0, args[1], result);
+}
+
+LX_HANDLER_DEF(lx_sys_lstat)
+{
+	return stat_to_guest(vm, lx, AT_FDCWD, args[0], LX_AT_SYMLINK_NOFOLLOW, args[1], result);
+}
+
+LX_HANDLER_DEF(lx_sys_newfstatat)
+{
+	return stat_to_guest(vm, lx, (int)args[0], args[1], args[3], args[2], result);
+}
+
+LX_HANDLER_DEF(lx_sys_statx)
+{
+	struct statx stx;
+	int err;
+
+	memset(&stx, 0, sizeof(stx));
+	err = stat_at(vm, lx, (int)args[0], args[1], args[2], NULL, &stx, (unsigned)args[3]);
+	if (!err)
+		err = lx_write(vm, args[4], &stx, LX_STATX_SIZE);
+	return lx_ret(result, err);
+}
+
+static int64_t do_access(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path,
+			 uint64_t mode)
+{
+	struct stat st;
+	int err;
+
+	if (mode & ~(uint64_t)(R_OK | W_OK | X_OK))
+		return -EINVAL;
+	err = stat_at(vm, lx, dirfd, path, 0, &st, NULL, 0);
+	if (err)
+		return err;
+	if (mode & W_OK)
+		return -EACCES;
+	if ((mode & X_OK) && !(st.st_mode & 0111))
+		return -EACCES;
+	return 0;
+}
+
+LX_HANDLER_DEF(lx_sys_access)
+{
+	return lx_ret(result, do_access(vm, lx, AT_FDCWD, args[0], args[1]));
+}
+
+LX_HANDLER_DEF(lx_sys_faccessat)
+{
+	return lx_ret(result, do_access(vm, lx, (int)args[0], args[1], args[2]));
+}
+
+/* Terminal queries go to the host only for a stream that is a terminal; the rest is ENOTTY. */
+LX_HANDLER_DEF(lx_sys_ioctl)
+{
+	struct lx_file *f = lx_fd_get(lx, args[0]);
+	uint8_t buf[64];
+	size_t size;
+
+	if (!f)
+		return lx_ret(result, -EBADF);
+	switch (args[1]) {
+	case LX_FIOCLEX:
+	case LX_FIONCLEX:
+		lx->fds[args[0]].cloexec = args[1] == LX_FIOCLEX;
+		return lx_ret(result, 0);
+	case LX_TCGETS:
+		size = LX_TERMIOS_SIZE;
+		break;
+	case LX_TIOCGWINSZ:
+		size = LX_WINSIZE_SIZE;
+		break;
+	default:
+		return lx_ret(result, -ENOTTY);
+	}
+	if (f->owned || !isatty(f->host_fd))
+		return lx_ret(result, -ENOTTY);
+	memset(buf, 0, sizeof(buf));
+	if (ioctl(f->host_fd, (unsigned long)args[1], buf) < 0)
+		return lx_ret(result, -errno);
+	return lx_ret(result, lx_write(vm, args[2], buf, size));
+}
+
+LX_HANDLER_DEF(lx_sys_fcntl)
+{
+	struct lx_file *f = lx_fd_get(lx, args[0]);
+	int fl;
+
+	(void)vm;
+	if (!f)
+		return lx_ret(result, -EBADF);
+	switch (args[1]) {
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC:
+		if (args[2] >= LX_NR_FDS)
+			return lx_ret(result, -EINVAL);
+		return lx_ret(result, lx_fd_install(lx, f, args[2], args[1] == F_DUPFD_CLOEXEC));
+	case F_GETFD:
+		return lx_ret(result, lx->fds[args[0]].cloexec ? FD_CLOEXEC : 0);
+	case F_SETFD:
+		lx->fds[args[0]].cloexec = args[2] & FD_CLOEXEC;
+		return lx_ret(result, 0);
+	case F_GETFL:
+		fl = f->readable && f->writable ? O_RDWR : f->writable ? O_WRONLY : O_RDONLY;
+		if (f->owned && !f->readable)
+			fl |= O_PATH;
+		return lx_ret(result, fl | (f->is_dir ? O_DIRECTORY : 0));
+	case F_SETFL:
+		return lx_ret(result, 0);	/* status flags are not the guest's to change on the host */
+	default:
+		return lx_ret(result, -EINVAL);
+	}
+}
+
+LX_HANDLER_DEF(lx_sys_dup)
+{
+	struct lx_file *f = lx_fd_get(lx, args[0]);
+
+	(void)vm;
+	return lx_ret(result, f ? lx_fd_install(lx, f, 0, false) : -EBADF);
+}
+
+static int64_t do_dup3(struct pkvm_linux *lx, uint64_t oldfd, uint64_t newfd, uint64_t flags)
+{
+	struct lx_file *f = lx_fd_get(lx, oldfd);
+
+	if (!f || newfd >= LX_NR_FDS)
+		return -EBADF;
+	lx_fd_close(lx, newfd);
+	return lx_fd_install(lx, f, newfd, flags & O_CLOEXEC);
+}
+
+LX_HANDLER_DEF(lx_sys_dup2)
+{
+	(void)vm;
+	if (args[0] == args[1])
+		return lx_ret(result, lx_fd_get(lx, args[0]) ? (int64_t)args[0] : -EBADF);
+	return lx_ret(result, do_dup3(lx, args[0], args[1], 0));
+}
+
+LX_HANDLER_DEF(lx_sys_dup3)
+{
+	(void)vm;
+	if (args[0] == args[1] || (args[2] & ~(uint64_t)O_CLOEXEC))
+		return lx_ret(result, -EINVAL);
+	return lx_ret(result, do_dup3(lx, args[0], args[1], args[2]));
+}
+
+LX_HANDLER_DEF(lx_sys_getdents64)
+{
+	struct lx_file *f = lx_fd_get(lx, args[0]);
+	size_t chunk = args[2] < LX_BOUNCE ? args[2] : LX_BOUNCE;
+	long n;
+	int err;
+
+	if (!f)
+		return lx_ret(result, -EBADF);
+	if (!f->is_dir || !f->owned)
+		return lx_ret(result, -ENOTDIR);
+	n = syscall(SYS_getdents64, f->host_fd, lx->bounce, chunk);
+	if (n < 0)
+		return lx_ret(result, -errno);
+	err = lx_write(vm, args[1], lx->bounce, n);
+	return lx_ret(result, err ? err : n);
+}
+
+LX_HANDLER_DEF(lx_sys_getcwd)
+{
+	/* The guest's working directory is "/" and stays there. */
+	if (args[1] < 2)
+		return lx_ret(result, -ERANGE);
+	return lx_ret(result, lx_write(vm, args[0], "/", 2) ?: 2);
+}
+
+static int64_t do_readlink(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path)
+{
+	/* No symbolic link is ever followed or shown: an existing path is "not a link". */
+	int fd = lx_path_open(vm, lx, dirfd, path, O_NOFOLLOW, true, NULL);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return -EINVAL;
+}
+
+LX_HANDLER_DEF(lx_sys_readlink)
+{
+	return lx_ret(result, do_readlink(vm, lx, AT_FDCWD, args[0]));
+}
+
+LX_HANDLER_DEF(lx_sys_readlinkat)
+{
+	return lx_ret(result, do_readlink(vm, lx, (int)args[0], args[1]));
+}

@@ -1,0 +1,393 @@
+/* memory.c: brk, mmap, munmap, mremap, mprotect and madvise on the guest's address space. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../x86.h"
+#include "personality.h"
+
+/*
+ * Where mmap() places memory: top-down below a gap under the stack (Linux
+ * leaves the stack's rlimit there; ours is a fixed 16 MiB), never below
+ * mmap_min_addr's usual 64 KiB.
+ */
+#define STACK_GAP		(16ULL << 20)
+#define MMAP_FLOOR		0x10000ULL
+#define MAP_32BIT_TOP		0x80000000ULL
+
+#define LX_PROT_MASK		(PROT_READ | PROT_WRITE | PROT_EXEC)
+
+static uint64_t page_up(uint64_t v)
+{
+	return (v + PAGE_SIZE - 1) & PAGE_MASK;
+}
+
+/* A user range [addr, addr + len) that can be mapped: aligned start, no wrap. */
+static bool user_range(uint64_t addr, uint64_t len)
+{
+	return addr % PAGE_SIZE == 0 && len && addr < PKVM_USER_TOP && len <= PKVM_USER_TOP - addr;
+}
+
+static int to_pkvm_prot(unsigned prot)
+{
+	return ((prot & PROT_READ) ? PKVM_PROT_READ : 0) | ((prot & PROT_WRITE) ? PKVM_PROT_WRITE : 0) |
+	       ((prot & PROT_EXEC) ? PKVM_PROT_EXEC : 0);
+}
+
+int lx_protect(struct pkvm_vm *vm, uint64_t start, uint64_t len, unsigned prot)
+{
+	/*
+	 * x86 cannot say "present but no access" to CPL3: PROT_NONE pages stay
+	 * mapped, keeping their contents, as supervisor-only and not executable,
+	 * so the guest faults on them (SIGSEGV) and host copies refuse them
+	 * (EFAULT), as Linux does.
+	 */
+	struct pkvm_linux *lx = vm->linux_personality;
+	int err;
+
+	if (!(prot & LX_PROT_MASK)) {
+		err = pkvm_protect(vm, start, len, 0);
+		return err ? err : lx_vma_add(&lx->none, start, start + len);
+	}
+	err = pkvm_protect(vm, start, len, to_pkvm_prot(prot));
+	return err ? err : lx_vma_remove(&lx->none, start, start + len);
+}
+
+/* Fresh zeroed memory with rights @prot (PROT_*) at [addr, addr + len), recorded. */
+static int map_fresh(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t addr, uint64_t len,
+		     unsigned prot)
+{
+	int err = pkvm_map(vm, addr, NULL, 0, len, (prot & LX_PROT_MASK) ? to_pkvm_prot(prot) :
+			   PKVM_PROT_READ, 0);
+
+	if (err == -EEXIST)
+		err = -ENOMEM;		/* someone else's mapping: not ours to hand out */
+	if (!err && !(prot & LX_PROT_MASK))
+		err = lx_protect(vm, addr, len, 0);
+	if (!err)
+		err = lx_vma_add(&lx->vmas, addr, addr + len);
+	if (err)
+		pkvm_unmap(vm, addr, len);
+	return err;
+}
+
+static int unmap_range(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t addr, uint64_t len)
+{
+	int err = pkvm_unmap(vm, addr, len);
+
+	if (!err)
+		err = lx_vma_remove(&lx->none, addr, addr + len);
+	return err ? err : lx_vma_remove(&lx->vmas, addr, addr + len);
+}
+
+int lx_memory_init(struct pkvm_vm *vm, struct pkvm_linux *lx)
+{
+	const struct pkvm_program *p = lx->config.program;
+	int err;
+
+	(void)vm;
+	if (!p) {
+		/* No program: brk always fails, mmap still works below the stack area. */
+		lx->mmap_top = PKVM_STACK_TOP - STACK_GAP;
+		return lx_vma_add(&lx->vmas, lx->mmap_top, PKVM_STACK_TOP);
+	}
+	if (p->load_end > p->stack_top || p->stack_top > PKVM_USER_TOP ||
+	    p->stack_top < STACK_GAP + MMAP_FLOOR)
+		return -EINVAL;
+	lx->brk_start = lx->brk = page_up(p->brk);
+	lx->mmap_top = (p->stack_top - STACK_GAP) & PAGE_MASK;
+	/* The image (with its gaps) and the stack are not free for mmap(). */
+	err = lx_vma_add(&lx->vmas, p->load_start & PAGE_MASK, page_up(p->load_end));
+	if (!err)
+		err = lx_vma_add(&lx->vmas, lx->mmap_top, p->stack_top);
+	return err;
+}
+
+void lx_memory_destroy(struct pkvm_linux *lx)
+{
+	lx_vmaset_destroy(&lx->vmas);
+	lx_vmaset_destroy(&lx->none);
+}
+
+static bool none_overlaps(struct pkvm_vm *vm, uint64_t gva, size_t len)
+{
+	struct pkvm_linux *lx = vm->linux_personality;
+	uint64_t start = gva & PAGE_MASK, end;
+
+	if (!lx || !len || !lx->none.n)
+		return false;
+	end = gva + len < gva ? PKVM_USER_TOP : page_up(gva + len);
+	return lx_vma_overlaps(&lx->none, start, end);
+}
+
+int lx_read(struct pkvm_vm *vm, void *dst, uint64_t gva, size_t len)
+{
+	return none_overlaps(vm, gva, len) ? -EFAULT : pkvm_read_guest(vm, dst, gva, len);
+}
+
+int lx_write(struct pkvm_vm *vm, uint64_t gva, const void *src, size_t len)
+{
+	return none_overlaps(vm, gva, len) ? -EFAULT : pkvm_write_guest(vm, gva, src, len);
+}
+
+long lx_read_string(struct pkvm_vm *vm, char *dst, uint64_t gva, size_t size)
+{
+	long n = pkvm_read_guest_string(vm, dst, gva, size);
+
+	return n >= 0 && none_overlaps(vm, gva, n + 1) ? -EFAULT : n;
+}
+
+LX_HANDLER_DEF(lx_sys_brk)
+{
+	uint64_t want = args[0], old_end = page_up(lx->brk), new_end;
+
+	(void)vm;
+	/* brk() answers the current break for anything it will not do, as Linux does. */
+	if (!lx->brk_start || want < lx->brk_start || want > lx->mmap_top)
+		return lx_ret(result, lx->brk);
+	new_end = page_up(want);
+	if (new_end > old_end) {
+		if (lx_vma_overlaps(&lx->vmas, old_end, new_end) ||
+		    map_fresh(vm, lx, old_end, new_end - old_end, PROT_READ | PROT_WRITE))
+			return lx_ret(result, lx->brk);
+	} else if (new_end < old_end) {
+		if (unmap_range(vm, lx, new_end, old_end - new_end))
+			return lx_ret(result, lx->brk);
+	}
+	lx->brk = want;
+	return lx_ret(result, lx->brk);
+}
+
+/* Fill a fresh private mapping from a file the guest opened: pread() in bounded steps. */
+static int fill_from_file(struct pkvm_vm *vm, struct pkvm_linux *lx, struct lx_file *f,
+			  uint64_t addr, uint64_t len, uint64_t offset)
+{
+	for (uint64_t done = 0; done < len;) {
+		size_t chunk = len - done < LX_BOUNCE ? len - done : LX_BOUNCE;
+		ssize_t n = pread(f->host_fd, lx->bounce, chunk, (off_t)(offset + done));
+		int err;
+
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;		/* past the end: the rest stays zero */
+		err = lx_write(vm, addr + done, lx->bounce, n);
+		if (err)
+			return err;
+		done += n;
+	}
+	return 0;
+}
+
+LX_HANDLER_DEF(lx_sys_mmap)
+{
+	uint64_t addr = args[0], len = args[1], flags = args[3], offset = args[5];
+	unsigned prot = args[2], type = flags & MAP_SHARED_VALIDATE;
+	const uint64_t known = MAP_SHARED_VALIDATE | MAP_FIXED | MAP_ANONYMOUS | MAP_NORESERVE |
+			       MAP_POPULATE | MAP_STACK | MAP_FIXED_NOREPLACE | MAP_32BIT |
+			       MAP_GROWSDOWN | MAP_DENYWRITE | MAP_EXECUTABLE | MAP_LOCKED;
+	struct lx_file *file = NULL;
+	bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
+	int err;
+
+	if (!len || len > PKVM_USER_TOP || (prot & ~LX_PROT_MASK) || !type ||
+	    (type == MAP_SHARED_VALIDATE && (flags & ~known)) || offset % PAGE_SIZE)
+		return lx_ret(result, -EINVAL);
+	len = page_up(len);
+	if (!(flags & MAP_ANONYMOUS)) {
+		/* Files: a private copy of a read-only file; no shared writable mappings. */
+		file = lx_fd_get(lx, args[4]);
+		if (!file)
+			return lx_ret(result, -EBADF);
+		if (!file->readable || file->is_dir || (type != MAP_PRIVATE && (prot & PROT_WRITE)))
+			return lx_ret(result, -EACCES);
+	}
+	if (fixed) {
+		if (!user_range(addr, len))
+			return lx_ret(result, -EINVAL);
+		if (lx_vma_overlaps(&lx->vmas, addr, addr + len)) {
+			if (flags & MAP_FIXED_NOREPLACE)
+				return lx_ret(result, -EEXIST);
+			err = unmap_range(vm, lx, addr, len);
+			if (err)
+				return lx_ret(result, err);
+		}
+	} else {
+		uint64_t top = (flags & MAP_32BIT) ? MAP_32BIT_TOP : lx->mmap_top;
+
+		/* A hint is taken where it is free, as Linux does. */
+		addr &= PAGE_MASK;
+		if (!addr || !user_range(addr, len) || addr + len > lx->mmap_top ||
+		    lx_vma_overlaps(&lx->vmas, addr, addr + len)) {
+			err = lx_vma_find_free(&lx->vmas, len, MMAP_FLOOR, top, &addr);
+			if (err)
+				return lx_ret(result, err);
+		}
+	}
+	err = map_fresh(vm, lx, addr, len, file ? PROT_READ | PROT_WRITE : prot);
+	if (!err && file) {
+		err = fill_from_file(vm, lx, file, addr, len, offset);
+		if (!err)
+			err = lx_protect(vm, addr, len, prot);
+		if (err)
+			unmap_range(vm, lx, addr, len);
+	}
+	return lx_ret(result, err ? err : (int64_t)addr);
+}
+
+LX_HANDLER_DEF(lx_sys_munmap)
+{
+	uint64_t addr = args[0], len = page_up(args[1]);
+
+	if (!args[1] || !user_range(addr, len))
+		return lx_ret(result, -EINVAL);
+	return lx_ret(result, unmap_range(vm, lx, addr, len));
+}
+
+LX_HANDLER_DEF(lx_sys_mprotect)
+{
+	uint64_t addr = args[0], len = page_up(args[1]);
+	unsigned prot = args[2];
+
+	if (prot & ~LX_PROT_MASK || addr % PAGE_SIZE || args[1] > PKVM_USER_TOP)
+		return lx_ret(result, -EINVAL);
+	if (!len)
+		return lx_ret(result, 0);
+	if (!user_range(addr, len) || !lx_vma_covered(&lx->vmas, addr, addr + len))
+		return lx_ret(result, -ENOMEM);
+	return lx_ret(result, lx_protect(vm, addr, len, prot));
+}
+
+/* The guest-physical address behind a mapped page (any level), or -EFAULT. */
+static int page_gpa(struct pkvm_vm *vm, uint64_t gva, uint64_t *gpa, uint64_t *leaf)
+{
+	unsigned level;
+	uint64_t size;
+
+	if (pkvm_pt_lookup(&vm->pt, gva, leaf, &level))
+		return -EFAULT;
+	size = 1ULL << (PAGE_SHIFT + 9 * (level - 1));
+	*gpa = (*leaf & PTE_ADDR_MASK_52 & ~(size - 1)) + (gva & (size - 1) & PAGE_MASK);
+	if (*gpa + PAGE_SIZE > vm->mem.size)
+		return -EFAULT;
+	return 0;
+}
+
+/* Rights (PROT_*) and key of the page at @gva, as the page tables hold them. */
+static int page_rights(struct pkvm_vm *vm, uint64_t gva, unsigned *prot, int *pkey)
+{
+	uint64_t gpa, leaf;
+	int err = page_gpa(vm, gva, &gpa, &leaf);
+
+	if (err)
+		return err;
+	*prot = !(leaf & PTE_U) ? 0 : PROT_READ | ((leaf & PTE_W) ? PROT_WRITE : 0) |
+					((leaf & PTE_NX) ? 0 : PROT_EXEC);
+	*pkey = (leaf & PTE_PKEY_MASK) >> PTE_PKEY_SHIFT;
+	return 0;
+}
+
+/* Copy page contents as the kernel moves pages: whatever their rights or keys. */
+static int copy_pages(struct pkvm_vm *vm, uint64_t dst, uint64_t src, uint64_t len)
+{
+	for (uint64_t off = 0; off < len; off += PAGE_SIZE) {
+		uint64_t sgpa, dgpa, leaf;
+		int err = page_gpa(vm, src + off, &sgpa, &leaf);
+
+		if (!err)
+			err = page_gpa(vm, dst + off, &dgpa, &leaf);
+		if (err)
+			return err;
+		memcpy(vm->mem.base + dgpa, vm->mem.base + sgpa, PAGE_SIZE);
+	}
+	return 0;
+}
+
+LX_HANDLER_DEF(lx_sys_mremap)
+{
+	uint64_t old = args[0], old_len = page_up(args[1]), new_len = page_up(args[2]);
+	uint64_t flags = args[3], new_addr = args[4];
+	unsigned prot;
+	int pkey, err;
+
+	if (flags & ~(uint64_t)(MREMAP_MAYMOVE | MREMAP_FIXED) ||
+	    ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)) || old % PAGE_SIZE ||
+	    !args[1] || !args[2] || args[1] > PKVM_USER_TOP || args[2] > PKVM_USER_TOP)
+		return lx_ret(result, -EINVAL);
+	if (!user_range(old, old_len) || !lx_vma_covered(&lx->vmas, old, old + old_len) ||
+	    page_rights(vm, old, &prot, &pkey))
+		return lx_ret(result, -EFAULT);
+	if (!(flags & MREMAP_FIXED)) {
+		if (new_len <= old_len) {
+			if (new_len < old_len) {
+				err = unmap_range(vm, lx, old + new_len, old_len - new_len);
+				if (err)
+					return lx_ret(result, err);
+			}
+			return lx_ret(result, old);
+		}
+		/* Grow in place when the pages after it are free. */
+		if (user_range(old, new_len) && old + new_len <= lx->mmap_top &&
+		    !lx_vma_overlaps(&lx->vmas, old + old_len, old + new_len)) {
+			err = map_fresh(vm, lx, old + old_len, new_len - old_len, prot);
+			if (!err && pkey)
+				err = pkvm_set_pkey(vm, old + old_len, new_len - old_len, pkey);
+			return lx_ret(result, err ? err : (int64_t)old);
+		}
+		if (!(flags & MREMAP_MAYMOVE))
+			return lx_ret(result, -ENOMEM);
+		err = lx_vma_find_free(&lx->vmas, new_len, MMAP_FLOOR, lx->mmap_top, &new_addr);
+		if (err)
+			return lx_ret(result, err);
+	} else {
+		if (!user_range(new_addr, new_len) ||
+		    (new_addr < old + old_len && old < new_addr + new_len))
+			return lx_ret(result, -EINVAL);
+		if (lx_vma_overlaps(&lx->vmas, new_addr, new_addr + new_len)) {
+			err = unmap_range(vm, lx, new_addr, new_len);
+			if (err)
+				return lx_ret(result, err);
+		}
+	}
+	/* Move: fresh pages, the contents, the old rights and key; then drop the old range. */
+	err = map_fresh(vm, lx, new_addr, new_len, PROT_READ | PROT_WRITE);
+	if (err)
+		return lx_ret(result, err);
+	err = copy_pages(vm, new_addr, old, old_len < new_len ? old_len : new_len);
+	if (!err)
+		err = lx_protect(vm, new_addr, new_len, prot);
+	if (!err && pkey)
+		err = pkvm_set_pkey(vm, new_addr, new_len, pkey);
+	if (!err)
+		err = unmap_range(vm, lx, old, old_len);
+	if (err) {
+		unmap_range(vm, lx, new_addr, new_len);
+		return lx_ret(result, err);
+	}
+	return lx_ret(result, new_addr);
+}
+
+LX_HANDLER_DEF(lx_sys_madvise)
+{
+	uint64_t addr = args[0], len = page_up(args[1]);
+	int advice = args[2];
+
+	if (addr % PAGE_SIZE || args[1] > PKVM_USER_TOP)
+		return lx_ret(result, -EINVAL);
+	if (!len)
+		return lx_ret(result, 0);
+	if (!user_range(addr, len) || !lx_vma_covered(&lx->vmas, addr, addr + len))
+		return lx_ret(result, -ENOMEM);
+	/* Private anonymous memory reads back as zeros after MADV_DONTNEED (and FREE may). */
+	if (advice == MADV_DONTNEED || advice == MADV_FREE) {
+		for (uint64_t off = 0; off < len; off += PAGE_SIZE) {
+			uint64_t gpa, leaf;
+
+			if (!page_gpa(vm, addr + off, &gpa, &leaf))
+				memset(vm->mem.base + gpa, 0, PAGE_SIZE);
+		}
+	}
+	return lx_ret(result, 0);
+}

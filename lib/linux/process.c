@@ -1,0 +1,373 @@
+/* process.c: exit, identity, uname, arch_prctl, limits, signal bookkeeping, random, futex. */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "personality.h"
+
+#define LX_ARCH_SET_GS		0x1001
+#define LX_ARCH_SET_FS		0x1002
+#define LX_ARCH_GET_FS		0x1003
+#define LX_ARCH_GET_GS		0x1004
+#define LX_PR_SET_NAME		15
+#define LX_PR_GET_NAME		16
+#define LX_RLIM_INFINITY	(~0ULL)
+#define LX_RLIMIT_STACK		3
+#define LX_RLIMIT_NOFILE	7
+#define LX_RLIMIT_AS		9
+#define LX_RLIM_NLIMITS		16
+#define LX_SIG_BLOCK		0
+#define LX_SIG_UNBLOCK		1
+#define LX_SIG_SETMASK		2
+#define LX_FUTEX_WAIT		0
+#define LX_FUTEX_WAKE		1
+#define LX_FUTEX_WAIT_BITSET	9
+#define LX_FUTEX_WAKE_BITSET	10
+#define LX_FUTEX_CMD_MASK	0x7f	/* without PRIVATE_FLAG and CLOCK_REALTIME */
+
+LX_HANDLER_DEF(lx_sys_exit)
+{
+	(void)vm;
+	lx->exit_status = (int)(args[0] & 0xff);
+	*result = 0;
+	return LX_EXIT;
+}
+
+LX_HANDLER_DEF(lx_sys_getpid)
+{
+	(void)vm; (void)lx; (void)args;
+	return lx_ret(result, LX_PID);
+}
+
+LX_HANDLER_DEF(lx_sys_getppid)
+{
+	(void)vm; (void)lx; (void)args;
+	return lx_ret(result, LX_PPID);
+}
+
+LX_HANDLER_DEF(lx_sys_getuid)
+{
+	(void)vm; (void)lx; (void)args;
+	return lx_ret(result, LX_UID);
+}
+
+LX_HANDLER_DEF(lx_sys_getgid)
+{
+	(void)vm; (void)lx; (void)args;
+	return lx_ret(result, LX_GID);
+}
+
+/* getresuid and getresgid: the same one id three times (real, effective, saved). */
+LX_HANDLER_DEF(lx_sys_getresuid)
+{
+	const uint32_t id = LX_UID;
+	int err = 0;
+
+	(void)lx;
+	_Static_assert(LX_UID == LX_GID, "getresgid shares this handler");
+	for (unsigned i = 0; i < 3 && !err; i++)
+		err = lx_write(vm, args[i], &id, sizeof(id));
+	return lx_ret(result, err);
+}
+
+LX_HANDLER_DEF(lx_sys_getgroups)
+{
+	(void)vm; (void)lx;
+	if ((int)args[0] < 0)
+		return lx_ret(result, -EINVAL);
+	return lx_ret(result, 0);	/* no supplementary groups */
+}
+
+LX_HANDLER_DEF(lx_sys_uname)
+{
+	/* struct utsname: six fields of 65 bytes. */
+	static const char fields[6][65] = { "Linux", "pksandbox", "6.1.0-pkvm", "#1 libpkvm",
+					    "x86_64", "(none)" };
+
+	(void)lx;
+	return lx_ret(result, lx_write(vm, args[0], fields, sizeof(fields)));
+}
+
+LX_HANDLER_DEF(lx_sys_arch_prctl)
+{
+	struct pkvm_regs regs;
+	uint64_t value;
+	int err;
+
+	(void)lx;
+	pkvm_get_regs(vm, &regs);
+	switch (args[0]) {
+	case LX_ARCH_SET_FS:
+	case LX_ARCH_SET_GS:
+		/* A non-canonical base would fault at entry: Linux says EPERM for it. */
+		if (args[1] >= PKVM_USER_TOP)
+			return lx_ret(result, -EPERM);
+		if (args[0] == LX_ARCH_SET_FS)
+			regs.fs_base = args[1];
+		else
+			regs.gs_base = args[1];
+		return lx_ret(result, pkvm_set_regs(vm, &regs));
+	case LX_ARCH_GET_FS:
+	case LX_ARCH_GET_GS:
+		value = args[0] == LX_ARCH_GET_FS ? regs.fs_base : regs.gs_base;
+		err = lx_write(vm, args[1], &value, sizeof(value));
+		return lx_ret(result, err);
+	default:
+		return lx_ret(result, -EINVAL);	/* CET and CPUID faulting: not offered */
+	}
+}
+
+/* Only the thread name (busybox sets it); the rest of prctl() is not offered. */
+LX_HANDLER_DEF(lx_sys_prctl)
+{
+	switch (args[0]) {
+	case LX_PR_SET_NAME: {
+		char name[sizeof(lx->comm)];
+		long n = lx_read_string(vm, name, args[1], sizeof(name));
+
+		if (n == -ENAMETOOLONG) {
+			/* Linux keeps the first 15 bytes. */
+			n = lx_read(vm, name, args[1], sizeof(name) - 1);
+			name[sizeof(name) - 1] = '\0';
+		}
+		if (n < 0)
+			return lx_ret(result, n);
+		memcpy(lx->comm, name, sizeof(name));
+		return lx_ret(result, 0);
+	}
+	case LX_PR_GET_NAME:
+		return lx_ret(result, lx_write(vm, args[1], lx->comm, sizeof(lx->comm)));
+	default:
+		return lx_ret(result, -EINVAL);
+	}
+}
+
+LX_HANDLER_DEF(lx_sys_set_tid_address)
+{
+	(void)vm;
+	lx->tid_address = args[0];
+	return lx_ret(result, LX_PID);
+}
+
+LX_HANDLER_DEF(lx_sys_set_robust_list)
+{
+	(void)vm; (void)lx;
+	/* One thread that never dies before the process: nothing to walk later. */
+	return lx_ret(result, args[1] == 24 ? 0 : -EINVAL);
+}
+
+/* Served by name, refused on purpose (rseq: libcs fall back without it). */
+LX_HANDLER_DEF(lx_sys_enosys)
+{
+	(void)vm; (void)lx; (void)args;
+	return lx_ret(result, -ENOSYS);
+}
+
+static void get_limit(struct pkvm_vm *vm, struct pkvm_linux *lx, unsigned resource, uint64_t lim[2])
+{
+	lim[0] = lim[1] = LX_RLIM_INFINITY;
+	if (resource == LX_RLIMIT_STACK)
+		lim[0] = 8ULL << 20;
+	else if (resource == LX_RLIMIT_NOFILE)
+		lim[0] = lim[1] = LX_NR_FDS;
+	else if (resource == LX_RLIMIT_AS)
+		lim[0] = lim[1] = vm->mem.size;
+	(void)lx;
+}
+
+LX_HANDLER_DEF(lx_sys_prlimit64)
+{
+	uint64_t lim[2];
+
+	if (args[0] != 0 && args[0] != LX_PID)
+		return lx_ret(result, -ESRCH);
+	if (args[1] >= LX_RLIM_NLIMITS)
+		return lx_ret(result, -EINVAL);
+	get_limit(vm, lx, args[1], lim);
+	if (args[3]) {
+		int err = lx_write(vm, args[3], lim, sizeof(lim));
+
+		if (err)
+			return lx_ret(result, err);
+	}
+	/* Limits are the sandbox's, not the program's: lowering them is accepted and ignored. */
+	return lx_ret(result, 0);
+}
+
+LX_HANDLER_DEF(lx_sys_getrlimit)
+{
+	uint64_t lim[2];
+
+	if (args[0] >= LX_RLIM_NLIMITS)
+		return lx_ret(result, -EINVAL);
+	get_limit(vm, lx, args[0], lim);
+	return lx_ret(result, lx_write(vm, args[1], lim, sizeof(lim)));
+}
+
+/* Actions are kept and given back; no signal is delivered in this version. */
+LX_HANDLER_DEF(lx_sys_rt_sigaction)
+{
+	uint64_t sig = args[0];
+	struct lx_sigaction act;
+	int err;
+
+	if (args[3] != 8 || sig < 1 || sig > LX_NR_SIGNALS)
+		return lx_ret(result, -EINVAL);
+	if (args[1] && (sig == SIGKILL || sig == SIGSTOP))
+		return lx_ret(result, -EINVAL);
+	if (args[1]) {
+		err = lx_read(vm, &act, args[1], sizeof(act));
+		if (err)
+			return lx_ret(result, err);
+	}
+	if (args[2]) {
+		err = lx_write(vm, args[2], &lx->sigactions[sig - 1],
+				       sizeof(lx->sigactions[0]));
+		if (err)
+			return lx_ret(result, err);
+	}
+	if (args[1])
+		lx->sigactions[sig - 1] = act;
+	return lx_ret(result, 0);
+}
+
+LX_HANDLER_DEF(lx_sys_rt_sigprocmask)
+{
+	const uint64_t unblockable = (1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1));
+	uint64_t set = 0;
+	int err;
+
+	if (args[3] != 8)
+		return lx_ret(result, -EINVAL);
+	if (args[1]) {
+		if (args[0] > LX_SIG_SETMASK)
+			return lx_ret(result, -EINVAL);
+		err = lx_read(vm, &set, args[1], sizeof(set));
+		if (err)
+			return lx_ret(result, err);
+	}
+	if (args[2]) {
+		err = lx_write(vm, args[2], &lx->sigmask, sizeof(lx->sigmask));
+		if (err)
+			return lx_ret(result, err);
+	}
+	if (args[1]) {
+		if (args[0] == LX_SIG_BLOCK)
+			lx->sigmask |= set;
+		else if (args[0] == LX_SIG_UNBLOCK)
+			lx->sigmask &= ~set;
+		else
+			lx->sigmask = set;
+		lx->sigmask &= ~unblockable;
+	}
+	return lx_ret(result, 0);
+}
+
+LX_HANDLER_DEF(lx_sys_sigaltstack)
+{
+	/* stack_t { ss_sp, ss_flags, ss_size }: report "disabled", accept a new one. */
+	const uint64_t disabled[3] = { 0, 2 /* SS_DISABLE */, 0 };
+
+	(void)lx;
+	if (args[1])
+		return lx_ret(result, lx_write(vm, args[1], disabled, sizeof(disabled)));
+	return lx_ret(result, 0);
+}
+
+LX_HANDLER_DEF(lx_sys_umask)
+{
+	(void)vm; (void)lx; (void)args;
+	return lx_ret(result, 022);
+}
+
+/*
+ * A signal to itself (abort(), raise()): with no delivery in this version,
+ * a fatal default action ends the program as Linux would, with status
+ * 128 + signal; an ignored or handled one is dropped.
+ */
+static enum lx_action signal_self(struct pkvm_linux *lx, uint64_t pid, uint64_t sig,
+				  int64_t *result)
+{
+	const uint64_t harmless = (1ULL << (SIGCHLD - 1)) | (1ULL << (SIGURG - 1)) |
+				  (1ULL << (SIGWINCH - 1)) | (1ULL << (SIGCONT - 1));
+
+	if ((int)pid != LX_PID && (int)pid != 0 && (int)pid != -1)
+		return lx_ret(result, -ESRCH);
+	if (sig > LX_NR_SIGNALS)
+		return lx_ret(result, -EINVAL);
+	if (sig == 0 || (harmless & (1ULL << (sig - 1))))
+		return lx_ret(result, 0);
+	if (sig != SIGKILL && lx->sigactions[sig - 1].handler != 0)	/* SIG_DFL is 0 */
+		return lx_ret(result, 0);
+	lx->exit_status = 128 + (int)sig;
+	*result = 0;
+	return LX_EXIT;
+}
+
+LX_HANDLER_DEF(lx_sys_kill)
+{
+	(void)vm;
+	return signal_self(lx, args[0], args[1], result);
+}
+
+LX_HANDLER_DEF(lx_sys_tgkill)
+{
+	(void)vm;
+	if ((int)args[0] != LX_PID)
+		return lx_ret(result, -ESRCH);
+	return signal_self(lx, args[1], args[2], result);
+}
+
+LX_HANDLER_DEF(lx_sys_sched_yield)
+{
+	(void)vm; (void)lx; (void)args;
+	sched_yield();
+	return lx_ret(result, 0);
+}
+
+LX_HANDLER_DEF(lx_sys_getrandom)
+{
+	/* At most one bounce buffer per call: Linux also returns short counts. */
+	size_t len = args[1] < LX_BOUNCE ? args[1] : LX_BOUNCE;
+	ssize_t n;
+	int err;
+
+	if (args[2] & ~(uint64_t)(GRND_NONBLOCK | GRND_RANDOM | 0x4 /* GRND_INSECURE */))
+		return lx_ret(result, -EINVAL);
+	n = getrandom(lx->bounce, len, 0);
+	if (n < 0)
+		return lx_ret(result, -errno);
+	err = lx_write(vm, args[0], lx->bounce, n);
+	return lx_ret(result, err ? err : n);
+}
+
+/*
+ * One thread: no one else can wake a waiter, so a wait whose value matches
+ * would sleep forever; it returns ETIMEDOUT at once instead (and --timeout
+ * catches a program that loops on it).
+ */
+LX_HANDLER_DEF(lx_sys_futex)
+{
+	unsigned cmd = args[1] & LX_FUTEX_CMD_MASK;
+	uint32_t value;
+	int err;
+
+	(void)lx;
+	switch (cmd) {
+	case LX_FUTEX_WAIT:
+	case LX_FUTEX_WAIT_BITSET:
+		if (args[0] % 4)
+			return lx_ret(result, -EINVAL);
+		err = lx_read(vm, &value, args[0], sizeof(value));
+		if (err)
+			return lx_ret(result, err);
+		return lx_ret(result, value != (uint32_t)args[2] ? -EAGAIN : -ETIMEDOUT);
+	case LX_FUTEX_WAKE:
+	case LX_FUTEX_WAKE_BITSET:
+		return lx_ret(result, 0);
+	default:
+		return lx_ret(result, -ENOSYS);
+	}
+}

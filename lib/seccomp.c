@@ -1,0 +1,128 @@
+/* seccomp.c: the host lockdown: a libseccomp allow-list of what running a VM needs. */
+#include <errno.h>
+#include <seccomp.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/ioctl.h>
+#include <linux/kvm.h>
+
+#include "vm.h"
+
+#define LX_TCGETS	0x5401
+#define LX_TIOCGWINSZ	0x5413
+
+/* System calls allowed with any arguments, each with why the run loop needs it. */
+static const struct {
+	const char *name;
+	const char *why;
+} plain[] = {
+	{ "read", "guest reads of stdin and of --ro files" },
+	{ "write", "guest writes to stdout/stderr; pksandbox's own reports" },
+	{ "readv", "stdio of the host libc" },
+	{ "writev", "stdio of the host libc" },
+	{ "pread64", "guest pread64() and file-backed mmap() of --ro files" },
+	{ "lseek", "guest lseek() on its files" },
+	{ "close", "guest close() of --ro files; VM teardown" },
+	{ "fstat", "guest fstat(); the host libc's stdio" },
+	{ "newfstatat", "guest fstat()/stat() (libc's fstat is newfstatat)" },
+	{ "statx", "guest statx()" },
+	{ "openat2", "guest opens under --ro: always RESOLVE_NO_SYMLINKS, read-only" },
+	{ "getdents64", "guest directory listings under --ro" },
+	{ "munmap", "host malloc(); VM teardown" },
+	{ "mremap", "host realloc() of large blocks" },
+	{ "brk", "host malloc()" },
+	{ "madvise", "host free()" },
+	{ "clock_gettime", "time limits, --stats, guest clock_gettime()" },
+	{ "clock_getres", "guest clock_getres()" },
+	{ "clock_nanosleep", "guest sleeps" },
+	{ "nanosleep", "guest sleeps" },
+	{ "gettimeofday", "guest gettimeofday() (vDSO fallback)" },
+	{ "time", "guest time() (vDSO fallback)" },
+	{ "sched_yield", "guest sched_yield()" },
+	{ "getrandom", "guest getrandom()" },
+	{ "futex", "the kick lock shared with pkvm_interrupt()" },
+	{ "rt_sigreturn", "return from the kick signal's handler" },
+	{ "rt_sigprocmask", "host libc around signals" },
+	{ "restart_syscall", "after the kick signal" },
+	{ "getpid", "pkvm_interrupt() signals the running thread" },
+	{ "gettid", "the time-limit timer targets the running thread" },
+	{ "tgkill", "pkvm_interrupt() kicks the running thread" },
+	{ "timer_create", "the time limit's timer, made at the first run" },
+	{ "timer_settime", "arming and disarming the time limit" },
+	{ "timer_gettime", "the time limit" },
+	{ "timer_delete", "VM teardown" },
+	{ "exit", "thread exit" },
+	{ "exit_group", "the end" },
+};
+
+/* KVM requests on the vCPU fd that running and exit decoding use (run.c, pkru.c, vcpu.c). */
+static const unsigned long vcpu_ioctls[] = {
+	KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS,
+	KVM_GET_XSAVE, KVM_SET_XSAVE, KVM_GET_XCRS, KVM_SET_XCRS, KVM_GET_FPU, KVM_SET_FPU,
+#ifdef KVM_GET_XSAVE2
+	KVM_GET_XSAVE2,
+#endif
+};
+
+static int allow(scmp_filter_ctx ctx, const char *name)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+
+	if (nr == __NR_SCMP_ERROR)
+		return 0;	/* not a call on this architecture: nothing to allow */
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+}
+
+static int build(scmp_filter_ctx ctx, const struct pkvm_vm *vm)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]) && !err; i++)
+		err = allow(ctx, plain[i].name);
+	for (size_t i = 0; i < sizeof(vcpu_ioctls) / sizeof(vcpu_ioctls[0]) && !err; i++)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
+				       SCMP_A0(SCMP_CMP_EQ, (uint64_t)vm->vcpu_fd),
+				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, vcpu_ioctls[i]));
+	/* Shadow paging refreshes the page-table slot after table edits (run.c). */
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
+				       SCMP_A0(SCMP_CMP_EQ, (uint64_t)vm->vm_fd),
+				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL,
+					       KVM_SET_USER_MEMORY_REGION));
+	/* Terminal queries the personality forwards for a guest stream that is a tty. */
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, LX_TCGETS));
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, LX_TIOCGWINSZ));
+	/* Host memory for malloc(), never executable: no new code in this process. */
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+				       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+				       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	return err;
+}
+
+int pkvm_seccomp_lockdown(struct pkvm_vm *vm, unsigned flags)
+{
+	scmp_filter_ctx ctx;
+	int err;
+
+	if (!vm || (flags & ~PKVM_LOCKDOWN_ERRNO))
+		return -EINVAL;
+	ctx = seccomp_init((flags & PKVM_LOCKDOWN_ERRNO) ? SCMP_ACT_ERRNO(EPERM)
+							 : SCMP_ACT_KILL_PROCESS);
+	if (!ctx)
+		return -ENOMEM;
+	/* Every thread of the process, or a sibling thread would be a way around it. */
+	err = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+	if (!err)
+		err = build(ctx, vm);
+	if (!err)
+		err = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return err > 0 ? -err : err;
+}

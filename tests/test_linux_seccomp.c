@@ -1,0 +1,117 @@
+/* test_linux_seccomp.c: pkvm_seccomp_lockdown(): the VM still runs, anything else is refused. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "libpkvm.h"
+
+#define CODE_GVA	0x400000ULL
+#define STACK_GVA	0x800000ULL
+
+/* mov eax, 60 (exit); mov edi, 7; syscall */
+static const unsigned char exit7[] = { 0xb8, 0x3c, 0, 0, 0, 0xbf, 7, 0, 0, 0, 0x0f, 0x05 };
+
+static struct pkvm_vm *make_vm(void)
+{
+	struct pkvm_linux_config lx = { .stdin_fd = -1, .stdout_fd = 1, .stderr_fd = 2 };
+	struct pkvm_regs regs;
+	struct pkvm_vm *vm;
+
+	ck_assert_int_eq(pkvm_vm_create(&vm, &(struct pkvm_config){ .mem_size = 16 << 20 }), 0);
+	ck_assert_int_eq(pkvm_map(vm, CODE_GVA, exit7, sizeof(exit7), 4096,
+				  PKVM_PROT_READ | PKVM_PROT_EXEC, 0), 0);
+	ck_assert_int_eq(pkvm_map(vm, STACK_GVA, NULL, 0, 4096, PKVM_PROT_READ | PKVM_PROT_WRITE, 0), 0);
+	pkvm_get_regs(vm, &regs);
+	regs.rip = CODE_GVA;
+	regs.rsp = STACK_GVA + 4096;
+	ck_assert_int_eq(pkvm_set_regs(vm, &regs), 0);
+	ck_assert_int_eq(pkvm_linux_attach(vm, &lx), 0);
+	return vm;
+}
+
+/* Under the filter (EPERM mode) the guest runs to its exit, and foreign calls fail. */
+START_TEST(test_lockdown_errno)
+{
+	struct pkvm_vm *vm = make_vm();
+	struct pkvm_exit exit;
+
+	ck_assert_int_eq(pkvm_set_time_limit(vm, 10ULL * 1000000000), 0);
+	ck_assert_int_eq(pkvm_seccomp_lockdown(vm, PKVM_LOCKDOWN_ERRNO), 0);
+	ck_assert_int_eq(pkvm_run(vm, &exit), 0);
+	ck_assert_int_eq(exit.reason, PKVM_EXIT_EXIT);
+	ck_assert_int_eq(exit.exit.status, 7);
+	errno = 0;
+	ck_assert_int_eq(socket(AF_INET, SOCK_STREAM, 0), -1);
+	ck_assert_int_eq(errno, EPERM);
+	errno = 0;
+	ck_assert_int_eq(open("/etc/hostname", O_RDONLY), -1);	/* openat: not allowed */
+	ck_assert_int_eq(errno, EPERM);
+	errno = 0;
+	ck_assert_int_eq(fork(), -1);
+	ck_assert_int_eq(errno, EPERM);
+	/* ioctl is allowed only for the KVM requests on this VM's own descriptors. */
+	errno = 0;
+	ck_assert_int_eq(ioctl(0, FIONREAD, &(int){ 0 }), -1);
+	ck_assert_int_eq(errno, EPERM);
+	pkvm_vm_destroy(vm);
+}
+END_TEST
+
+/* The default: a forbidden call kills the process with SIGSYS. */
+START_TEST(test_lockdown_kills)
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct pkvm_vm *vm = make_vm();
+
+		if (pkvm_seccomp_lockdown(vm, 0))
+			_exit(3);
+		socket(AF_INET, SOCK_STREAM, 0);
+		_exit(4);	/* not reached */
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS,
+		      "child status %#x, expected death by SIGSYS", status);
+}
+END_TEST
+
+START_TEST(test_lockdown_bad_flags)
+{
+	ck_assert_int_eq(pkvm_seccomp_lockdown(NULL, 0), -EINVAL);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("linux_seccomp");
+	TCase *tc = tcase_create("lockdown");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_lockdown_bad_flags);
+	if (access("/dev/kvm", R_OK | W_OK) == 0) {
+		tcase_add_test(tc, test_lockdown_errno);
+		tcase_add_test(tc, test_lockdown_kills);
+	} else {
+		fprintf(stderr, "test_linux_seccomp: no /dev/kvm: VM tests skipped\n");
+	}
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	if (failed)
+		return EXIT_FAILURE;
+	return access("/dev/kvm", R_OK | W_OK) == 0 ? EXIT_SUCCESS : 77;
+}
