@@ -1,7 +1,10 @@
 /* test_embed.c: the embedding paths: host functions, guest functions, per-call PKRU windows. */
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vmtest.h"
 
@@ -252,6 +255,141 @@ START_TEST(test_snapshot_restore)
 }
 END_TEST
 
+/* ---- many sandboxes ------------------------------------------------------- */
+
+GUEST_CODE static void guest_count(volatile uint64_t *acc, uint64_t n)
+{
+	for (uint64_t i = 1; i <= n; i++)
+		*acc += i;
+	GUEST_SYNC(*acc);
+	GUEST_DONE();
+}
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static long rss_kib(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f && fscanf(f, "%ld %ld", &pages, &resident) != 2)
+		resident = 0;
+	if (f)
+		fclose(f);
+	return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+#define MANY	200
+
+START_TEST(test_hundreds_of_vms_at_once)
+{
+	static struct vmtest vms[MANY];
+	int fds = open_fds();
+
+	for (int i = 0; i < MANY; i++) {
+		vmtest_create(&vms[i], _i);
+		vmtest_map(&vms[i], VMTEST_DATA_GVA, 4096, RW, 0);
+		vmtest_start(&vms[i], guest_count, VMTEST_DATA_GVA, i, 0);
+	}
+	/* Each has its own memory: run them all, in an order unlike creation. */
+	for (int i = MANY - 1; i >= 0; i--)
+		vmtest_expect_sync(&vms[i], (uint64_t)i * (i + 1) / 2);
+	for (int i = 0; i < MANY; i++)
+		vmtest_destroy(&vms[i]);
+	ck_assert_int_eq(open_fds(), fds);
+}
+END_TEST
+
+START_TEST(test_create_destroy_leaks_nothing)
+{
+	int fds = 0;
+	long rss = 0;
+
+	for (int cycle = 0; cycle < 1000; cycle++) {
+		vmtest_create(&t, _i);
+		/* Every tenth VM runs and keeps a snapshot: those paths must not leak either. */
+		if (cycle % 10 == 0) {
+			vmtest_map(&t, VMTEST_DATA_GVA, 4096, RW, 0);
+			vmtest_start(&t, guest_count, VMTEST_DATA_GVA, 10, 0);
+			vmtest_expect_sync(&t, 55);
+			ck_assert_int_eq(pkvm_snapshot(t.vm), 0);
+		}
+		vmtest_destroy(&t);
+		if (cycle == 50) {	/* after the allocator and KVM have warmed up */
+			fds = open_fds();
+			rss = rss_kib();
+		}
+	}
+	ck_assert_int_eq(open_fds(), fds);
+	ck_assert_msg(rss_kib() - rss < 4096, "RSS grew by %ld KiB over 950 cycles",
+		      rss_kib() - rss);
+}
+END_TEST
+
+struct worker {
+	int backend_index;
+	int id;
+	int failures;
+};
+
+/* Each thread owns its VMs; they run on all threads at the same time. */
+static void *run_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct pkvm_config cfg = { .mem_size = 16 << 20, .pkeys = vmtest_backends[w->backend_index] };
+	const uint8_t code[] = {
+		0x48, 0x31, 0xc0,		/* xor %rax,%rax */
+		0x48, 0x01, 0xf8,		/* 1: add %rdi,%rax */
+		0x48, 0xff, 0xcf,		/* dec %rdi */
+		0x75, 0xf8,			/* jnz 1b */
+		0x48, 0x89, 0xc7,		/* mov %rax,%rdi */
+		0xb8, 0x00, 0x10, 0, 0,		/* mov $VMTEST_NR_SYNC,%eax */
+		0x0f, 0x05,			/* syscall */
+		0x0f, 0x0b,			/* ud2 */
+	};
+
+	for (int round = 0; round < 3; round++) {
+		struct pkvm_regs regs = { .rip = 0x400000, .rdi = 20000 + w->id };
+		struct pkvm_exit e;
+		struct pkvm_vm *vm;
+		uint64_t n = regs.rdi;
+
+		if (pkvm_vm_create(&vm, &cfg) ||
+		    pkvm_map(vm, 0x400000, code, sizeof(code), 4096, PKVM_PROT_EXEC, 0) ||
+		    pkvm_set_regs(vm, &regs) || pkvm_run(vm, &e) ||
+		    e.reason != PKVM_EXIT_SYSCALL || e.syscall.args[0] != n * (n + 1) / 2)
+			w->failures++;
+		pkvm_vm_destroy(vm);
+	}
+	return NULL;
+}
+
+START_TEST(test_vms_on_many_threads)
+{
+	struct worker workers[6];
+	pthread_t threads[6];
+
+	for (int i = 0; i < 6; i++) {
+		workers[i] = (struct worker){ .backend_index = _i, .id = i };
+		ck_assert_int_eq(pthread_create(&threads[i], NULL, run_worker, &workers[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(threads[i], NULL);
+		ck_assert_int_eq(workers[i].failures, 0);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("embed");
@@ -261,12 +399,15 @@ int main(void)
 
 	vmtest_probe_backends();
 	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_set_timeout(tc, 60);
+	tcase_set_timeout(tc, 240);
 	tcase_add_loop_test(tc, test_host_function_one_exit_per_call, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_guest_function_sysv_call, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_per_call_pkru_window, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_host_function_sees_guest_pkru, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_snapshot_restore, 0, vmtest_nbackends);
+	tcase_add_loop_test(tc, test_hundreds_of_vms_at_once, 0, 1);
+	tcase_add_loop_test(tc, test_create_destroy_leaks_nothing, 0, 1);
+	tcase_add_loop_test(tc, test_vms_on_many_threads, 0, vmtest_nbackends);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_VERBOSE);
