@@ -1,5 +1,4 @@
 /* test_embed.c: the embedding paths: host functions, guest functions, per-call PKRU windows. */
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -265,18 +264,6 @@ GUEST_CODE static void guest_count(volatile uint64_t *acc, uint64_t n)
 	GUEST_DONE();
 }
 
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
-}
-
 static long rss_kib(void)
 {
 	long pages = 0, resident = 0;
@@ -294,7 +281,7 @@ static long rss_kib(void)
 START_TEST(test_hundreds_of_vms_at_once)
 {
 	static struct vmtest vms[MANY];
-	int fds = open_fds();
+	int fds = vmtest_open_fds();
 
 	for (int i = 0; i < MANY; i++) {
 		vmtest_create(&vms[i], _i);
@@ -306,7 +293,7 @@ START_TEST(test_hundreds_of_vms_at_once)
 		vmtest_expect_sync(&vms[i], (uint64_t)i * (i + 1) / 2);
 	for (int i = 0; i < MANY; i++)
 		vmtest_destroy(&vms[i]);
-	ck_assert_int_eq(open_fds(), fds);
+	ck_assert_int_eq(vmtest_open_fds(), fds);
 }
 END_TEST
 
@@ -326,11 +313,11 @@ START_TEST(test_create_destroy_leaks_nothing)
 		}
 		vmtest_destroy(&t);
 		if (cycle == 50) {	/* after the allocator and KVM have warmed up */
-			fds = open_fds();
+			fds = vmtest_open_fds();
 			rss = rss_kib();
 		}
 	}
-	ck_assert_int_eq(open_fds(), fds);
+	ck_assert_int_eq(vmtest_open_fds(), fds);
 	ck_assert_msg(rss_kib() - rss < 4096, "RSS grew by %ld KiB over 950 cycles",
 		      rss_kib() - rss);
 }

@@ -1,5 +1,4 @@
 /* test_vm.c: scenarios on a real KVM: guest code in C beside what the host must see. */
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -589,22 +588,10 @@ START_TEST(test_interrupt_from_another_thread)
 }
 END_TEST
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
-}
-
 START_TEST(test_many_vms_and_no_leaks)
 {
 	struct vmtest vms[8];
-	int fds = count_fds();
+	int fds = vmtest_open_fds();
 
 	for (int round = 0; round < 3; round++) {
 		for (int i = 0; i < 8; i++) {
@@ -617,7 +604,7 @@ START_TEST(test_many_vms_and_no_leaks)
 			vmtest_destroy(&vms[i]);
 		}
 	}
-	ck_assert_int_eq(count_fds(), fds);
+	ck_assert_int_eq(vmtest_open_fds(), fds);
 }
 END_TEST
 

@@ -1,4 +1,5 @@
 /* vmtest.c: the host side of the VM test helpers: VMs, guest code, runs and expectations. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,4 +196,16 @@ void vmtest_expect_pf(struct vmtest *t, uint64_t addr, uint32_t pfec, int pkey)
 	ck_assert_msg(e->fault.error_code == pfec, "raw error code %#x, expected %#x",
 		      e->fault.error_code, pfec);
 	ck_assert_int_eq(e->fault.pkey, pkey);
+}
+
+int vmtest_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
 }

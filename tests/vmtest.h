@@ -85,4 +85,7 @@ void vmtest_expect_fault(struct vmtest *t, unsigned vector);
 /* Run; the guest must page-fault at @addr with exactly @pfec, on a page with @pkey. */
 void vmtest_expect_pf(struct vmtest *t, uint64_t addr, uint32_t pfec, int pkey);
 
+/* How many descriptors the process has open (leak checks). */
+int vmtest_open_fds(void);
+
 #endif
