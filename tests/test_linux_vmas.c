@@ -1,0 +1,102 @@
+/* test_linux_vmas.c: the personality's address-range sets against a page-by-page model. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "linux/personality.h"
+
+#define PAGES	256		/* the model's window of the address space */
+#define BASE	0x10000000ULL
+#define PG	4096ULL
+
+static uint64_t addr_of(unsigned page) { return BASE + page * PG; }
+
+/* Check's assertions are costly (a pipe write each): compare quietly, assert once. */
+static void check_against(const struct lx_vmaset *set, const bool *model, int step)
+{
+	int bad = -1;
+
+	/* Sorted, disjoint, merged, inside the window: the invariant the header promises. */
+	for (unsigned i = 0; i < set->n && bad < 0; i++)
+		if (set->v[i].start >= set->v[i].end || set->v[i].start < BASE ||
+		    set->v[i].end > addr_of(PAGES) || (i && set->v[i - 1].end >= set->v[i].start))
+			bad = 1000 + i;
+	for (unsigned p = 0; p < PAGES && bad < 0; p++)
+		if (lx_vma_covered(set, addr_of(p), addr_of(p + 1)) != model[p] ||
+		    lx_vma_overlaps(set, addr_of(p), addr_of(p + 1)) != model[p])
+			bad = p;
+	ck_assert_msg(bad < 0, "step %d: %s %d disagrees with the model", step,
+		      bad >= 1000 ? "range" : "page", bad >= 1000 ? bad - 1000 : bad);
+}
+
+START_TEST(test_random_operations_match_the_model)
+{
+	struct lx_vmaset set = { 0 };
+	bool model[PAGES] = { false };
+
+	srand(1234);
+	for (int step = 0; step < 5000; step++) {
+		unsigned a = rand() % PAGES, n = 1 + rand() % 16, op = rand() % 4;
+		unsigned b = a + n > PAGES ? PAGES : a + n;
+		bool covered = true, overlaps = false;
+
+		for (unsigned p = a; p < b; p++) {
+			covered &= model[p];
+			overlaps |= model[p];
+		}
+		switch (op) {
+		case 0:
+		case 1:
+			ck_assert_int_eq(lx_vma_add(&set, addr_of(a), addr_of(b)), 0);
+			for (unsigned p = a; p < b; p++)
+				model[p] = true;
+			break;
+		case 2:
+			ck_assert_int_eq(lx_vma_remove(&set, addr_of(a), addr_of(b)), 0);
+			for (unsigned p = a; p < b; p++)
+				model[p] = false;
+			break;
+		default: {
+			uint64_t addr;
+			int err = lx_vma_find_free(&set, n * PG, addr_of(0), addr_of(PAGES), &addr);
+			int want = -ENOMEM;
+
+			ck_assert_int_eq(lx_vma_covered(&set, addr_of(a), addr_of(b)), covered);
+			ck_assert_int_eq(lx_vma_overlaps(&set, addr_of(a), addr_of(b)), overlaps);
+			/* The highest free run of n pages in the window, as the header says. */
+			for (int s = PAGES - (int)n; s >= 0 && want; s--) {
+				bool free_run = true;
+
+				for (unsigned p = s; p < s + n; p++)
+					free_run &= !model[p];
+				if (free_run) {
+					want = 0;
+					ck_assert_int_eq(err, 0);
+					ck_assert_uint_eq(addr, addr_of(s));
+				}
+			}
+			ck_assert_int_eq(err, want);
+		}
+		}
+		check_against(&set, model, step);
+	}
+	lx_vmaset_destroy(&set);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("linux_vmas");
+	TCase *tc = tcase_create("vmas");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_random_operations_match_the_model);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
