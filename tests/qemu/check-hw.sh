@@ -11,7 +11,7 @@ trap 'rm -rf "$payload"' EXIT
 
 # The test programs are static (see Makefile.am): the lane's initramfs has no libc.
 for f in tests/test_vm tests/test_conformance tests/test_embed tests/test_linux_seccomp \
-	 tests/pksandbox-static; do
+	 tests/pksandbox-static examples/parser_host examples/hostcall_host; do
 	if [[ ! -x "$builddir/$f" ]] || LC_ALL=C readelf -l "$builddir/$f" | grep -q INTERP; then
 		echo "check-hw: $builddir/$f is missing or not a static executable" >&2
 		exit 1
@@ -20,6 +20,7 @@ for f in tests/test_vm tests/test_conformance tests/test_embed tests/test_linux_
 done
 cp -r "$builddir/tests/progs" "$payload/progs"
 cp -r "$builddir/tests/linux" "$payload/linux"
+cp "$builddir/examples/guest_parser" "$builddir/examples/guest_services" "$payload/"
 cp "$srcdir/tests/test_pksandbox.sh" "$srcdir/tests/test_linux.sh" "$srcdir/tests/test_busybox.sh" \
    "$srcdir/tests/qemu/inside.sh" "$payload/"
 

@@ -36,6 +36,8 @@ for pkeys in hw soft; do
 	suite "test_busybox (--pkeys=$pkeys)" env PKSANDBOX=./pksandbox-static \
 		PKSANDBOX_ARGS=--pkeys=$pkeys sh ./test_busybox.sh
 done
+suite "example parser_host" ./parser_host ./guest_parser
+suite "example hostcall_host" ./hostcall_host ./guest_services
 
 echo "lane: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
