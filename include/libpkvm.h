@@ -127,6 +127,13 @@ struct pkvm_config {
 	 * process; the application must not use it for anything else.
 	 */
 	int kick_signal;
+	/*
+	 * Let the host back guest memory with transparent huge pages: fewer
+	 * nested-paging misses for big, busy guests, but every 2 MiB the guest
+	 * or libpkvm touches then costs 2 MiB of host memory.  Off by default,
+	 * so that an idle sandbox costs tens of KiB.
+	 */
+	bool host_huge_pages;
 };
 
 struct pkvm_vm;
@@ -194,6 +201,15 @@ int pkvm_set_pkey(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int pkey);
  */
 int pkvm_read_guest(struct pkvm_vm *vm, void *dst, uint64_t gva, size_t len);
 int pkvm_write_guest(struct pkvm_vm *vm, uint64_t gva, const void *src, size_t len);
+
+/*
+ * Copy as the host, not on the guest's behalf: any page mapped in the user
+ * half, whatever its rights and key (to fill a key-protected input buffer,
+ * say, or read a result the guest may not see).  Only -EFAULT for an
+ * unmapped page or an address outside [0, PKVM_USER_TOP).
+ */
+int pkvm_host_read_guest(struct pkvm_vm *vm, void *dst, uint64_t gva, size_t len);
+int pkvm_host_write_guest(struct pkvm_vm *vm, uint64_t gva, const void *src, size_t len);
 
 /*
  * Copy a NUL-terminated string of at most @size - 1 bytes from the guest.

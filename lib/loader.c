@@ -167,9 +167,13 @@ int pkvm_load_elf(struct pkvm_vm *vm, const void *image, size_t size, const char
 		return -ENOMEM;
 	err = build_stack(&sb, &img, argv, envp, guest_hwcap(vm), &rsp);
 	if (!err)
-		err = pkvm_map(vm, sb.base, sb.buf, stack_size, stack_size,
+		err = pkvm_map(vm, sb.base, NULL, 0, stack_size,
 			       PKVM_PROT_READ | PKVM_PROT_WRITE |
 			       (img.exec_stack ? PKVM_PROT_EXEC : 0), 0);
+	/* Only the top of the stack holds anything: copy just that (the rest stays untouched). */
+	if (!err)
+		err = pkvm_host_write_guest(vm, rsp & PAGE_MASK, sb.buf + ((rsp & PAGE_MASK) - sb.base),
+					    PKVM_STACK_TOP - (rsp & PAGE_MASK));
 	free(sb.buf);
 	if (err)
 		return err;

@@ -1,6 +1,7 @@
 /* memory.c: the public mapping calls: user regions, their rights and their keys. */
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "layout.h"
 #include "vm.h"
@@ -46,10 +47,18 @@ static void master_will_change(struct pkvm_vm *vm)
 		pkvm_soft_drop_views(&vm->soft, &vm->pt);
 }
 
+/*
+ * Free frames are always zero: give their pages back to the host kernel
+ * (which also makes them read as zeros), so that a new mapping need not touch
+ * what it does not fill, and an idle sandbox costs only what it uses.
+ */
 static void release_frames(void *ctx, uint64_t gpa, uint64_t size)
 {
 	struct pkvm_vm *vm = ctx;
 
+	if (madvise(vm->mem.base + gpa, size, MADV_DONTNEED) < 0)
+		memset(vm->mem.base + gpa, 0, size);
+	pkvm_mark_dirty(vm, gpa, size);
 	pkvm_frames_release(&vm->frames, gpa, size);
 }
 
@@ -67,13 +76,14 @@ static int map_piece(struct pkvm_vm *vm, uint64_t gva, uint64_t len, uint64_t fl
 		return err;
 	if (src_len > len)
 		src_len = len;
-	if (src_len)
+	/* The frames are zero already (see release_frames()): copy, never clear. */
+	if (src_len) {
 		memcpy(vm->mem.base + gpa, src, src_len);
-	memset(vm->mem.base + gpa + src_len, 0, len - src_len);
-	pkvm_mark_dirty(vm, gpa, len);
+		pkvm_mark_dirty(vm, gpa, src_len);
+	}
 	err = pkvm_pt_map(&vm->pt, gva, gpa, len, flags, pkey);
 	if (err)
-		pkvm_frames_release(&vm->frames, gpa, len);
+		release_frames(vm, gpa, len);
 	return err;
 }
 

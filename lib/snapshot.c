@@ -107,6 +107,37 @@ static int save_vcpu(struct pkvm_vm *vm, struct pkvm_snapshot *snap)
 	return err;
 }
 
+/*
+ * Copy the guest memory the host kernel holds pages for.  The rest was never
+ * touched and reads as zeros, as the untouched copy does: an idle sandbox's
+ * snapshot costs what it uses, not its size.
+ */
+static int copy_resident(struct pkvm_vm *vm, struct pkvm_snapshot *snap)
+{
+	const size_t chunk = 1 << 20;	/* pages per mincore() call: bounded scratch */
+	size_t pages = vm->mem.size / PAGE_SIZE;
+	unsigned char *vec = malloc(chunk);
+
+	if (!vec)
+		return -ENOMEM;
+	for (size_t first = 0; first < pages; first += chunk) {
+		size_t n = pages - first < chunk ? pages - first : chunk;
+
+		if (mincore(vm->mem.base + first * PAGE_SIZE, n * PAGE_SIZE, vec) < 0) {
+			/* Cannot tell: copy it all. */
+			memcpy(snap->mem + first * PAGE_SIZE, vm->mem.base + first * PAGE_SIZE,
+			       n * PAGE_SIZE);
+			continue;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (vec[i] & 1)
+				memcpy(snap->mem + (first + i) * PAGE_SIZE,
+				       vm->mem.base + (first + i) * PAGE_SIZE, PAGE_SIZE);
+	}
+	free(vec);
+	return 0;
+}
+
 int pkvm_snapshot(struct pkvm_vm *vm)
 {
 	size_t words = vm->mem.size / PAGE_SIZE / 64 + 1;
@@ -130,6 +161,8 @@ int pkvm_snapshot(struct pkvm_vm *vm)
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (snap->mem == MAP_FAILED)
 		snap->mem = NULL;
+	else	/* only the pages copied into it should cost memory (see vm.c) */
+		madvise(snap->mem, vm->mem.size, MADV_NOHUGEPAGE);
 	if (!snap->log || !snap->frames_used || !snap->pool_used || !snap->mem) {
 		err = -ENOMEM;
 		goto fail;
@@ -146,7 +179,9 @@ int pkvm_snapshot(struct pkvm_vm *vm)
 	if (err)
 		goto fail;
 	memset(vm->host_dirty, 0, words * sizeof(uint64_t));
-	memcpy(snap->mem, vm->mem.base, vm->mem.size);
+	err = copy_resident(vm, snap);
+	if (err)
+		goto fail;
 	memcpy(snap->frames_used, vm->frames.used, frame_words * sizeof(uint64_t));
 	snap->frames_free = vm->frames.free;
 	memcpy(snap->pool_used, vm->pt.pool_used, pool_words * sizeof(uint64_t));

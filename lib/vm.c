@@ -105,6 +105,13 @@ static int setup_memory(struct pkvm_vm *vm, const struct pkvm_config *cfg)
 		vm->mem.base = NULL;
 		return -ENOMEM;
 	}
+	/*
+	 * With transparent huge pages the first byte written in each 2 MiB of
+	 * guest memory would cost the host 2 MiB: an idle sandbox would weigh
+	 * megabytes.  Density wins unless the embedder asks for speed.
+	 */
+	if (!cfg->host_huge_pages)
+		madvise(vm->mem.base, cfg->mem_size, MADV_NOHUGEPAGE);
 	vm->pool_size = cfg->pt_pool_size;
 	vm->pool_gpa = cfg->mem_size - cfg->pt_pool_size;
 	err = pkvm_kvm_set_memslot(vm->vm_fd, 0, 0, vm->pool_gpa, vm->mem.base);
