@@ -132,13 +132,11 @@ static struct pkvm_exit parse(struct parser *p, uint64_t fn, const char *text, b
 	if (len > INPUT_SIZE)
 		fail("input", -E2BIG);
 	/*
-	 * Host copies are checked under the guest's PKRU, like the guest's own
-	 * accesses (see pkvm_write_guest()): allow writing the key for the copy.
-	 * The PKRU is only loaded into the vCPU at the next run, so the guest
-	 * never runs with this value.
+	 * The host writes the input as itself: pkvm_host_write_guest() ignores
+	 * the guest's rights and keys (pkvm_write_guest() would honour them, as
+	 * it does for copies made on the guest's behalf).
 	 */
-	if ((err = pkvm_set_pkru(p->vm, PKVM_PKRU_DENY_ALL & ~pkvm_pkru_allow(p->input_key, PKVM_PKEY_WRITE))) ||
-	    (err = pkvm_write_guest(p->vm, INPUT_GVA, text, len)))
+	if ((err = pkvm_host_write_guest(p->vm, INPUT_GVA, text, len)))
 		fail("copying the input in", err);
 
 	/* The window: for this call only, the parser may read its input. */
