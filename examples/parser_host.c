@@ -6,8 +6,8 @@
  *   usage: parser_host [GUEST_ELF]      (default: ./guest_parser)
  *
  * The parser is guest_parser.c, compiled into a freestanding static ELF.  The
- * host loads it with pkvm_load_elf(), finds its functions by name in the ELF
- * symbol table, and calls them with pkvm_call().  The input buffer lives in
+ * host loads it with pkvm_load_elf(), finds its functions by name with
+ * pkvm_elf_symbol(), and calls them with pkvm_call().  The input buffer lives in
  * guest memory tagged with its own protection key; between calls the guest's
  * PKRU denies that key, during a call it allows reading it.  The guest cannot
  * change its PKRU itself (the policy is LOCKED), so a parser that goes bad
@@ -16,7 +16,6 @@
  * Exit status: 0 when everything behaved as described, 1 otherwise, 77 when
  * this machine has no /dev/kvm.
  */
-#include <elf.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,56 +51,6 @@ static void *read_file(const char *path, size_t *size)
 }
 
 /* Is [off, off + len) inside a file of @size bytes?  (Written so that it cannot overflow.) */
-static int in_file(uint64_t off, uint64_t len, size_t size)
-{
-	return off <= size && len <= size - off;
-}
-
-/*
- * The address of the function @name in the ELF64 image @img of @size bytes,
- * from its symbol table (.symtab), or 0.  libpkvm loads ELF programs but does
- * not look up symbols (a sandboxed program needs only its entry point), so an
- * embedder that calls guest functions by name does it itself.  The file is
- * untrusted: every offset and size is checked before it is used.
- */
-static uint64_t elf_function(const void *img, size_t size, const char *name)
-{
-	const unsigned char *p = img;
-	size_t name_len = strlen(name);
-	Elf64_Ehdr eh;
-
-	if (size < sizeof(eh))
-		return 0;
-	memcpy(&eh, p, sizeof(eh));
-	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh.e_shentsize != sizeof(Elf64_Shdr) ||
-	    !in_file(eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr), size))
-		return 0;
-	for (unsigned i = 0; i < eh.e_shnum; i++) {
-		Elf64_Shdr symtab, strtab;
-
-		memcpy(&symtab, p + eh.e_shoff + i * sizeof(Elf64_Shdr), sizeof(symtab));
-		if (symtab.sh_type != SHT_SYMTAB || symtab.sh_link >= eh.e_shnum)
-			continue;
-		memcpy(&strtab, p + eh.e_shoff + symtab.sh_link * sizeof(Elf64_Shdr), sizeof(strtab));
-		if (!in_file(symtab.sh_offset, symtab.sh_size, size) ||
-		    !in_file(strtab.sh_offset, strtab.sh_size, size))
-			return 0;
-		for (uint64_t j = 0; j < symtab.sh_size / sizeof(Elf64_Sym); j++) {
-			Elf64_Sym sym;
-
-			memcpy(&sym, p + symtab.sh_offset + j * sizeof(Elf64_Sym), sizeof(sym));
-			/* The name and its NUL must lie inside the string table. */
-			if (ELF64_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF ||
-			    sym.st_name >= strtab.sh_size || strtab.sh_size - sym.st_name <= name_len)
-				continue;
-			if (memcmp(p + strtab.sh_offset + sym.st_name, name, name_len + 1) == 0)
-				return sym.st_value;
-		}
-	}
-	return 0;
-}
-
 /* ---- the sandbox ------------------------------------------------------------- */
 
 struct parser {
@@ -186,6 +135,7 @@ int main(int argc, char **argv)
 	struct parser p;
 	struct pkvm_exit e;
 	uint64_t parse_fn, scribble_fn;
+	struct pkvm_program prog;
 	size_t size;
 	void *image;
 	bool ok = true;
@@ -204,17 +154,18 @@ int main(int argc, char **argv)
 	image = read_file(path, &size);
 	if (!image)
 		fail(path, -errno);
-	parse_fn = elf_function(image, size, "parse_csv_sum");
-	scribble_fn = elf_function(image, size, "parse_in_place");
-	if (!parse_fn || !scribble_fn)
-		fail("finding parse_csv_sum and parse_in_place in the guest's symbol table", -ENOENT);
+	if ((err = pkvm_elf_symbol(image, size, "parse_csv_sum", &parse_fn)) ||
+	    (err = pkvm_elf_symbol(image, size, "parse_in_place", &scribble_fn)))
+		fail("finding parse_csv_sum and parse_in_place in the guest's symbol table", err);
 
 	/* 3. A sandbox for it: default size, keys enforced by the CPU where KVM offers PKU. */
 	if ((err = pkvm_vm_create(&p.vm, NULL)))
 		fail("pkvm_vm_create", err);
-	if ((err = pkvm_load_elf(p.vm, image, size, NULL, NULL, 0, NULL)))
+	if ((err = pkvm_load_elf(p.vm, image, size, NULL, NULL, 0, &prog)))
 		fail("pkvm_load_elf", err);
 	free(image);
+	parse_fn += prog.load_bias;	/* symbol values are file addresses */
+	scribble_fn += prog.load_bias;
 	printf("parser_host: libpkvm %s, pkeys backend %s; parse_csv_sum at %#llx\n", pkvm_version(),
 	       pkvm_pkeys_backend_name(pkvm_vm_pkeys_backend(p.vm)), (unsigned long long)parse_fn);
 

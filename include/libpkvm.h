@@ -508,6 +508,7 @@ struct pkvm_program {
 	uint64_t stack_top;		/* the end of the stack mapping */
 	uint64_t stack_pointer;		/* RSP at entry: argc, argv, envp, auxv */
 	bool pie;			/* ET_DYN image, placed at PKVM_PIE_BASE */
+	uint64_t load_bias;		/* added to the image's addresses: PKVM_PIE_BASE or 0 */
 };
 
 /* Where static-PIE images are placed, and where the stack ends (as on Linux). */
@@ -531,6 +532,17 @@ struct pkvm_program {
  */
 int pkvm_load_elf(struct pkvm_vm *vm, const void *image, size_t size, const char *const *argv,
 		  const char *const *envp, uint64_t stack_size, struct pkvm_program *prog);
+
+/*
+ * Find the function, data object or untyped label @name in the symbol table
+ * of the ELF64 @image (@size bytes, untrusted: every offset is bounded),
+ * .symtab first, then .dynsym, and set *@value to its address in the file,
+ * before any load bias: add pkvm_program.load_bias to call it in the guest
+ * with pkvm_call().
+ * Returns 0, -ENOENT when there is no such symbol (or the file is stripped),
+ * -ENOEXEC for a malformed file, -EINVAL for bad arguments.
+ */
+int pkvm_elf_symbol(const void *image, size_t size, const char *name, uint64_t *value);
 
 /* ------------------------------------------------------------------------ */
 /* Linux personality                                                         */

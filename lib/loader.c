@@ -193,6 +193,7 @@ int pkvm_load_elf(struct pkvm_vm *vm, const void *image, size_t size, const char
 		prog->stack_top = PKVM_STACK_TOP;
 		prog->stack_pointer = rsp;
 		prog->pie = img.pie;
+		prog->load_bias = img.load_bias;
 	}
 	return 0;
 }
