@@ -98,10 +98,11 @@ enum pkvm_pkeys_backend {
 	 * AD are not present and pages whose key has WD are read-only; guest
 	 * RDPKRU/WRPKRU (#UD without CR4.PKE) are emulated by the host, and a
 	 * fault of the view is reported as the PK fault the CPU would raise
-	 * (same vector, error code, CR2 and key).  The guest's CPUID shows no
-	 * PKU.  One documented difference from hw: an instruction fetch from a
-	 * page whose key has AD faults (#PF, P|U|I) where the CPU would allow
-	 * it (x86 paging has no execute-only pages).
+	 * (same vector, error code, CR2 and key).  The guest's CPUID shows PKU
+	 * and OSPKE as on hw: KVM's CPUID faulting traps CPL3 CPUID to the host,
+	 * which answers.  One documented difference from hw: an instruction
+	 * fetch from a page whose key has AD faults (#PF, P|U|I) where the CPU
+	 * would allow it (x86 paging has no execute-only pages).
 	 */
 	PKVM_PKEYS_SOFT,
 	/*

@@ -1,7 +1,8 @@
-/* soft_exits.c: the soft backend's side of guest exceptions: RDPKRU/WRPKRU and PK faults. */
+/* soft_exits.c: the soft backend's side of guest exceptions: RDPKRU/WRPKRU, CPUID and PK faults. */
 #include <errno.h>
 #include <string.h>
 
+#include "cpuid.h"
 #include "vm.h"
 
 /*
@@ -105,6 +106,55 @@ static int reconstruct_pf(struct pkvm_vm *vm, struct pkvm_exit *exit)
 	return 0;	/* the same fault again: report what the CPU said */
 }
 
+/* Bytes of the XSAVE area the components enabled in @xcr0 need (CPUID 0xD.0 EBX). */
+static uint32_t xsave_size(const struct pkvm_xsave_layout *layout, uint64_t xcr0)
+{
+	uint32_t size = XSAVE_HDR_OFFSET + 64;
+
+	for (unsigned f = 2; f < PKVM_XSAVE_MAX_FEATURES; f++)
+		if ((xcr0 & XFEATURE_MASK(f)) &&
+		    layout->feature[f].offset + layout->feature[f].size > size)
+			size = layout->feature[f].offset + layout->feature[f].size;
+	return size;
+}
+
+/*
+ * CPUID at CPL3 with CPUID faulting: #GP(0).  Answer from the table KVM was
+ * given, with what KVM would compute at run time (OSXSAVE, the XSAVE size for
+ * XCR0) and what the soft backend adds: PKU, and OSPKE as if CR4.PKE were set.
+ */
+static int emulate_cpuid(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	struct pkvm_regs *r = &vm->regs;
+	uint32_t leaf = (uint32_t)r->rax, subleaf = (uint32_t)r->rcx;
+	struct kvm_cpuid_entry2 *e;
+	uint32_t out[4] = { 0 };
+	uint8_t insn[2];
+
+	if (!vm->cpuid_faulting || exit->fault.error_code != 0 ||
+	    fetch_insn(vm, r->rip, insn, 2) != 2 || insn[0] != 0x0f || insn[1] != 0xa2)
+		return 0;
+	e = pkvm_cpuid_find(vm->cpuid->entries, vm->cpuid->nent, leaf, subleaf);
+	if (e) {
+		out[0] = e->eax;
+		out[1] = e->ebx;
+		out[2] = e->ecx;
+		out[3] = e->edx;
+	}
+	if (leaf == 1 && (vm->cr4 & CR4_OSXSAVE))
+		out[2] |= CPUID_1_ECX_OSXSAVE;
+	if (leaf == 7 && subleaf == 0)
+		out[2] |= CPUID_7_ECX_PKU | CPUID_7_ECX_OSPKE;
+	if (leaf == 0xd && subleaf == 0 && e)
+		out[1] = xsave_size(&vm->xsave, vm->xcr0);
+	r->rax = out[0];
+	r->rbx = out[1];
+	r->rcx = out[2];
+	r->rdx = out[3];
+	r->rip += 2;
+	return 1;
+}
+
 int pkvm_soft_handle_fault(struct pkvm_vm *vm, struct pkvm_exit *exit)
 {
 	if (vm->backend != PKVM_PKEYS_SOFT || exit->reason != PKVM_EXIT_FAULT)
@@ -113,5 +163,7 @@ int pkvm_soft_handle_fault(struct pkvm_vm *vm, struct pkvm_exit *exit)
 		return emulate_pkru_insn(vm, exit);
 	if (exit->fault.vector == X86_VEC_PF)
 		return reconstruct_pf(vm, exit);
+	if (exit->fault.vector == X86_VEC_GP)
+		return emulate_cpuid(vm, exit);
 	return 0;
 }

@@ -235,6 +235,15 @@ int pkvm_vcpu_setup(struct pkvm_vm *vm)
 		err = set_msrs(vm);
 	if (!err && xsave)
 		err = pkvm_kvm_set_xcr0(vm->vcpu_fd, vm->xcr0);
+	/*
+	 * soft: the guest must see PKU and OSPKE in CPUID as on hw, but KVM only
+	 * reports OSPKE with CR4.PKE.  CPUID faulting (which KVM offers every
+	 * guest) makes a CPL3 CPUID trap so the host can answer; without it the
+	 * guest simply sees no PKU, and keys are enforced all the same.
+	 */
+	if (!err && vm->backend == PKVM_PKEYS_SOFT)
+		vm->cpuid_faulting = pkvm_kvm_set_msr(vm->vcpu_fd, MSR_MISC_FEATURES_ENABLES,
+						      MISC_FEATURES_CPUID_FAULT) == 0;
 	if (!err)
 		err = set_fpu(vm);
 	if (!err)

@@ -77,6 +77,7 @@ struct pkvm_vm {
 	struct pkvm_soft soft;		/* soft backend: views per PKRU */
 	uint64_t cr3;			/* what the guest runs on now */
 	uint64_t soft_retry_rip;	/* guards the retry of a fault a view got wrong */
+	bool cpuid_faulting;		/* soft: the host answers the guest's CPUID */
 
 	struct pkvm_stats stats;
 

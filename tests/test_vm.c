@@ -121,6 +121,20 @@ GUEST_CODE static void guest_bad_wrpkru(void)
 	GUEST_DONE();
 }
 
+/* What CPUID leaf 7 says about protection keys (ECX bits 3 PKU, 4 OSPKE), and leaf 0's EAX. */
+GUEST_CODE static void guest_cpuid_pkeys(void)
+{
+	uint32_t a = 7, b, c = 0, d;
+
+	__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+	GUEST_SYNC(c & 0x18);
+	a = 0;
+	c = 0;
+	__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+	GUEST_SYNC(a >= 7);
+	GUEST_DONE();
+}
+
 /* Reads one of its own code bytes: a data access to an executable page. */
 GUEST_CODE static void guest_read_own_code(void)
 {
@@ -503,6 +517,17 @@ START_TEST(test_stopped_guest_resumes_where_it_was)
 }
 END_TEST
 
+START_TEST(test_cpuid_shows_pkeys_as_the_backend_provides)
+{
+	vmtest_create(&t, _i);
+	vmtest_start(&t, guest_cpuid_pkeys, 0, 0, 0);
+	/* hw and soft alike: PKU, and OSPKE since keys are enabled; none: neither. */
+	vmtest_expect_sync(&t, t.backend == PKVM_PKEYS_NONE ? 0 : 0x18);
+	vmtest_expect_sync(&t, 1);
+	vmtest_expect_done(&t);
+}
+END_TEST
+
 START_TEST(test_wrpkru_checks_ecx)
 {
 	vmtest_create(&t, _i);
@@ -674,6 +699,7 @@ int main(void)
 	ADD(test_interrupt_from_another_thread);
 	ADD(test_stopped_guest_resumes_where_it_was);
 	ADD(test_wrpkru_checks_ecx);
+	ADD(test_cpuid_shows_pkeys_as_the_backend_provides);
 	ADD(test_pkru_lock_policy);
 	ADD(test_many_vms_and_no_leaks);
 	ADD(test_bad_arguments);
