@@ -9,6 +9,11 @@
 set -u
 
 : "${PKVM_BUILDDIR:?run me through make check}" "${PKVM_SRCDIR:?}"
+# Sanitizer builds (configure --enable-asan/--enable-ubsan) cannot link statically.
+if [ -z "${PKVM_STATIC_TESTS:-}" ]; then
+	echo "SKIP: the examples are built statically, which sanitizer builds cannot do"
+	exit 77
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
