@@ -105,14 +105,16 @@ int pkvm_map(struct pkvm_vm *vm, uint64_t gva, const void *data, size_t data_len
 	err = pkvm_wx_check(vm, gva, 0, prot & PKVM_PROT_WRITE ? prot : 0);
 	if (err)
 		return err;
-	/* Refuse overlap up front so that a failure half way only undoes our own pieces. */
-	for (uint64_t off = 0; off < len; off += PAGE_SIZE) {
-		uint64_t leaf;
-		unsigned level;
-
-		if (pkvm_pt_lookup(&vm->pt, gva + off, &leaf, &level) == 0)
-			return -EEXIST;
-	}
+	/*
+	 * Refuse overlap up front, so that a failure half way only undoes our own
+	 * pieces, and a request larger than all free memory before any work:
+	 * a guest-sized length must never cost host time in proportion to it.
+	 */
+	err = pkvm_pt_check_free(&vm->pt, gva, len);
+	if (err)
+		return err;
+	if (len / PAGE_SIZE > vm->frames.free)
+		return -ENOMEM;
 	master_will_change(vm);
 	while (done < len) {
 		uint64_t piece = HPAGE_SIZE - ((gva + done) & (HPAGE_SIZE - 1));

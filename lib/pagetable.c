@@ -293,6 +293,14 @@ int pkvm_pt_map(struct pkvm_pt *pt, uint64_t gva, uint64_t gpa, uint64_t size, u
 	return err;
 }
 
+int pkvm_pt_check_free(struct pkvm_pt *pt, uint64_t gva, uint64_t size)
+{
+	struct pt_op op = { .kind = PT_CHECK_FREE };
+	int err = check_range(gva, size);
+
+	return err ? err : run_op(pt, gva, size, &op);
+}
+
 int pkvm_pt_unmap(struct pkvm_pt *pt, uint64_t gva, uint64_t size,
 		  void (*release)(void *ctx, uint64_t gpa, uint64_t size), void *ctx)
 {

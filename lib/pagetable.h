@@ -39,6 +39,12 @@ int pkvm_pt_map(struct pkvm_pt *pt, uint64_t gva, uint64_t gpa, uint64_t size, u
 		unsigned pkey);
 
 /*
+ * 0 if nothing in [gva, gva + size) is mapped, else -EEXIST; -EINVAL for a bad
+ * range.  Costs the tables that exist, not the size of the range.
+ */
+int pkvm_pt_check_free(struct pkvm_pt *pt, uint64_t gva, uint64_t size);
+
+/*
  * Remove every mapping in [gva, gva + size); holes are fine.  @release is told
  * each guest-physical range that stops being mapped.  Tables left empty are
  * returned to the pool.  Only fails (-ENOMEM) when splitting a 2 MiB page

@@ -119,5 +119,27 @@ else
 	expect 0 "--pkeys=hw" "$PKSANDBOX" --pkeys=hw "$PROGS/hello"
 fi
 
+# Random system calls with hostile arguments: the program may finish or die as
+# Linux would kill it, but pksandbox itself must neither fail (125) nor crash.
+for seed in 1 2 3 4 5 6; do
+	"$PKSANDBOX" --timeout=60 --memory=32M "$PROGS/sysfuzz" "$seed" >"$tmp/out" 2>"$tmp/err" </dev/null
+	got=$?
+	case $got in
+	0)
+		if grep -q "sysfuzz: done" "$tmp/out"; then
+			pass=$((pass + 1))
+		else
+			fail=$((fail + 1)); echo "FAIL: sysfuzz $seed: status 0 without its completion line"
+		fi ;;
+	13[0-9]|14[0-9]|15[0-9])
+		if [ "$(wc -l <"$tmp/err")" -ge 1 ] && grep -q "^pksandbox: " "$tmp/err"; then
+			pass=$((pass + 1))
+		else
+			fail=$((fail + 1)); echo "FAIL: sysfuzz $seed: status $got without a pksandbox report"
+		fi ;;
+	*) fail=$((fail + 1)); echo "FAIL: sysfuzz $seed: status $got"; sed 's/^/  stderr: /' "$tmp/err" | tail -5 ;;
+	esac
+done
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

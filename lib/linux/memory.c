@@ -292,15 +292,15 @@ static int page_rights(struct pkvm_vm *vm, uint64_t gva, unsigned *prot, int *pk
 /* Copy page contents as the kernel moves pages: whatever their rights or keys. */
 static int copy_pages(struct pkvm_vm *vm, uint64_t dst, uint64_t src, uint64_t len)
 {
+	uint8_t page[PAGE_SIZE];
+
 	for (uint64_t off = 0; off < len; off += PAGE_SIZE) {
-		uint64_t sgpa, dgpa, leaf;
-		int err = page_gpa(vm, src + off, &sgpa, &leaf);
+		int err = pkvm_host_read_guest(vm, page, src + off, PAGE_SIZE);
 
 		if (!err)
-			err = page_gpa(vm, dst + off, &dgpa, &leaf);
+			err = pkvm_host_write_guest(vm, dst + off, page, PAGE_SIZE);
 		if (err)
 			return err;
-		memcpy(vm->mem.base + dgpa, vm->mem.base + sgpa, PAGE_SIZE);
 	}
 	return 0;
 }
@@ -382,12 +382,10 @@ LX_HANDLER_DEF(lx_sys_madvise)
 		return lx_ret(result, -ENOMEM);
 	/* Private anonymous memory reads back as zeros after MADV_DONTNEED (and FREE may). */
 	if (advice == MADV_DONTNEED || advice == MADV_FREE) {
-		for (uint64_t off = 0; off < len; off += PAGE_SIZE) {
-			uint64_t gpa, leaf;
+		static const uint8_t zeros[PAGE_SIZE];
 
-			if (!page_gpa(vm, addr + off, &gpa, &leaf))
-				memset(vm->mem.base + gpa, 0, PAGE_SIZE);
-		}
+		for (uint64_t off = 0; off < len; off += PAGE_SIZE)
+			pkvm_host_write_guest(vm, addr + off, zeros, PAGE_SIZE);
 	}
 	return lx_ret(result, 0);
 }

@@ -13,6 +13,18 @@ static inline long sys3(long nr, long a, long b, long c)
 	return ret;
 }
 
+static inline long sys6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10),
+			 "r"(r8), "r"(r9) : "rcx", "r11", "memory");
+	return ret;
+}
+
 static inline ulong str_len(const char *s)
 {
 	ulong n = 0;
