@@ -99,6 +99,21 @@ contains err "#DE" "divzero report"
 expect 124 "--timeout" "$PKSANDBOX" --timeout=0.2 "$PROGS/spin"
 one_line_error "timeout report"
 expect 0 "--memory" "$PKSANDBOX" --memory=16M "$PROGS/hello"
+printf 'through the sandbox\n' | "$PKSANDBOX" "$PROGS/catstdin" >"$tmp/out" 2>"$tmp/err"
+contains out "through the sandbox" "stdin passes through"
+# A program blocked reading stdin is still stopped by --timeout: stdin is a FIFO
+# opened read-write, so its read never sees end of file.
+mkfifo "$tmp/fifo"
+start=$(date +%s)
+"$PKSANDBOX" --timeout=1 "$PROGS/catstdin" <>"$tmp/fifo" >/dev/null 2>&1
+got=$?
+took=$(($(date +%s) - start))
+if [ "$got" -eq 124 ] && [ "$took" -lt 10 ]; then
+	pass=$((pass + 1))
+else
+	fail=$((fail + 1))
+	echo "FAIL: a read blocked on stdin: status $got after $took s, expected 124 after about 1 s"
+fi
 expect 125 "--memory too large" "$PKSANDBOX" --memory=64G "$PROGS/hello"
 one_line_error "--memory too large"
 cp "$PROGS/hello" "$tmp/trunc"
