@@ -31,7 +31,8 @@ static const struct {
 	{ "munmap", "host malloc(); VM teardown" },
 	{ "mremap", "host realloc() of large blocks" },
 	{ "brk", "host malloc()" },
-	{ "madvise", "host free()" },
+	{ "madvise", "host free(); unmapped guest frames given back (memory.c)" },
+	{ "mincore", "pkvm_snapshot() copies only resident guest pages" },
 	{ "clock_gettime", "time limits, --stats, guest clock_gettime()" },
 	{ "clock_getres", "guest clock_getres()" },
 	{ "clock_nanosleep", "guest sleeps" },
@@ -83,12 +84,20 @@ static int build(scmp_filter_ctx ctx, const struct pkvm_vm *vm)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
 				       SCMP_A0(SCMP_CMP_EQ, (uint64_t)vm->vcpu_fd),
 				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, vcpu_ioctls[i]));
-	/* Shadow paging refreshes the page-table slot after table edits (run.c). */
+	/*
+	 * On the VM fd: shadow paging refreshes the page-table slot after table
+	 * edits (run.c); snapshots turn dirty logging on and read the log
+	 * (snapshot.c), so a locked-down host can still restore per request.
+	 */
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
 				       SCMP_A0(SCMP_CMP_EQ, (uint64_t)vm->vm_fd),
 				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL,
 					       KVM_SET_USER_MEMORY_REGION));
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
+				       SCMP_A0(SCMP_CMP_EQ, (uint64_t)vm->vm_fd),
+				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, KVM_GET_DIRTY_LOG));
 	/* Terminal queries the personality forwards for a guest stream that is a tty. */
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,

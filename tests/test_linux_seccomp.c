@@ -64,6 +64,24 @@ START_TEST(test_lockdown_errno)
 }
 END_TEST
 
+/* A locked-down host can still snapshot, run a request, restore, and run again. */
+START_TEST(test_lockdown_keeps_snapshots_working)
+{
+	struct pkvm_vm *vm = make_vm();
+	struct pkvm_exit exit;
+
+	ck_assert_int_eq(pkvm_seccomp_lockdown(vm, PKVM_LOCKDOWN_ERRNO), 0);
+	ck_assert_int_eq(pkvm_snapshot(vm), 0);
+	for (int request = 0; request < 3; request++) {
+		ck_assert_int_eq(pkvm_run(vm, &exit), 0);
+		ck_assert_int_eq(exit.reason, PKVM_EXIT_EXIT);
+		ck_assert_int_eq(exit.exit.status, 7);
+		ck_assert_int_eq(pkvm_restore(vm), 0);
+	}
+	pkvm_vm_destroy(vm);
+}
+END_TEST
+
 /* The default: a forbidden call kills the process with SIGSYS. */
 START_TEST(test_lockdown_kills)
 {
@@ -101,6 +119,7 @@ int main(void)
 	tcase_add_test(tc, test_lockdown_bad_flags);
 	if (access("/dev/kvm", R_OK | W_OK) == 0) {
 		tcase_add_test(tc, test_lockdown_errno);
+		tcase_add_test(tc, test_lockdown_keeps_snapshots_working);
 		tcase_add_test(tc, test_lockdown_kills);
 	} else {
 		fprintf(stderr, "test_linux_seccomp: no /dev/kvm: VM tests skipped\n");
