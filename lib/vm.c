@@ -248,6 +248,9 @@ int pkvm_vm_create(struct pkvm_vm **out, const struct pkvm_config *config)
 		err = setup_vcpu(vm);
 	if (err)
 		goto fail;
+	/* The system fd is needed only to build the VM: hundreds of VMs, a third fewer fds. */
+	close(vm->kvm_fd);
+	vm->kvm_fd = -1;
 	vm->cr3 = vm->pt.root;
 	*out = vm;
 	return 0;

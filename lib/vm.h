@@ -40,7 +40,8 @@ enum pkvm_stop {
 };
 
 struct pkvm_vm {
-	int kvm_fd, vm_fd, vcpu_fd;
+	int kvm_fd;			/* /dev/kvm, only while the VM is being built */
+	int vm_fd, vcpu_fd;
 	struct kvm_run *run;
 	size_t run_size;
 
