@@ -284,6 +284,8 @@ static int run_once(struct pkvm_vm *vm, struct pkvm_exit *exit)
 		vm->run->immediate_exit = 0;
 		if (err != -EINTR && err != -EAGAIN)
 			return err;
+		if (vm->backend == PKVM_PKEYS_HW)
+			vm->pkru_stale = true;	/* it may have run WRPKRU before the signal */
 		err = settle_after_signal(vm);
 		return err ? err : 1;
 	}

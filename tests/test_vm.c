@@ -114,6 +114,14 @@ GUEST_CODE static void guest_rdpkru_then_wrpkru(uint64_t new_pkru, volatile uint
 	GUEST_DONE();
 }
 
+/* Sets PKRU itself, then runs until the host stops it. */
+GUEST_CODE static void guest_wrpkru_then_spin(uint64_t pkru)
+{
+	guest_wrpkru((uint32_t)pkru);
+	for (;;)
+		__asm__ volatile("" ::: "memory");
+}
+
 /* WRPKRU with ECX != 0 is #GP(0) (SDM vol. 2B), on every backend that has it. */
 GUEST_CODE static void guest_bad_wrpkru(void)
 {
@@ -528,6 +536,22 @@ START_TEST(test_cpuid_shows_pkeys_as_the_backend_provides)
 }
 END_TEST
 
+START_TEST(test_pkru_seen_after_a_timeout)
+{
+	uint32_t pkru;
+
+	vmtest_create(&t, _i);
+	if (!vmtest_backend_enforces(t.backend))
+		return;
+	vmtest_start(&t, guest_wrpkru_then_spin, PKVM_PKRU_AD(7), 0, 0);
+	ck_assert_int_eq(pkvm_set_time_limit(t.vm, 20 * 1000 * 1000), 0);
+	vmtest_expect_reason(&t, PKVM_EXIT_TIMEOUT);
+	/* The guest's WRPKRU happened before the stop: the host must see its value. */
+	ck_assert_int_eq(pkvm_get_pkru(t.vm, &pkru), 0);
+	ck_assert_uint_eq(pkru, PKVM_PKRU_AD(7));
+}
+END_TEST
+
 START_TEST(test_wrpkru_checks_ecx)
 {
 	vmtest_create(&t, _i);
@@ -699,6 +723,7 @@ int main(void)
 	ADD(test_interrupt_from_another_thread);
 	ADD(test_stopped_guest_resumes_where_it_was);
 	ADD(test_wrpkru_checks_ecx);
+	ADD(test_pkru_seen_after_a_timeout);
 	ADD(test_cpuid_shows_pkeys_as_the_backend_provides);
 	ADD(test_pkru_lock_policy);
 	ADD(test_many_vms_and_no_leaks);
