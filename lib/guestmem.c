@@ -96,16 +96,11 @@ static int host_copy(struct pkvm_vm *vm, uint64_t gva, size_t len, void *host, b
 		return -EFAULT;
 	while (len) {
 		size_t chunk = PAGE_SIZE - (gva & (PAGE_SIZE - 1));
-		uint64_t leaf, span, gpa;
-		unsigned level;
+		uint64_t leaf, gpa;
 
 		if (chunk > len)
 			chunk = len;
-		if (pkvm_pt_lookup(&vm->pt, gva, &leaf, &level))
-			return -EFAULT;
-		span = 1ULL << (PAGE_SHIFT + 9 * (level - 1));
-		gpa = (leaf & PTE_ADDR_MASK_52 & ~(span - 1)) + (gva & (span - 1));
-		if (gpa > vm->mem.size || chunk > vm->mem.size - gpa)
+		if (pkvm_pt_translate(&vm->pt, gva, &gpa, &leaf) || chunk > vm->mem.size - gpa)
 			return -EFAULT;
 		if (to_guest) {
 			memcpy(vm->mem.base + gpa, host, chunk);

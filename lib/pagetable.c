@@ -363,3 +363,18 @@ int pkvm_pt_lookup(const struct pkvm_pt *pt, uint64_t gva, uint64_t *leaf, unsig
 	}
 	return -ENOENT;
 }
+
+int pkvm_pt_translate(const struct pkvm_pt *pt, uint64_t gva, uint64_t *gpa, uint64_t *leaf)
+{
+	unsigned level;
+	uint64_t span;
+
+	if (pkvm_pt_lookup(pt, gva, leaf, &level))
+		return -ENOENT;
+	span = level_span(level);
+	*gpa = leaf_frame(*leaf, level) + (gva & (span - 1));
+	/* The tables are the host's, but a frame outside guest memory is never used. */
+	if (*gpa >= pt->mem->size)
+		return -ERANGE;
+	return 0;
+}

@@ -71,4 +71,11 @@ uint64_t *pkvm_pt_table(const struct pkvm_pt *pt, uint64_t gpa);
 /* The leaf entry mapping @gva and its level, or -ENOENT. */
 int pkvm_pt_lookup(const struct pkvm_pt *pt, uint64_t gva, uint64_t *leaf, unsigned *level);
 
+/*
+ * The guest-physical address of byte @gva and the leaf that maps it, whatever
+ * its rights: -ENOENT when unmapped, -ERANGE when the frame lies outside guest
+ * memory.
+ */
+int pkvm_pt_translate(const struct pkvm_pt *pt, uint64_t gva, uint64_t *gpa, uint64_t *leaf);
+
 #endif /* PKVM_PAGETABLE_H */

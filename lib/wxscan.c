@@ -25,14 +25,12 @@ static bool dangerous_at(const uint8_t *p, size_t n)
  */
 static const uint8_t *exec_page(struct pkvm_vm *vm, uint64_t gva, bool becoming)
 {
-	uint64_t leaf, span;
-	unsigned level;
+	uint64_t leaf, gpa;
 
-	if (gva >= PKVM_USER_TOP || pkvm_pt_lookup(&vm->pt, gva, &leaf, &level) ||
-	    ((leaf & PTE_NX) && !becoming) || !(leaf & PTE_U))
+	if (gva >= PKVM_USER_TOP || pkvm_pt_translate(&vm->pt, gva & PAGE_MASK, &gpa, &leaf) ||
+	    gpa > vm->mem.size - PAGE_SIZE || ((leaf & PTE_NX) && !becoming) || !(leaf & PTE_U))
 		return NULL;
-	span = 1ULL << (PAGE_SHIFT + 9 * (level - 1));
-	return vm->mem.base + ((leaf & PTE_ADDR_MASK_52 & ~(span - 1)) + (gva & (span - 1) & PAGE_MASK));
+	return vm->mem.base + gpa;
 }
 
 /*

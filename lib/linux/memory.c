@@ -260,29 +260,14 @@ LX_HANDLER_DEF(lx_sys_mprotect)
 	return lx_ret(result, lx_protect(vm, addr, len, prot));
 }
 
-/* The guest-physical address behind a mapped page (any level), or -EFAULT. */
-static int page_gpa(struct pkvm_vm *vm, uint64_t gva, uint64_t *gpa, uint64_t *leaf)
-{
-	unsigned level;
-	uint64_t size;
-
-	if (pkvm_pt_lookup(&vm->pt, gva, leaf, &level))
-		return -EFAULT;
-	size = 1ULL << (PAGE_SHIFT + 9 * (level - 1));
-	*gpa = (*leaf & PTE_ADDR_MASK_52 & ~(size - 1)) + (gva & (size - 1) & PAGE_MASK);
-	if (*gpa + PAGE_SIZE > vm->mem.size)
-		return -EFAULT;
-	return 0;
-}
-
 /* Rights (PROT_*) and key of the page at @gva, as the page tables hold them. */
 static int page_rights(struct pkvm_vm *vm, uint64_t gva, unsigned *prot, int *pkey)
 {
 	uint64_t gpa, leaf;
-	int err = page_gpa(vm, gva, &gpa, &leaf);
 
-	if (err)
-		return err;
+	if (pkvm_pt_translate(&vm->pt, gva & PAGE_MASK, &gpa, &leaf) ||
+	    gpa > vm->mem.size - PAGE_SIZE)
+		return -EFAULT;
 	*prot = !(leaf & PTE_U) ? 0 : PROT_READ | ((leaf & PTE_W) ? PROT_WRITE : 0) |
 					((leaf & PTE_NX) ? 0 : PROT_EXEC);
 	*pkey = (leaf & PTE_PKEY_MASK) >> PTE_PKEY_SHIFT;
