@@ -63,10 +63,12 @@ int pkvm_kvm_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **cpuid)
 	return -E2BIG;
 }
 
-int pkvm_kvm_set_memslot(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *host)
+int pkvm_kvm_set_memslot(int vm_fd, uint32_t slot, uint32_t flags, uint64_t gpa, uint64_t size,
+			 void *host)
 {
 	struct kvm_userspace_memory_region region = {
 		.slot = slot,
+		.flags = flags,
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)host,

@@ -9,7 +9,9 @@ int pkvm_kvm_open(const char *path);
 int pkvm_kvm_check_extension(int fd, long cap);
 /* KVM_GET_SUPPORTED_CPUID into a malloc'd table the caller frees. */
 int pkvm_kvm_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **cpuid);
-int pkvm_kvm_set_memslot(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *host);
+/* @size 0 deletes the slot; @flags are KVM_MEM_* (dirty logging). */
+int pkvm_kvm_set_memslot(int vm_fd, uint32_t slot, uint32_t flags, uint64_t gpa, uint64_t size,
+			 void *host);
 int pkvm_kvm_get_regs(int vcpu_fd, struct kvm_regs *regs);
 int pkvm_kvm_set_regs(int vcpu_fd, const struct kvm_regs *regs);
 int pkvm_kvm_get_sregs(int vcpu_fd, struct kvm_sregs *sregs);

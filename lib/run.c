@@ -57,10 +57,9 @@ static int enter_user(struct pkvm_vm *vm)
 	reload_cr3 = vm->pt.changed || vm->soft.pool_written || cr3 != vm->cr3;
 	if ((vm->pt.changed || vm->soft.pool_written) && vm->pool_slot_refresh) {
 		/* Shadow paging: deleting the slot drops KVM's shadow of our tables. */
-		err = pkvm_kvm_set_memslot(vm->vm_fd, 1, vm->pool_gpa, 0, NULL);
+		err = pkvm_vm_set_memslot(vm, PKVM_SLOT_POOL, false);
 		if (!err)
-			err = pkvm_kvm_set_memslot(vm->vm_fd, 1, vm->pool_gpa, vm->pool_size,
-						   vm->mem.base + vm->pool_gpa);
+			err = pkvm_vm_set_memslot(vm, PKVM_SLOT_POOL, true);
 		if (err)
 			return err;
 	}

@@ -39,21 +39,14 @@ static void snapshot_free(struct pkvm_snapshot *snap)
 	free(snap);
 }
 
+/* Kept in vm->memslot_flags, so that the shadow-paging slot refresh (run.c) keeps it too. */
 static int set_dirty_logging(struct pkvm_vm *vm, bool on)
 {
-	struct kvm_userspace_memory_region slots[2] = {
-		{ .slot = 0, .memory_size = vm->pool_gpa,
-		  .userspace_addr = (uint64_t)(uintptr_t)vm->mem.base },
-		{ .slot = 1, .guest_phys_addr = vm->pool_gpa, .memory_size = vm->pool_size,
-		  .userspace_addr = (uint64_t)(uintptr_t)(vm->mem.base + vm->pool_gpa) },
-	};
+	int err;
 
-	for (int i = 0; i < 2; i++) {
-		slots[i].flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0;
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slots[i]) < 0)
-			return -errno;
-	}
-	return 0;
+	vm->memslot_flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+	err = pkvm_vm_set_memslot(vm, PKVM_SLOT_MEMORY, true);
+	return err ? err : pkvm_vm_set_memslot(vm, PKVM_SLOT_POOL, true);
 }
 
 /* Fetch (and so reset) KVM's log of one slot into @log, as bits over all guest pages. */
@@ -83,10 +76,11 @@ static int collect_dirty(struct pkvm_vm *vm, struct pkvm_snapshot *snap)
 {
 	uint64_t pool_first = vm->pool_gpa / PAGE_SIZE;
 	uint64_t *scratch = snap->log;
-	int err = fetch_log(vm, 0, 0, pool_first, scratch, vm->host_dirty);
+	int err = fetch_log(vm, PKVM_SLOT_MEMORY, 0, pool_first, scratch, vm->host_dirty);
 
 	if (!err)
-		err = fetch_log(vm, 1, pool_first, vm->pool_size / PAGE_SIZE, scratch, vm->host_dirty);
+		err = fetch_log(vm, PKVM_SLOT_POOL, pool_first, vm->pool_size / PAGE_SIZE, scratch,
+				vm->host_dirty);
 	return err;
 }
 

@@ -94,6 +94,16 @@ static int choose_backend(struct pkvm_vm *vm, enum pkvm_pkeys_backend wanted)
 	}
 }
 
+/* The one place that knows the memslot layout: [0, pool) and [pool, mem_size). */
+int pkvm_vm_set_memslot(struct pkvm_vm *vm, unsigned slot, bool present)
+{
+	uint64_t gpa = slot == PKVM_SLOT_POOL ? vm->pool_gpa : 0;
+	uint64_t size = slot == PKVM_SLOT_POOL ? vm->pool_size : vm->pool_gpa;
+
+	return pkvm_kvm_set_memslot(vm->vm_fd, slot, vm->memslot_flags, gpa, present ? size : 0,
+				    vm->mem.base + gpa);
+}
+
 static int setup_memory(struct pkvm_vm *vm, const struct pkvm_config *cfg)
 {
 	int err;
@@ -114,10 +124,9 @@ static int setup_memory(struct pkvm_vm *vm, const struct pkvm_config *cfg)
 		madvise(vm->mem.base, cfg->mem_size, MADV_NOHUGEPAGE);
 	vm->pool_size = cfg->pt_pool_size;
 	vm->pool_gpa = cfg->mem_size - cfg->pt_pool_size;
-	err = pkvm_kvm_set_memslot(vm->vm_fd, 0, 0, vm->pool_gpa, vm->mem.base);
+	err = pkvm_vm_set_memslot(vm, PKVM_SLOT_MEMORY, true);
 	if (!err)
-		err = pkvm_kvm_set_memslot(vm->vm_fd, 1, vm->pool_gpa, vm->pool_size,
-					   vm->mem.base + vm->pool_gpa);
+		err = pkvm_vm_set_memslot(vm, PKVM_SLOT_POOL, true);
 	vm->host_dirty = calloc(cfg->mem_size / PAGE_SIZE / 64 + 1, sizeof(uint64_t));
 	if (!err && !vm->host_dirty)
 		err = -ENOMEM;

@@ -48,6 +48,7 @@ struct pkvm_vm {
 	struct pkvm_gmem mem;
 	uint64_t pool_gpa, pool_size;
 	bool pool_slot_refresh;		/* shadow paging: host table edits need a slot flush */
+	uint32_t memslot_flags;		/* KVM_MEM_LOG_DIRTY_PAGES while a snapshot exists */
 
 	struct pkvm_pt pt;
 	struct pkvm_frames frames;
@@ -104,6 +105,11 @@ static inline void pkvm_mark_dirty(struct pkvm_vm *vm, uint64_t gpa, uint64_t le
 	for (uint64_t page = gpa >> PAGE_SHIFT; len && page <= (gpa + len - 1) >> PAGE_SHIFT; page++)
 		vm->host_dirty[page / 64] |= 1ULL << (page % 64);
 }
+
+/* vm.c: (re)register memslot 0 (frames and system pages) or 1 (the table pool). */
+#define PKVM_SLOT_MEMORY	0
+#define PKVM_SLOT_POOL		1
+int pkvm_vm_set_memslot(struct pkvm_vm *vm, unsigned slot, bool present);
 
 /* vcpu.c */
 int pkvm_vcpu_setup(struct pkvm_vm *vm);
