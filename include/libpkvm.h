@@ -70,11 +70,18 @@ struct pkvm_caps {
 	uint32_t xsave_size;		/* bytes of the guest's XSAVE state */
 	uint64_t supported_xcr0;	/* XSAVE components KVM lets guests enable */
 	unsigned maxphyaddr;		/* guest physical address width */
+	/*
+	 * The device runs x86 guests as the hardware would: a CPL3 SYSCALL
+	 * reaches the guest's own entry point.  False for paravirtual KVMs such
+	 * as PVM (kvm-pvm, for hosts without hardware virtualization), where
+	 * pkvm_vm_create() fails with -ENODEV.
+	 */
+	bool runs_guests;
 };
 
 /*
- * Probe the KVM at @kvm_path (NULL: "/dev/kvm") without creating a VM.
- * Returns 0, or -ENOENT / -EACCES / ... when it cannot be opened, -ENOSYS
+ * Probe the KVM at @kvm_path (NULL: "/dev/kvm"); to learn runs_guests it
+ * builds and runs one small VM for a moment.  Returns 0, or -ENOENT / -EACCES / ... when it cannot be opened, -ENOSYS
  * when its API version is not 12.
  */
 int pkvm_caps(struct pkvm_caps *caps, const char *kvm_path);
@@ -143,7 +150,10 @@ struct pkvm_vm;
  * Create a VM: open KVM, build guest memory, page tables, the CPL0 stub and
  * the vCPU in 64-bit mode.  @config may be NULL for the defaults.  Returns 0
  * and sets *@vm, or a negative errno: -EINVAL for a bad configuration,
- * -EOPNOTSUPP when the chosen pkeys backend cannot run here, -ENOMEM, or the
+ * -EOPNOTSUPP when the chosen pkeys backend cannot run here, -ENODEV when the
+ * device does not run guests as x86 hardware does (see pkvm_caps.runs_guests:
+ * before handing the VM out, libpkvm runs its call trampoline once and checks
+ * that the SYSCALL came back with the guest's registers), -ENOMEM, or the
  * error of the KVM ioctl that failed.
  */
 int pkvm_vm_create(struct pkvm_vm **vm, const struct pkvm_config *config);

@@ -5,8 +5,6 @@
 #include "layout.h"
 #include "vm.h"
 
-/* The trampoline's SYSCALL number: just past the registrable host calls. */
-#define CALL_RETURN_NR		(PKVM_HOSTCALL_BASE + PKVM_HOSTCALL_MAX)
 #define MAX_CALL_ARGS		16
 #define RED_ZONE		128	/* SysV ABI §3.2.2: below RSP, the callee's */
 
@@ -23,7 +21,7 @@ int pkvm_hostcall_dispatch(struct pkvm_vm *vm, struct pkvm_exit *exit)
 {
 	uint64_t nr = exit->syscall.nr;
 
-	if (nr == CALL_RETURN_NR && vm->call_active) {
+	if (nr == PKVM_CALL_RETURN_NR && vm->call_active) {
 		uint64_t value = exit->syscall.args[0];	/* the trampoline moved RAX there */
 
 		vm->regs = vm->call_saved;
@@ -42,12 +40,13 @@ int pkvm_hostcall_dispatch(struct pkvm_vm *vm, struct pkvm_exit *exit)
 
 /*
  * Where every called function returns to:
- *   mov %rax, %rdi; mov $CALL_RETURN_NR, %eax; syscall; ud2
+ *   mov %rax, %rdi; mov $PKVM_CALL_RETURN_NR, %eax; syscall; ud2
+ * pkvm_vm_create() maps it (and runs it once, see probe.c).
  */
-static int map_trampoline(struct pkvm_vm *vm)
+int pkvm_trampoline_map(struct pkvm_vm *vm)
 {
 	uint8_t code[16] = { 0x48, 0x89, 0xc7, 0xb8 };
-	uint32_t nr = CALL_RETURN_NR;
+	uint32_t nr = PKVM_CALL_RETURN_NR;
 	int err;
 
 	if (vm->trampoline_mapped)
@@ -76,7 +75,7 @@ int pkvm_call(struct pkvm_vm *vm, uint64_t fn, const uint64_t *args, unsigned na
 		return -EINVAL;
 	if (vm->call_active)
 		return -EBUSY;
-	err = map_trampoline(vm);
+	err = pkvm_trampoline_map(vm);
 	if (err)
 		return err;
 

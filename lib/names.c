@@ -21,6 +21,8 @@ const char *pkvm_strerror(int err)
 		return "success";
 	case -EOPNOTSUPP:
 		return "not supported by this host's KVM (or by this version of libpkvm)";
+	case -ENODEV:
+		return "this KVM does not run x86 guests natively (a paravirtual one such as PVM?)";
 	case -ENOENT:
 		return "no such file, device or mapping";
 	default:

@@ -19,6 +19,19 @@ static bool cpuid_has_pku(struct kvm_cpuid2 *cpuid)
 	return e && (e->ecx & CPUID_7_ECX_PKU);
 }
 
+/* Build a small VM: pkvm_vm_create() refuses one the device cannot run (probe.c). */
+static int probe_guest_abi(struct pkvm_caps *caps, const char *kvm_path)
+{
+	struct pkvm_config cfg = { .mem_size = 8 << 20, .pkeys = PKVM_PKEYS_NONE,
+				   .kvm_path = kvm_path };
+	struct pkvm_vm *vm;
+	int err = pkvm_vm_create(&vm, &cfg);
+
+	caps->runs_guests = err == 0;
+	pkvm_vm_destroy(vm);
+	return err == -ENODEV ? 0 : err;
+}
+
 int pkvm_caps(struct pkvm_caps *caps, const char *kvm_path)
 {
 	struct kvm_cpuid2 *cpuid;
@@ -46,7 +59,7 @@ int pkvm_caps(struct pkvm_caps *caps, const char *kvm_path)
 	}
 	caps->maxphyaddr = pkvm_cpuid_maxphyaddr(cpuid->entries, cpuid->nent);
 	free(cpuid);
-	return 0;
+	return probe_guest_abi(caps, kvm_path);
 }
 
 static int check_config(struct pkvm_config *cfg)
@@ -261,6 +274,9 @@ int pkvm_vm_create(struct pkvm_vm **out, const struct pkvm_config *config)
 	close(vm->kvm_fd);
 	vm->kvm_fd = -1;
 	vm->cr3 = vm->pt.root;
+	err = pkvm_vm_probe(vm);
+	if (err)
+		goto fail;
 	*out = vm;
 	return 0;
 fail:

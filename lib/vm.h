@@ -120,6 +120,15 @@ int pkvm_vcpu_to_kernel_mode(struct pkvm_vm *vm, struct kvm_sregs *sregs);
 int pkvm_pkru_sync_to_vcpu(struct pkvm_vm *vm);
 bool pkvm_pkru_guest_may_set(const struct pkvm_vm *vm, uint32_t pkru);
 
+/* hostcall.c: the trampoline's SYSCALL number, just past the registrable host calls. */
+#define PKVM_CALL_RETURN_NR	(PKVM_HOSTCALL_BASE + PKVM_HOSTCALL_MAX)
+/* Bytes of the trampoline before its SYSCALL, and the SYSCALL's length. */
+#define PKVM_TRAMPOLINE_SYSCALL	8
+#define PKVM_SYSCALL_INSN_LEN	2
+int pkvm_trampoline_map(struct pkvm_vm *vm);
+/* probe.c: 0 when the vCPU runs the guest ABI as x86 defines it, -ENODEV if not. */
+int pkvm_vm_probe(struct pkvm_vm *vm);
+
 /* hostcall.c: 1 when a host function or a call's return served the exit, 0 to report it. */
 int pkvm_hostcall_dispatch(struct pkvm_vm *vm, struct pkvm_exit *exit);
 

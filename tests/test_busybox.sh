@@ -6,8 +6,9 @@
 set -u
 
 bb=${BUSYBOX:-/bin/busybox}
-[ -c /dev/kvm ] || { echo "test_busybox: no /dev/kvm, skipped"; exit 77; }
 : "${PKSANDBOX:?}"
+. "$(dirname "$0")/kvm.sh"
+kvm_runs_guests "$PKSANDBOX" || { echo "test_busybox: skipped: $kvm_skip_reason"; exit 77; }
 [ -x "$bb" ] || { echo "test_busybox: no $bb, skipped"; exit 77; }
 pass=0
 fail=0

@@ -54,8 +54,9 @@ if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "${MAKE:-make}" -C "$tmp/examples" 
 fi
 echo "built examples/ against $(dirname "$pc") ($libs)"
 
-if [ ! -e /dev/kvm ]; then
-	echo "SKIP: no /dev/kvm: examples built but not run"
+. "$PKVM_SRCDIR/tests/kvm.sh"
+if ! kvm_runs_guests "$PKVM_BUILDDIR/tools/pksandbox"; then
+	echo "SKIP: examples built but not run: $kvm_skip_reason"
 	exit 77
 fi
 cd "$tmp/examples" || exit 1

@@ -6,9 +6,10 @@
 # e.g. --pkeys=hw) is given to every sandboxed run.
 set -u
 
-[ -c /dev/kvm ] || { echo "test_linux: no /dev/kvm, skipped"; exit 77; }
 : "${LINUX_PROGS:=${PKVM_BUILDDIR:+$PKVM_BUILDDIR/tests/linux}}"
 : "${PKSANDBOX:?}" "${LINUX_PROGS:?}"
+. "$(dirname "$0")/kvm.sh"
+kvm_runs_guests "$PKSANDBOX" || { echo "test_linux: skipped: $kvm_skip_reason"; exit 77; }
 sandbox() {
 	if [ -n "${PKSANDBOX_ARGS:-}" ]; then
 		"$PKSANDBOX" "$PKSANDBOX_ARGS" "$@"

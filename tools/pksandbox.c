@@ -203,6 +203,8 @@ static int print_caps(void)
 	printf("smep: %s\nsmap: %s\n", caps.smep ? "yes" : "no", caps.smap ? "yes" : "no");
 	printf("xsave-size: %u\nsupported-xcr0: %#llx\nmaxphyaddr: %u\n", caps.xsave_size,
 	       (unsigned long long)caps.supported_xcr0, caps.maxphyaddr);
+	printf("runs-guests: %s\n", caps.runs_guests ? "yes" :
+	       "no (a paravirtual KVM such as PVM: it does not run native x86 guests)");
 	return 0;
 }
 

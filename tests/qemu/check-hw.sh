@@ -26,7 +26,7 @@ cp -r "$builddir/tests/progs" "$payload/progs"
 cp -r "$builddir/tests/linux" "$payload/linux"
 cp "$builddir/examples/guest_parser" "$builddir/examples/guest_services" "$payload/"
 cp "$srcdir/tests/test_pksandbox.sh" "$srcdir/tests/test_linux.sh" "$srcdir/tests/test_busybox.sh" \
-   "$srcdir/tests/qemu/inside.sh" "$payload/"
+   "$srcdir/tests/kvm.sh" "$srcdir/tests/qemu/inside.sh" "$payload/"
 
 echo "check-hw: booting Debian's kernel under QEMU TCG for a KVM with guest PKU"
 start=$(date +%s)
