@@ -126,6 +126,12 @@ int pkvm_kick_begin(struct pkvm_kick *kick, struct kvm_run *run)
 	}
 	kick->running = true;
 	kick->thread = pthread_self();
+	/*
+	 * A kick that landed after the last run's final KVM_RUN (while the host
+	 * served an exit) is stale: the checks before each entry see why it
+	 * came.  Left set, it would fail this run's first entry for nothing.
+	 */
+	run->immediate_exit = 0;
 	kick_run = run;
 	pthread_mutex_unlock(&kick->lock);
 	if (kick->deadline_ns)

@@ -97,6 +97,11 @@ int pkvm_kvm_set_sregs(int vcpu_fd, const struct kvm_sregs *sregs)
 	return xioctl(vcpu_fd, KVM_SET_SREGS, sregs);
 }
 
+int pkvm_kvm_get_vcpu_events(int vcpu_fd, struct kvm_vcpu_events *events)
+{
+	return xioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, events);
+}
+
 int pkvm_kvm_set_msr(int vcpu_fd, uint32_t index, uint64_t value)
 {
 	struct {

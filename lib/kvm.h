@@ -16,6 +16,7 @@ int pkvm_kvm_get_regs(int vcpu_fd, struct kvm_regs *regs);
 int pkvm_kvm_set_regs(int vcpu_fd, const struct kvm_regs *regs);
 int pkvm_kvm_get_sregs(int vcpu_fd, struct kvm_sregs *sregs);
 int pkvm_kvm_set_sregs(int vcpu_fd, const struct kvm_sregs *sregs);
+int pkvm_kvm_get_vcpu_events(int vcpu_fd, struct kvm_vcpu_events *events);
 int pkvm_kvm_set_msr(int vcpu_fd, uint32_t index, uint64_t value);
 int pkvm_kvm_set_xcr0(int vcpu_fd, uint64_t xcr0);
 int pkvm_kvm_get_xsave(int vcpu_fd, struct kvm_xsave *buf, int use_xsave2);

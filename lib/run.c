@@ -54,18 +54,22 @@ static int enter_user(struct pkvm_vm *vm)
 		if (err)
 			return err;
 	}
-	reload_cr3 = vm->pt.changed || vm->soft.pool_written || cr3 != vm->cr3;
-	if ((vm->pt.changed || vm->soft.pool_written) && vm->pool_slot_refresh) {
-		/* Shadow paging: deleting the slot drops KVM's shadow of our tables. */
-		err = pkvm_vm_set_memslot(vm, PKVM_SLOT_POOL, false);
-		if (!err)
-			err = pkvm_vm_set_memslot(vm, PKVM_SLOT_POOL, true);
-		if (err)
-			return err;
+	if (vm->pt.changed || vm->soft.pool_written) {
+		if (vm->pool_slot_refresh) {
+			/* Shadow paging: deleting the slot drops KVM's shadow of our tables. */
+			err = pkvm_vm_set_memslot(vm, PKVM_SLOT_POOL, false);
+			if (!err)
+				err = pkvm_vm_set_memslot(vm, PKVM_SLOT_POOL, true);
+			if (err)
+				return err;
+		}
+		/* Owed until an exit proves the guest reloaded CR3 (entry_committed()). */
+		vm->tlb_flush_pending = true;
+		vm->pt.changed = false;
+		vm->soft.pool_written = false;
 	}
-	vm->pt.changed = false;
-	vm->soft.pool_written = false;
-	vm->cr3 = cr3;
+	reload_cr3 = vm->tlb_flush_pending || cr3 != vm->cr3;
+	vm->entry_cr3 = cr3;
 	if (vm->segs_dirty) {
 		err = pkvm_vcpu_set_segments(vm);
 		if (err)
@@ -96,6 +100,19 @@ static int enter_user(struct pkvm_vm *vm)
 	return pkvm_kvm_set_regs(vm->vcpu_fd, k);
 }
 
+/*
+ * The guest reached CPL3 through the entry: the stub loaded entry_cr3 (and
+ * flushed the TLB) on its way.  Only now may the soft backend free the pages
+ * of views the vCPU has left.
+ */
+static void entry_committed(struct pkvm_vm *vm)
+{
+	vm->cr3 = vm->entry_cr3;
+	vm->tlb_flush_pending = false;
+	if (vm->backend == PKVM_PKEYS_SOFT)
+		pkvm_soft_loaded(&vm->soft, &vm->pt, vm->cr3);
+}
+
 static int fetch_kvm_regs(struct pkvm_vm *vm, struct kvm_regs *k)
 {
 	if (vm->sync_regs) {
@@ -122,6 +139,7 @@ static int decode_syscall(struct pkvm_vm *vm, struct pkvm_exit *exit)
 
 	if (err)
 		return err;
+	entry_committed(vm);
 	regs_from_kvm(&vm->regs, &k);
 	vm->regs.rip = k.rcx;
 	vm->regs.rflags = k.r11;
@@ -151,6 +169,7 @@ static int decode_exception(struct pkvm_vm *vm, struct pkvm_exit *exit)
 		internal_exit(exit, 0, f->vector, "exception outside the user context");
 		return 0;
 	}
+	entry_committed(vm);
 	regs_from_kvm(&vm->regs, &k);
 	vm->regs.rip = f->rip;
 	vm->regs.rsp = f->rsp;
@@ -229,29 +248,47 @@ static int decode_exit(struct pkvm_vm *vm, struct pkvm_exit *exit)
 }
 
 /*
- * A signal stopped KVM_RUN somewhere in the guest.  Bring the user context
- * back into vm->regs so that the host sees (and may change) where the guest
- * is.  At CPL3 the vCPU's registers are the user's.  In the stub's resume
- * path nothing was entered yet and vm->regs is still right.  In a SYSCALL or
- * exception entry the guest is a few instructions from its exit to the host:
- * let it get there rather than lose the event.
+ * A signal stopped KVM_RUN somewhere in the guest (or before it: a kick that
+ * set immediate_exit).  Bring the user context back into vm->regs so that the
+ * host sees (and may change) where the guest is.  At CPL3 the vCPU's
+ * registers are the user's.  In the stub's resume path nothing was entered
+ * yet and vm->regs is still right, but CR3 may not be loaded: the entry is
+ * not committed, and the next one reloads CR3.  In a SYSCALL or exception
+ * entry the guest is a few instructions from its exit to the host: let it
+ * get there rather than lose the event.  So too when the signal came while
+ * KVM was delivering an exception (KVM intercepts #UD and #PF and re-injects
+ * them): the vCPU still shows the CPL3 state, but the exception is queued
+ * and would be delivered wherever the vCPU resumes, at CPL0 in the stub if
+ * the host re-entered it; and a trap (#BP) dropped instead would be lost.
  */
 static int settle_after_signal(struct pkvm_vm *vm)
 {
 	uint64_t syscall_entry = STUB_VA(pkvm_guest_stub_syscall);
 	uint64_t vectors = STUB_VA(pkvm_guest_stub_vectors);
 	uint64_t common = STUB_VA(pkvm_guest_stub_exception_common);
+	struct kvm_vcpu_events events;
 	struct kvm_sregs sregs;
 	struct kvm_regs k;
 	int err = pkvm_kvm_get_sregs(vm->vcpu_fd, &sregs);
 
 	if (!err)
 		err = pkvm_kvm_get_regs(vm->vcpu_fd, &k);
+	if (!err)
+		err = pkvm_kvm_get_vcpu_events(vm->vcpu_fd, &events);
 	if (err)
 		return err;
-	if (vm->backend == PKVM_PKEYS_SOFT && sregs.cr3 == vm->cr3)
-		pkvm_soft_loaded(&vm->soft, &vm->pt, vm->cr3);
-	if (sregs.cs.dpl == 3) {
+	/*
+	 * Stopped between the stub's CR3 load and its IRET: the new view is
+	 * live, so the retired pages of the old one may go.  (The entry is
+	 * still re-done, CR3 load included.)
+	 */
+	if (vm->backend == PKVM_PKEYS_SOFT && sregs.cr3 == vm->entry_cr3 && sregs.cs.dpl == 0)
+		pkvm_soft_loaded(&vm->soft, &vm->pt, vm->entry_cr3);
+	if (sregs.cs.dpl == 3 && (events.exception.injected || events.exception.pending)) {
+		entry_committed(vm);
+		vm->finish_entry = true;	/* the exception's entry will exit to us */
+	} else if (sregs.cs.dpl == 3) {
+		entry_committed(vm);
 		regs_from_kvm(&vm->regs, &k);
 		vm->regs.rip = k.rip;
 		vm->regs.rsp = k.rsp;
@@ -261,6 +298,8 @@ static int settle_after_signal(struct pkvm_vm *vm)
 	} else {
 		/* Before the OUT of an entry; after it the event was already reported. */
 		vm->finish_entry = k.rip == syscall_entry || (k.rip >= vectors && k.rip <= common);
+		if (vm->finish_entry)
+			entry_committed(vm);	/* CPL3 ran, so the stub had loaded CR3 */
 	}
 	return 0;
 }
@@ -289,9 +328,6 @@ static int run_once(struct pkvm_vm *vm, struct pkvm_exit *exit)
 		return err ? err : 1;
 	}
 	vm->finish_entry = false;
-	/* Any exit but a signal comes after the stub loaded vm->cr3. */
-	if (vm->backend == PKVM_PKEYS_SOFT)
-		pkvm_soft_loaded(&vm->soft, &vm->pt, vm->cr3);
 	if (vm->backend == PKVM_PKEYS_HW)
 		vm->pkru_stale = true;	/* the guest may have run WRPKRU */
 	return decode_exit(vm, exit);

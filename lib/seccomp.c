@@ -58,7 +58,7 @@ static const struct {
 
 /* KVM requests on the vCPU fd that running and exit decoding use (run.c, pkru.c, vcpu.c). */
 static const unsigned long vcpu_ioctls[] = {
-	KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS,
+	KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_GET_VCPU_EVENTS,
 	KVM_GET_XSAVE, KVM_SET_XSAVE, KVM_GET_XCRS, KVM_SET_XCRS, KVM_GET_FPU, KVM_SET_FPU,
 #ifdef KVM_GET_XSAVE2
 	KVM_GET_XSAVE2,

@@ -77,7 +77,14 @@ struct pkvm_vm {
 	size_t pkru_nallowed;
 
 	struct pkvm_soft soft;		/* soft backend: views per PKRU */
-	uint64_t cr3;			/* what the guest runs on now */
+	/*
+	 * CR3 is committed only once the guest is known to have loaded it: an
+	 * entry can be stopped by a signal before the stub's CR3 load, and the
+	 * next entry must then load it (and flush the TLB) again.
+	 */
+	uint64_t cr3;			/* what the vCPU is known to run on */
+	uint64_t entry_cr3;		/* what the entry in progress loads */
+	bool tlb_flush_pending;		/* tables changed since the vCPU last loaded CR3 */
 	uint64_t soft_retry_rip;	/* guards the retry of a fault a view got wrong */
 	bool cpuid_faulting;		/* soft: the host answers the guest's CPUID */
 

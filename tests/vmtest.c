@@ -124,7 +124,7 @@ void vmtest_start(struct vmtest *t, void *fn, uint64_t a0, uint64_t a1, uint64_t
 	ck_assert_int_eq(pkvm_set_regs(t->vm, &regs), 0);
 }
 
-static const char *describe(const struct pkvm_exit *e)
+const char *vmtest_describe(const struct pkvm_exit *e)
 {
 	static char buf[256];
 
@@ -161,7 +161,7 @@ void vmtest_expect_sync(struct vmtest *t, uint64_t value)
 	struct pkvm_exit *e = vmtest_run(t);
 
 	ck_assert_msg(e->reason == PKVM_EXIT_SYSCALL && e->syscall.nr == VMTEST_NR_SYNC,
-		      "expected GUEST_SYNC(%#llx), got %s", (unsigned long long)value, describe(e));
+		      "expected GUEST_SYNC(%#llx), got %s", (unsigned long long)value, vmtest_describe(e));
 	ck_assert_msg(e->syscall.args[0] == value, "GUEST_SYNC(%#llx), expected %#llx",
 		      (unsigned long long)e->syscall.args[0], (unsigned long long)value);
 }
@@ -171,7 +171,7 @@ void vmtest_expect_reason(struct vmtest *t, enum pkvm_exit_reason reason)
 	struct pkvm_exit *e = vmtest_run(t);
 
 	ck_assert_msg(e->reason == reason, "expected a %s exit, got %s",
-		      pkvm_exit_reason_name(reason), describe(e));
+		      pkvm_exit_reason_name(reason), vmtest_describe(e));
 }
 
 void vmtest_expect_done(struct vmtest *t)
@@ -179,7 +179,7 @@ void vmtest_expect_done(struct vmtest *t)
 	struct pkvm_exit *e = vmtest_run(t);
 
 	ck_assert_msg(e->reason == PKVM_EXIT_SYSCALL && e->syscall.nr == VMTEST_NR_DONE,
-		      "expected GUEST_DONE, got %s", describe(e));
+		      "expected GUEST_DONE, got %s", vmtest_describe(e));
 }
 
 void vmtest_expect_fault(struct vmtest *t, unsigned vector)
@@ -187,7 +187,7 @@ void vmtest_expect_fault(struct vmtest *t, unsigned vector)
 	struct pkvm_exit *e = vmtest_run(t);
 
 	ck_assert_msg(e->reason == PKVM_EXIT_FAULT && e->fault.vector == vector,
-		      "expected %s, got %s", pkvm_vector_name(vector), describe(e));
+		      "expected %s, got %s", pkvm_vector_name(vector), vmtest_describe(e));
 }
 
 void vmtest_expect_pf(struct vmtest *t, uint64_t addr, uint32_t pfec, int pkey)
@@ -195,7 +195,7 @@ void vmtest_expect_pf(struct vmtest *t, uint64_t addr, uint32_t pfec, int pkey)
 	struct pkvm_exit *e = vmtest_run(t);
 
 	ck_assert_msg(e->reason == PKVM_EXIT_FAULT && e->fault.vector == PKVM_VEC_PF,
-		      "expected #PF at %#llx, got %s", (unsigned long long)addr, describe(e));
+		      "expected #PF at %#llx, got %s", (unsigned long long)addr, vmtest_describe(e));
 	ck_assert_msg(e->fault.addr == addr, "#PF at %#llx, expected %#llx",
 		      (unsigned long long)e->fault.addr, (unsigned long long)addr);
 	ck_assert_msg(e->fault.pfec == pfec, "#PF error code %#x, expected %#x", e->fault.pfec, pfec);

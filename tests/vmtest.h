@@ -77,6 +77,8 @@ void vmtest_start(struct vmtest *t, void *fn, uint64_t a0, uint64_t a1, uint64_t
 uint64_t vmtest_guest_addr(const void *fn);
 
 struct pkvm_exit *vmtest_run(struct vmtest *t);
+/* A one-line account of an exit, for failure messages (a static buffer). */
+const char *vmtest_describe(const struct pkvm_exit *e);
 /* Run; the guest must reach GUEST_SYNC(value).  Resumes it with @ret in RAX next time. */
 void vmtest_expect_sync(struct vmtest *t, uint64_t value);
 void vmtest_expect_done(struct vmtest *t);
