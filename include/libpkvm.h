@@ -176,10 +176,16 @@ const char *pkvm_pkeys_backend_name(enum pkvm_pkeys_backend backend);
 
 /* The first guest virtual address that is not user space (47-bit lower half). */
 #define PKVM_USER_TOP		0x0000800000000000ULL
+/*
+ * The lowest address that can be mapped: the first 64 KiB stay unmapped, as
+ * Linux's vm.mmap_min_addr keeps them, so that a NULL pointer (or RIP 0) in
+ * the guest's CPL0 stub could never reach memory the guest controls.
+ */
+#define PKVM_USER_BOTTOM	0x0000000000010000ULL
 
 /*
  * Map @len bytes at guest virtual address @gva (both multiples of 4 KiB;
- * @len > 0; the range inside [0, PKVM_USER_TOP)) as user pages with rights
+ * @len > 0; the range inside [PKVM_USER_BOTTOM, PKVM_USER_TOP)) as user pages with rights
  * @prot (PKVM_PROT_*; READ is implied by WRITE or EXEC, as on x86; 0 maps
  * pages the guest cannot touch at all, like PROT_NONE, which x86 does by
  * making them supervisor pages; host copies refuse them too) and

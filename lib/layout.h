@@ -29,6 +29,12 @@
 /* GDT selectors, in the order SYSCALL/SYSRET expect (as Linux lays them out). */
 #define PKVM_KERNEL_CS		0x10
 #define PKVM_KERNEL_DS		0x18
+/*
+ * STAR[63:48] names 0x23 as the SYSRET base (Linux's 32-bit user code), but
+ * that GDT slot stays empty: no compatibility-mode code segment exists, so a
+ * far transfer to it faults (#GP) and compatibility-mode SYSCALL, which
+ * enters through MSR_CSTAR, is out of the guest's reach.
+ */
 #define PKVM_USER32_CS		0x23
 #define PKVM_USER_DS		0x2b
 #define PKVM_USER_CS		0x33

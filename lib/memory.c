@@ -93,6 +93,8 @@ int pkvm_map(struct pkvm_vm *vm, uint64_t gva, const void *data, size_t data_len
 	uint64_t flags, done = 0;
 	int err = check_user_range(gva, len);
 
+	if (!err && gva < PKVM_USER_BOTTOM)
+		err = -EINVAL;
 	if (!err)
 		err = prot_to_flags(prot, &flags);
 	if (!err)

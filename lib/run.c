@@ -155,6 +155,31 @@ static int decode_syscall(struct pkvm_vm *vm, struct pkvm_exit *exit)
 	return 0;
 }
 
+/*
+ * A compatibility-mode SYSCALL: the GDT has no 32-bit user code segment, so
+ * this cannot happen; should it ever, it is the guest's invalid opcode
+ * (as on a CPU without compatibility-mode SYSCALL), never a way into CPL0.
+ */
+static int decode_syscall32(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	struct kvm_regs k;
+	int err = fetch_kvm_regs(vm, &k);
+
+	if (err)
+		return err;
+	entry_committed(vm);
+	regs_from_kvm(&vm->regs, &k);
+	vm->regs.rip = (uint32_t)k.rcx - 2;
+	vm->regs.rflags = k.r11;
+	vm->regs.rsp = k.rsp;
+	memset(&exit->fault, 0, sizeof(exit->fault));
+	exit->reason = PKVM_EXIT_FAULT;
+	exit->fault.vector = X86_VEC_UD;
+	exit->fault.rip = vm->regs.rip;
+	exit->fault.pkey = -1;
+	return pkvm_get_pkru(vm, &exit->fault.pkru);
+}
+
 static int decode_exception(struct pkvm_vm *vm, struct pkvm_exit *exit)
 {
 	uint64_t frame_va = PKVM_IST_TOP_GVA - sizeof(struct pkvm_stub_exception_frame);
@@ -213,6 +238,8 @@ static int decode_io(struct pkvm_vm *vm, struct pkvm_exit *exit)
 		return decode_syscall(vm, exit);
 	case PKVM_PORT_EXCEPTION:
 		return decode_exception(vm, exit);
+	case PKVM_PORT_SYSCALL32:
+		return decode_syscall32(vm, exit);
 	default:
 		internal_exit(exit, KVM_EXIT_IO, run->io.port, "unexpected port I/O");
 		return 0;
@@ -297,7 +324,8 @@ static int settle_after_signal(struct pkvm_vm *vm)
 		return pkvm_vcpu_to_kernel_mode(vm, &sregs);
 	} else {
 		/* Before the OUT of an entry; after it the event was already reported. */
-		vm->finish_entry = k.rip == syscall_entry || (k.rip >= vectors && k.rip <= common);
+		vm->finish_entry = k.rip == syscall_entry || k.rip == STUB_VA(pkvm_guest_stub_syscall32) ||
+				   (k.rip >= vectors && k.rip <= common);
 		if (vm->finish_entry)
 			entry_committed(vm);	/* CPL3 ran, so the stub had loaded CR3 */
 	}

@@ -34,7 +34,6 @@ static void write_gdt_tss(struct pkvm_vm *vm)
 	memset(page, 0, PAGE_SIZE);
 	gdt[PKVM_KERNEL_CS / 8] = gdt_segment(0xa, 0, 1);	/* execute/read */
 	gdt[PKVM_KERNEL_DS / 8] = gdt_segment(0x2, 0, 0);	/* read/write */
-	gdt[PKVM_USER32_CS / 8] = gdt_segment(0xa, 3, 0);
 	gdt[PKVM_USER_DS / 8] = gdt_segment(0x2, 3, 0);
 	gdt[PKVM_USER_CS / 8] = gdt_segment(0xa, 3, 1);
 	/* 64-bit busy TSS: a 16-byte system descriptor (SDM §8.2.3). */
@@ -155,13 +154,16 @@ static int set_msrs(struct pkvm_vm *vm)
 	/* SYSCALL: kernel CS/SS from STAR[47:32]; SYSRET user selectors from STAR[63:48]. */
 	uint64_t star = ((uint64_t)PKVM_USER32_CS << 48) | ((uint64_t)PKVM_KERNEL_CS << 32);
 	uint64_t lstar = PKVM_SYS_VA(PKVM_STUB_OFFSET) + PKVM_STUB_SYM_OFFSET(pkvm_guest_stub_syscall);
+	/* Unreachable (no 32-bit code segment), but never 0: RIP 0 at CPL0 is guest memory. */
+	uint64_t cstar = PKVM_SYS_VA(PKVM_STUB_OFFSET) +
+			 PKVM_STUB_SYM_OFFSET(pkvm_guest_stub_syscall32);
 	/* Enter the stub with no single-step, string ops forward and no AC, as Linux does. */
 	uint64_t fmask = X86_EFLAGS_TF | X86_EFLAGS_DF | X86_EFLAGS_IF | X86_EFLAGS_AC |
 			 X86_EFLAGS_NT;
 	const struct { uint32_t index; uint64_t value; } msrs[] = {
 		{ MSR_STAR, star },
 		{ MSR_LSTAR, lstar },
-		{ MSR_CSTAR, 0 },
+		{ MSR_CSTAR, cstar },
 		{ MSR_SYSCALL_MASK, fmask },
 		{ MSR_KERNEL_GS_BASE, 0 },
 		{ MSR_IA32_CR_PAT, 0x0007040600070406ULL },	/* the reset value */

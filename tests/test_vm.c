@@ -87,6 +87,25 @@ GUEST_CODE static void guest_hlt(void)
 	GUEST_DONE();
 }
 
+/*
+ * Far-jump into selector 0x23, Linux's 32-bit user code: with such a segment
+ * the guest could run `syscall` in compatibility mode, which enters CPL0
+ * through MSR_CSTAR, not the stub's 64-bit entry.  (m16:32, the far pointer
+ * form that both AMD and Intel take in 64-bit mode.)
+ */
+GUEST_CODE static void guest_enter_compat_mode(void)
+{
+	volatile uint32_t target[2];
+
+	__asm__ volatile("leaq 1f(%%rip), %%rax\n\t"
+			 "movl %%eax, (%0)\n\t"
+			 "movl $0x23, 4(%0)\n\t"
+			 "ljmpl *(%0)\n\t"
+			 "1: syscall\n\t"
+			 "ud2" :: "r"(target) : "rax", "rcx", "r11", "memory");
+	GUEST_DONE();
+}
+
 GUEST_CODE static void guest_spin(void)
 {
 	for (;;)
@@ -278,6 +297,16 @@ START_TEST(test_supervisor_pages_are_out_of_reach)
 	vmtest_create(&t, _i);
 	vmtest_start(&t, guest_read, idt, 0, 0);
 	vmtest_expect_pf(&t, idt, PF_P | PF_U, 0);
+}
+END_TEST
+
+/* No compatibility-mode code segment: the far return faults at CPL3, #GP(0x20). */
+START_TEST(test_no_compatibility_mode)
+{
+	vmtest_create(&t, _i);
+	vmtest_start(&t, guest_enter_compat_mode, 0, 0, 0);
+	vmtest_expect_fault(&t, PKVM_VEC_GP);
+	ck_assert_uint_eq(t.exit.fault.error_code, 0x20);
 }
 END_TEST
 
@@ -667,6 +696,9 @@ START_TEST(test_bad_arguments)
 	ck_assert_int_eq(pkvm_vm_create(&vm, &(struct pkvm_config){ .mem_size = 8ULL << 30 }), -EINVAL);
 	vmtest_create(&t, _i);
 	ck_assert_int_eq(pkvm_map(t.vm, 0x1001, NULL, 0, 4096, RW, 0), -EINVAL);
+	/* Below PKVM_USER_BOTTOM (Linux's mmap_min_addr): nothing is ever mapped. */
+	ck_assert_int_eq(pkvm_map(t.vm, 0, NULL, 0, 4096, RW, 0), -EINVAL);
+	ck_assert_int_eq(pkvm_map(t.vm, PKVM_USER_BOTTOM - 4096, NULL, 0, 8192, RW, 0), -EINVAL);
 	ck_assert_int_eq(pkvm_map(t.vm, 0x10000, NULL, 0, 0, RW, 0), -EINVAL);
 	ck_assert_int_eq(pkvm_map(t.vm, PKVM_USER_TOP - 4096, NULL, 0, 8192, RW, 0), -EINVAL);
 	ck_assert_int_eq(pkvm_map(t.vm, 0xffffffff80000000ULL, NULL, 0, 4096, RW, 0), -EINVAL);
@@ -711,6 +743,7 @@ int main(void)
 	ADD(test_fetch_from_data_page_faults);
 	ADD(test_supervisor_pages_are_out_of_reach);
 	ADD(test_exceptions_are_reported);
+	ADD(test_no_compatibility_mode);
 	ADD(test_key_access_disable);
 	ADD(test_key_write_disable);
 	ADD(test_key_and_page_rights_together);

@@ -11,12 +11,12 @@
 
 	.globl	pkvm_guest_stub_start, pkvm_guest_stub_end
 	.globl	pkvm_guest_stub_resume, pkvm_guest_stub_resume_cr3
-	.globl	pkvm_guest_stub_syscall, pkvm_guest_stub_vectors
+	.globl	pkvm_guest_stub_syscall, pkvm_guest_stub_syscall32, pkvm_guest_stub_vectors
 	.globl	pkvm_guest_stub_exception_common
 	.hidden	pkvm_guest_stub_exception_common
 	.hidden	pkvm_guest_stub_start, pkvm_guest_stub_end
 	.hidden	pkvm_guest_stub_resume, pkvm_guest_stub_resume_cr3
-	.hidden	pkvm_guest_stub_syscall, pkvm_guest_stub_vectors
+	.hidden	pkvm_guest_stub_syscall, pkvm_guest_stub_syscall32, pkvm_guest_stub_vectors
 
 	.balign	16
 pkvm_guest_stub_start:
@@ -42,6 +42,12 @@ pkvm_guest_stub_resume_cr3:
 pkvm_guest_stub_syscall:
 	outb	%al, $PKVM_PORT_SYSCALL
 	ud2			/* the host never resumes here */
+
+/* Compatibility-mode SYSCALL (MSR_CSTAR): reported, never served. */
+	.balign	16
+pkvm_guest_stub_syscall32:
+	outb	%al, $PKVM_PORT_SYSCALL32
+	ud2
 
 /* Exception entries on IST1: a uniform frame of vector, error code, IRET frame. */
 .macro vector_entry vec

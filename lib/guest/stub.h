@@ -5,6 +5,7 @@
 /* I/O ports the stub writes to leave the guest (KVM_EXIT_IO). */
 #define PKVM_PORT_SYSCALL	0xf0
 #define PKVM_PORT_EXCEPTION	0xf1
+#define PKVM_PORT_SYSCALL32	0xf2
 
 /* Exception entries are 16 bytes apart, vector 0 first. */
 #define PKVM_STUB_VECTOR_STRIDE	16
@@ -14,7 +15,8 @@
 
 extern const uint8_t pkvm_guest_stub_start[], pkvm_guest_stub_end[];
 extern const uint8_t pkvm_guest_stub_resume[], pkvm_guest_stub_resume_cr3[];
-extern const uint8_t pkvm_guest_stub_syscall[], pkvm_guest_stub_vectors[];
+extern const uint8_t pkvm_guest_stub_syscall[], pkvm_guest_stub_syscall32[];
+extern const uint8_t pkvm_guest_stub_vectors[];
 extern const uint8_t pkvm_guest_stub_exception_common[];
 
 #define PKVM_STUB_SYM_OFFSET(sym)	((uint64_t)((sym) - pkvm_guest_stub_start))
