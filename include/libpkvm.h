@@ -608,6 +608,15 @@ struct pkvm_linux_config {
 	 * ENOENT, opening for writing EACCES.
 	 */
 	const char *const *ro_paths;
+	/*
+	 * The protection keys the guest may allocate with pkey_alloc() (bit k
+	 * for key k, 1..15); 0: every key not allocated when attaching.  The
+	 * guest never obtains, frees or assigns a key outside this set or one
+	 * the host holds: allocate the keys that protect your own data before
+	 * attaching, or leave them out of this mask, and the guest cannot take
+	 * them from you.
+	 */
+	uint16_t guest_pkeys;
 	/* The loaded program (brk, stack): required for brk and mmap. */
 	const struct pkvm_program *program;
 	/* Called after every system call, for strace-like output; may be NULL. */

@@ -378,3 +378,36 @@ int pkvm_pt_translate(const struct pkvm_pt *pt, uint64_t gva, uint64_t *gpa, uin
 		return -ERANGE;
 	return 0;
 }
+
+static int visit_leaves(const struct pkvm_pt *pt, uint64_t table, unsigned level, uint64_t base,
+			uint64_t start, uint64_t end, pkvm_pt_leaf_fn fn, void *ctx)
+{
+	const uint64_t *e = pkvm_pt_table(pt, table);
+	uint64_t span = level_span(level);
+
+	for (unsigned i = start > base ? (start - base) / span : 0; i < ENTRIES; i++) {
+		uint64_t lo = base + i * span, hi = lo + span;
+		int err;
+
+		if (lo >= end)
+			break;
+		if (!(e[i] & PTE_P))
+			continue;
+		if (entry_is_leaf(e[i], level))
+			err = fn(ctx, lo > start ? lo : start, hi < end ? hi : end, e[i]);
+		else
+			err = visit_leaves(pt, e[i] & PTE_ADDR_MASK_52, level - 1, lo, start, end, fn,
+					   ctx);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int pkvm_pt_for_each_leaf(const struct pkvm_pt *pt, uint64_t gva, uint64_t size,
+			  pkvm_pt_leaf_fn fn, void *ctx)
+{
+	if (gva >= PT_USER_TOP || size > PT_USER_TOP - gva)
+		return -EINVAL;
+	return size ? visit_leaves(pt, pt->root, 4, 0, gva, gva + size, fn, ctx) : 0;
+}

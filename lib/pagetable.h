@@ -78,4 +78,15 @@ int pkvm_pt_lookup(const struct pkvm_pt *pt, uint64_t gva, uint64_t *leaf, unsig
  */
 int pkvm_pt_translate(const struct pkvm_pt *pt, uint64_t gva, uint64_t *gpa, uint64_t *leaf);
 
+/*
+ * Call @fn for each mapped leaf that [gva, gva + size) touches, in address
+ * order, with the part of the range it maps ([start, end)) and the leaf
+ * entry; a non-zero return stops the walk and is returned.  User half only
+ * (-EINVAL otherwise).  Costs the tables that exist, not the size of the
+ * range: what a guest-chosen length may cost the host.
+ */
+typedef int (*pkvm_pt_leaf_fn)(void *ctx, uint64_t start, uint64_t end, uint64_t leaf);
+int pkvm_pt_for_each_leaf(const struct pkvm_pt *pt, uint64_t gva, uint64_t size,
+			  pkvm_pt_leaf_fn fn, void *ctx);
+
 #endif /* PKVM_PAGETABLE_H */

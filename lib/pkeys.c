@@ -73,6 +73,16 @@ int pkvm_pkeys_alloc(struct pkvm_pkey_set *set)
 	return -ENOSPC;
 }
 
+int pkvm_pkeys_claim(struct pkvm_pkey_set *set, int pkey)
+{
+	if (pkey <= 0 || pkey >= PKVM_NR_PKEYS)
+		return -EINVAL;
+	if (set->used & (1U << pkey))
+		return -EBUSY;
+	set->used |= 1U << pkey;
+	return pkey;
+}
+
 int pkvm_pkeys_free(struct pkvm_pkey_set *set, int pkey)
 {
 	if (pkey <= 0 || pkey >= PKVM_NR_PKEYS || !(set->used & (1U << pkey)))

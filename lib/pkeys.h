@@ -81,6 +81,8 @@ struct pkvm_pkey_set {
 
 void pkvm_pkeys_init(struct pkvm_pkey_set *set);
 int pkvm_pkeys_alloc(struct pkvm_pkey_set *set);
+/* Allocate exactly @pkey (1..15): returns it, -EBUSY if taken, -EINVAL out of range. */
+int pkvm_pkeys_claim(struct pkvm_pkey_set *set, int pkey);
 int pkvm_pkeys_free(struct pkvm_pkey_set *set, int pkey);
 bool pkvm_pkeys_is_allocated(const struct pkvm_pkey_set *set, int pkey);
 

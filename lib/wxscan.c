@@ -4,6 +4,7 @@
  * showed to be enough when untrusted code runs natively with PKU.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "layout.h"
@@ -19,49 +20,75 @@ static bool dangerous_at(const uint8_t *p, size_t n)
 	return p[1] == 0xae && ((p[2] >> 3) & 7) == 5 && (p[2] >> 6) != 3;
 }
 
-/*
- * The user page mapping @gva as a host pointer, if it is executable or about
- * to become so (@becoming); NULL otherwise.
- */
-static const uint8_t *exec_page(struct pkvm_vm *vm, uint64_t gva, bool becoming)
-{
-	uint64_t leaf, gpa;
+/* One byte stream across adjacent executable pages, scanned as the leaf walk finds them. */
+struct scan {
+	struct pkvm_vm *vm;
+	uint64_t start, end;		/* the range becoming executable */
+	uint64_t next;			/* the page that continues the stream */
+	size_t carry;			/* bytes of the previous page still in window */
+	uint8_t window[PAGE_SIZE + 2];
+};
 
-	if (gva >= PKVM_USER_TOP || pkvm_pt_translate(&vm->pt, gva & PAGE_MASK, &gpa, &leaf) ||
-	    gpa > vm->mem.size - PAGE_SIZE || ((leaf & PTE_NX) && !becoming) || !(leaf & PTE_U))
-		return NULL;
-	return vm->mem.base + gpa;
+/* Scan one 4 KiB page at @gva, @page its bytes, continuing the stream if it follows on. */
+static int scan_page(struct scan *s, uint64_t gva, const uint8_t *page)
+{
+	if (gva != s->next)
+		s->carry = 0;	/* a gap ends the stream */
+	memcpy(s->window + s->carry, page, PAGE_SIZE);
+	for (size_t i = 0; i < s->carry + PAGE_SIZE; i++)
+		if (dangerous_at(s->window + i, s->carry + PAGE_SIZE - i) && i + 3 > s->carry)
+			return -EPERM;
+	/* Keep the last two bytes: an instruction may continue on the next page. */
+	memmove(s->window, s->window + s->carry + PAGE_SIZE - 2, 2);
+	s->carry = 2;
+	s->next = gva + PAGE_SIZE;
+	return 0;
+}
+
+/* A mapped leaf: its pages join the stream if executable, or about to become so. */
+static int scan_leaf(void *ctx, uint64_t start, uint64_t end, uint64_t leaf)
+{
+	struct scan *s = ctx;
+
+	if (!(leaf & PTE_U))
+		return 0;
+	for (uint64_t gva = start; gva < end; gva += PAGE_SIZE) {
+		bool becoming = gva >= s->start && gva < s->end;
+		uint64_t gpa, page_leaf;
+		int err;
+
+		if (((leaf & PTE_NX) && !becoming) ||
+		    pkvm_pt_translate(&s->vm->pt, gva, &gpa, &page_leaf) ||
+		    gpa > s->vm->mem.size - PAGE_SIZE)
+			continue;
+		err = scan_page(s, gva, s->vm->mem.base + gpa);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 /*
  * Scan [@start, @end) (page aligned), which is becoming executable, as one
  * byte stream per run of adjacent executable pages, so that a sequence split
  * across two pages is found too: the pages just outside the range join the
- * stream when they are executable.  -EPERM when a dangerous sequence is found.
+ * stream when they are executable.  Only mapped pages cost anything: the
+ * range may be a guest's huge, mostly empty span.  -EPERM when a dangerous
+ * sequence is found.
  */
 static int scan(struct pkvm_vm *vm, uint64_t start, uint64_t end)
 {
 	uint64_t first = start >= PAGE_SIZE ? start - PAGE_SIZE : start;
 	uint64_t last = end <= PKVM_USER_TOP - PAGE_SIZE ? end + PAGE_SIZE : end;
-	uint8_t window[PAGE_SIZE + 2];
-	size_t carry = 0;
+	struct scan *s = malloc(sizeof(*s));
+	int err;
 
-	for (uint64_t gva = first; gva < last; gva += PAGE_SIZE) {
-		const uint8_t *page = exec_page(vm, gva, gva >= start && gva < end);
-
-		if (!page) {
-			carry = 0;	/* a gap ends the stream */
-			continue;
-		}
-		memcpy(window + carry, page, PAGE_SIZE);
-		for (size_t i = 0; i < carry + PAGE_SIZE; i++)
-			if (dangerous_at(window + i, carry + PAGE_SIZE - i) && i + 3 > carry)
-				return -EPERM;
-		/* Keep the last two bytes: an instruction may continue on the next page. */
-		memmove(window, window + carry + PAGE_SIZE - 2, 2);
-		carry = 2;
-	}
-	return 0;
+	if (!s)
+		return -ENOMEM;
+	*s = (struct scan){ .vm = vm, .start = start, .end = end, .next = UINT64_MAX };
+	err = pkvm_pt_for_each_leaf(&vm->pt, first, last - first, scan_leaf, s);
+	free(s);
+	return err;
 }
 
 int pkvm_wx_check(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int prot)

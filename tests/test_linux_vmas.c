@@ -30,6 +30,40 @@ static void check_against(const struct lx_vmaset *set, const bool *model, int st
 		      bad >= 1000 ? "range" : "page", bad >= 1000 ? bad - 1000 : bad);
 }
 
+/* Collects the gaps lx_vma_each_gap() reports, as pages of the model. */
+struct gaps {
+	bool page[PAGES];
+	uint64_t last_end;
+	int calls, bad;
+};
+
+static int record_gap(void *ctx, uint64_t start, uint64_t end)
+{
+	struct gaps *g = ctx;
+
+	/* In order, not empty, not adjacent to the previous one (maximal). */
+	if (start >= end || start % PG || end % PG || (g->calls && start <= g->last_end))
+		g->bad++;
+	for (uint64_t a = start; a < end && a >= BASE && a < addr_of(PAGES); a += PG)
+		g->page[(a - BASE) / PG] = true;
+	g->last_end = end;
+	g->calls++;
+	return 0;
+}
+
+static void check_gaps(const struct lx_vmaset *set, const bool *model, unsigned a, unsigned b)
+{
+	struct gaps g = { .calls = 0 };
+	int bad = -1;
+
+	ck_assert_int_eq(lx_vma_each_gap(set, addr_of(a), addr_of(b), record_gap, &g), 0);
+	ck_assert_int_eq(g.bad, 0);
+	for (unsigned p = 0; p < PAGES && bad < 0; p++)
+		if (g.page[p] != (p >= a && p < b && !model[p]))
+			bad = p;
+	ck_assert_msg(bad < 0, "gaps of [%u, %u) disagree with the model at page %d", a, b, bad);
+}
+
 START_TEST(test_random_operations_match_the_model)
 {
 	struct lx_vmaset set = { 0 };
@@ -64,6 +98,7 @@ START_TEST(test_random_operations_match_the_model)
 
 			ck_assert_int_eq(lx_vma_covered(&set, addr_of(a), addr_of(b)), covered);
 			ck_assert_int_eq(lx_vma_overlaps(&set, addr_of(a), addr_of(b)), overlaps);
+			check_gaps(&set, model, a, b);
 			/* The highest free run of n pages in the window, as the header says. */
 			for (int s = PAGES - (int)n; s >= 0 && want; s--) {
 				bool free_run = true;

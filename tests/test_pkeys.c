@@ -56,6 +56,27 @@ START_TEST(test_pkeys_alloc_all)
 }
 END_TEST
 
+START_TEST(test_pkeys_claim)
+{
+	struct pkvm_pkey_set set;
+
+	pkvm_pkeys_init(&set);
+	ck_assert_int_eq(pkvm_pkeys_claim(&set, 0), -EINVAL);	/* everyone's */
+	ck_assert_int_eq(pkvm_pkeys_claim(&set, 16), -EINVAL);
+	ck_assert_int_eq(pkvm_pkeys_claim(&set, -1), -EINVAL);
+	ck_assert_int_eq(pkvm_pkeys_claim(&set, 9), 9);
+	ck_assert_int_eq(pkvm_pkeys_claim(&set, 9), -EBUSY);
+	ck_assert(pkvm_pkeys_is_allocated(&set, 9));
+	/* Plain allocation goes around it. */
+	for (int k = 1; k < PKVM_NR_PKEYS; k++)
+		if (k != 9)
+			ck_assert_int_eq(pkvm_pkeys_alloc(&set), k);
+	ck_assert_int_eq(pkvm_pkeys_alloc(&set), -ENOSPC);
+	ck_assert_int_eq(pkvm_pkeys_free(&set, 9), 0);
+	ck_assert_int_eq(pkvm_pkeys_claim(&set, 9), 9);
+}
+END_TEST
+
 START_TEST(test_pkeys_free_realloc)
 {
 	struct pkvm_pkey_set set;
@@ -387,6 +408,7 @@ static Suite *pkeys_suite(void)
 	tcase_add_test(tc, test_pkeys_init);
 	tcase_add_test(tc, test_pkeys_alloc_all);
 	tcase_add_test(tc, test_pkeys_free_realloc);
+	tcase_add_test(tc, test_pkeys_claim);
 	tcase_add_test(tc, test_pkeys_free_invalid);
 	tcase_add_test(tc, test_pkeys_sets_independent);
 	suite_add_tcase(s, tc);

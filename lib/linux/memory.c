@@ -14,7 +14,7 @@
  * mmap_min_addr's usual 64 KiB.
  */
 #define STACK_GAP		(16ULL << 20)
-#define MMAP_FLOOR		0x10000ULL
+#define MMAP_FLOOR		PKVM_USER_BOTTOM
 #define MAP_32BIT_TOP		0x80000000ULL
 
 #define LX_PROT_MASK		(PROT_READ | PROT_WRITE | PROT_EXEC)
@@ -71,6 +71,26 @@ static int map_fresh(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t addr, u
 	if (err)
 		pkvm_unmap(vm, addr, len);
 	return err;
+}
+
+static int gap_is_unmapped(void *ctx, uint64_t start, uint64_t end)
+{
+	struct pkvm_vm *vm = ctx;
+
+	return pkvm_pt_check_free(&vm->pt, start, end - start) ? -EEXIST : 0;
+}
+
+/*
+ * Is all that is mapped in [addr, addr + len) the guest's own, handed out by
+ * this personality?  The host maps its own buffers, the call trampoline and
+ * keyed regions into the same address space: a guest that could unmap them
+ * (and map its own memory in their place) would have the host's later
+ * copies land in memory it controls.  Costs the guest's ranges and the
+ * tables that exist, never the length.
+ */
+static bool all_guests(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t addr, uint64_t len)
+{
+	return lx_vma_each_gap(&lx->vmas, addr, addr + len, gap_is_unmapped, vm) == 0;
 }
 
 static int unmap_range(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t addr, uint64_t len)
@@ -207,9 +227,13 @@ LX_HANDLER_DEF(lx_sys_mmap)
 	if (fixed) {
 		if (!user_range(addr, len))
 			return lx_ret(result, -EINVAL);
+		if (addr < MMAP_FLOOR)
+			return lx_ret(result, -EPERM);	/* Linux's mmap_min_addr */
 		if (lx_vma_overlaps(&lx->vmas, addr, addr + len)) {
 			if (flags & MAP_FIXED_NOREPLACE)
 				return lx_ret(result, -EEXIST);
+			if (!all_guests(vm, lx, addr, len))
+				return lx_ret(result, -ENOMEM);
 			err = unmap_range(vm, lx, addr, len);
 			if (err)
 				return lx_ret(result, err);
@@ -241,7 +265,7 @@ LX_HANDLER_DEF(lx_sys_munmap)
 {
 	uint64_t addr = args[0], len = page_up(args[1]);
 
-	if (!args[1] || !user_range(addr, len))
+	if (!args[1] || !user_range(addr, len) || !all_guests(vm, lx, addr, len))
 		return lx_ret(result, -EINVAL);
 	return lx_ret(result, unmap_range(vm, lx, addr, len));
 }
@@ -260,17 +284,51 @@ LX_HANDLER_DEF(lx_sys_mprotect)
 	return lx_ret(result, lx_protect(vm, addr, len, prot));
 }
 
-/* Rights (PROT_*) and key of the page at @gva, as the page tables hold them. */
-static int page_rights(struct pkvm_vm *vm, uint64_t gva, unsigned *prot, int *pkey)
+/* The rights (PROT_*) and key a leaf gives, as mmap() and pkey_mprotect() would name them. */
+static void leaf_rights(uint64_t leaf, unsigned *prot, int *pkey)
 {
-	uint64_t gpa, leaf;
-
-	if (pkvm_pt_translate(&vm->pt, gva & PAGE_MASK, &gpa, &leaf) ||
-	    gpa > vm->mem.size - PAGE_SIZE)
-		return -EFAULT;
 	*prot = !(leaf & PTE_U) ? 0 : PROT_READ | ((leaf & PTE_W) ? PROT_WRITE : 0) |
 					((leaf & PTE_NX) ? 0 : PROT_EXEC);
 	*pkey = (leaf & PTE_PKEY_MASK) >> PTE_PKEY_SHIFT;
+}
+
+struct uniform {
+	uint64_t next;			/* where the next leaf must start */
+	unsigned prot;
+	int pkey;
+};
+
+static int same_rights(void *ctx, uint64_t start, uint64_t end, uint64_t leaf)
+{
+	struct uniform *u = ctx;
+	unsigned prot;
+	int pkey;
+
+	leaf_rights(leaf, &prot, &pkey);
+	if (start != u->next || (u->pkey >= 0 && (prot != u->prot || pkey != u->pkey)))
+		return -EFAULT;
+	u->prot = prot;
+	u->pkey = pkey;
+	u->next = end;
+	return 0;
+}
+
+/*
+ * Linux moves one mapping (VMA) at a time: an mremap() range spanning
+ * mappings of different rights or keys, or a hole, is EFAULT.  Here the
+ * page tables are the record of rights and keys: the range must be mapped
+ * throughout with one set of them, which the moved pages then keep.
+ */
+static int uniform_rights(struct pkvm_vm *vm, uint64_t addr, uint64_t len, unsigned *prot,
+			  int *pkey)
+{
+	struct uniform u = { .next = addr, .pkey = -1 };
+	int err = pkvm_pt_for_each_leaf(&vm->pt, addr, len, same_rights, &u);
+
+	if (err || u.next != addr + len)
+		return -EFAULT;
+	*prot = u.prot;
+	*pkey = u.pkey;
 	return 0;
 }
 
@@ -302,7 +360,7 @@ LX_HANDLER_DEF(lx_sys_mremap)
 	    !args[1] || !args[2] || args[1] > PKVM_USER_TOP || args[2] > PKVM_USER_TOP)
 		return lx_ret(result, -EINVAL);
 	if (!user_range(old, old_len) || !lx_vma_covered(&lx->vmas, old, old + old_len) ||
-	    page_rights(vm, old, &prot, &pkey))
+	    uniform_rights(vm, old, old_len, &prot, &pkey))
 		return lx_ret(result, -EFAULT);
 	if (!(flags & MREMAP_FIXED)) {
 		if (new_len <= old_len) {
@@ -330,6 +388,10 @@ LX_HANDLER_DEF(lx_sys_mremap)
 		if (!user_range(new_addr, new_len) ||
 		    (new_addr < old + old_len && old < new_addr + new_len))
 			return lx_ret(result, -EINVAL);
+		if (new_addr < MMAP_FLOOR)
+			return lx_ret(result, -EPERM);
+		if (!all_guests(vm, lx, new_addr, new_len))
+			return lx_ret(result, -ENOMEM);
 		if (lx_vma_overlaps(&lx->vmas, new_addr, new_addr + new_len)) {
 			err = unmap_range(vm, lx, new_addr, new_len);
 			if (err)
@@ -354,6 +416,18 @@ LX_HANDLER_DEF(lx_sys_mremap)
 	return lx_ret(result, new_addr);
 }
 
+/* Zero what one leaf maps: only pages that exist cost anything, whatever span was asked. */
+static int zero_leaf(void *ctx, uint64_t start, uint64_t end, uint64_t leaf)
+{
+	static const uint8_t zeros[PAGE_SIZE];
+	struct pkvm_vm *vm = ctx;
+
+	(void)leaf;
+	for (uint64_t gva = start; gva < end; gva += PAGE_SIZE)
+		pkvm_host_write_guest(vm, gva, zeros, PAGE_SIZE);
+	return 0;
+}
+
 LX_HANDLER_DEF(lx_sys_madvise)
 {
 	uint64_t addr = args[0], len = page_up(args[1]);
@@ -366,11 +440,7 @@ LX_HANDLER_DEF(lx_sys_madvise)
 	if (!user_range(addr, len) || !lx_vma_covered(&lx->vmas, addr, addr + len))
 		return lx_ret(result, -ENOMEM);
 	/* Private anonymous memory reads back as zeros after MADV_DONTNEED (and FREE may). */
-	if (advice == MADV_DONTNEED || advice == MADV_FREE) {
-		static const uint8_t zeros[PAGE_SIZE];
-
-		for (uint64_t off = 0; off < len; off += PAGE_SIZE)
-			pkvm_host_write_guest(vm, addr + off, zeros, PAGE_SIZE);
-	}
+	if (advice == MADV_DONTNEED || advice == MADV_FREE)
+		return lx_ret(result, pkvm_pt_for_each_leaf(&vm->pt, addr, len, zero_leaf, vm));
 	return lx_ret(result, 0);
 }

@@ -30,6 +30,7 @@ int pkvm_linux_attach(struct pkvm_vm *vm, const struct pkvm_linux_config *config
 	 * (init_pkru_value); a program that allocates keys expects that.
 	 */
 	lx->pkeys = vm->backend != PKVM_PKEYS_NONE;
+	lx_pkeys_init(vm, lx);
 	if (!err && lx->pkeys)
 		err = pkvm_set_pkru(vm, LX_INIT_PKRU);
 	if (err) {

@@ -78,6 +78,10 @@ struct pkvm_linux {
 	struct lx_root *roots;
 	unsigned nroots;
 
+	/* pkeys.c: the guest's keys are its own, never the host's */
+	uint16_t pkey_pool;		/* keys the guest may allocate (bit k: key k) */
+	uint16_t pkeys_held;		/* keys the guest allocated and has not freed */
+
 	/* process.c */
 	struct lx_sigaction sigactions[LX_NR_SIGNALS];
 	uint64_t sigmask;
@@ -122,6 +126,11 @@ void lx_memory_destroy(struct pkvm_linux *lx);
 /* Rights as mmap's PROT_* bits (0: PROT_NONE, kept mapped as supervisor-only pages). */
 int lx_protect(struct pkvm_vm *vm, uint64_t start, uint64_t len, unsigned prot);
 
+/* pkeys.c */
+void lx_pkeys_init(struct pkvm_vm *vm, struct pkvm_linux *lx);
+/* Is @pkey one the guest may put on its pages (0, or one it allocated)? */
+bool lx_pkey_is_guests(const struct pkvm_linux *lx, int pkey);
+
 /* vmas.c: ranges are page aligned, [start, end). */
 int lx_vma_add(struct lx_vmaset *set, uint64_t start, uint64_t end);
 int lx_vma_remove(struct lx_vmaset *set, uint64_t start, uint64_t end);
@@ -130,6 +139,13 @@ bool lx_vma_overlaps(const struct lx_vmaset *set, uint64_t start, uint64_t end);
 /* The highest free range of @len bytes inside [floor, top), or -ENOMEM. */
 int lx_vma_find_free(const struct lx_vmaset *set, uint64_t len, uint64_t floor, uint64_t top,
 		     uint64_t *addr);
+/*
+ * Call @fn on each maximal part of [start, end) that @set does not cover, in
+ * order; a non-zero return stops and is returned.  Costs the ranges of @set
+ * inside, not the length.
+ */
+int lx_vma_each_gap(const struct lx_vmaset *set, uint64_t start, uint64_t end,
+		    int (*fn)(void *ctx, uint64_t start, uint64_t end), void *ctx);
 void lx_vmaset_destroy(struct lx_vmaset *set);
 
 /*

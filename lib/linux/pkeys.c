@@ -1,4 +1,4 @@
-/* pkeys.c: pkey_alloc, pkey_free and pkey_mprotect with Linux's semantics. */
+/* pkeys.c: pkey_alloc, pkey_free and pkey_mprotect with Linux's semantics, on keys the host lent. */
 #include <errno.h>
 #include <sys/mman.h>
 
@@ -6,42 +6,86 @@
 
 #define LX_PKEY_DISABLE_ACCESS	0x1
 #define LX_PKEY_DISABLE_WRITE	0x2
+#define ALL_KEYS		0xfffe	/* 1..15; key 0 is everyone's */
+
+/*
+ * The host and the guest share the VM's sixteen keys, and a key protects the
+ * host's data only while the guest cannot own it.  So the guest allocates
+ * from a pool (pkvm_linux_config.guest_pkeys, by default the keys no one had
+ * allocated when the personality was attached), frees only what it
+ * allocated, and never names another key in pkey_mprotect(): to the guest,
+ * the host's keys are keys that were never allocated.
+ */
+void lx_pkeys_init(struct pkvm_vm *vm, struct pkvm_linux *lx)
+{
+	uint16_t pool = lx->config.guest_pkeys ? lx->config.guest_pkeys & ALL_KEYS : ALL_KEYS;
+
+	for (int key = 1; key < PKVM_NR_PKEYS; key++)
+		if (pkvm_pkeys_is_allocated(&vm->pkeys, key))
+			pool &= ~(1U << key);
+	lx->pkey_pool = lx->pkeys ? pool : 0;
+	lx->pkeys_held = 0;
+}
+
+bool lx_pkey_is_guests(const struct pkvm_linux *lx, int pkey)
+{
+	return pkey == 0 || (pkey > 0 && pkey < PKVM_NR_PKEYS && (lx->pkeys_held & (1U << pkey)));
+}
+
+/* The lowest key of the guest's pool that is free in the VM, or -ENOSPC. */
+static int alloc_from_pool(struct pkvm_vm *vm, struct pkvm_linux *lx)
+{
+	for (int key = 1; key < PKVM_NR_PKEYS; key++) {
+		if (!(lx->pkey_pool & (1U << key)) || pkvm_pkeys_is_allocated(&vm->pkeys, key))
+			continue;
+		return pkvm_pkeys_claim(&vm->pkeys, key);
+	}
+	return -ENOSPC;
+}
 
 /*
  * As Linux: the new key's rights in the caller's PKRU are set from
  * @init_rights; ENOSPC where keys are not enforced (no PKU) or all are taken.
+ * The PKRU change is the guest's own, so the PKRU policy rules it: a locked
+ * PKRU (or one the allow-list refuses) makes the call fail with ENOSPC, the
+ * answer a program already handles, and leaves no key allocated.
  */
 LX_HANDLER_DEF(lx_sys_pkey_alloc)
 {
-	uint32_t pkru;
+	uint32_t pkru, old;
 	int key, err;
 
 	if (args[0] || (args[1] & ~(uint64_t)(LX_PKEY_DISABLE_ACCESS | LX_PKEY_DISABLE_WRITE)))
 		return lx_ret(result, -EINVAL);
-	if (!lx->pkeys)
-		return lx_ret(result, -ENOSPC);
-	key = pkvm_pkey_alloc(vm);
+	key = alloc_from_pool(vm, lx);
 	if (key < 0)
 		return lx_ret(result, key);
-	err = pkvm_get_pkru(vm, &pkru);
+	err = pkvm_get_pkru(vm, &old);
 	if (!err) {
-		pkru &= ~(3U << (2 * key));
-		pkru |= (uint32_t)args[1] << (2 * key);
-		err = pkvm_set_pkru(vm, pkru);
+		pkru = (old & ~(3U << (2 * key))) | (uint32_t)args[1] << (2 * key);
+		if (pkru != old)
+			err = pkvm_pkru_guest_may_set(vm, pkru) ? pkvm_set_pkru(vm, pkru) : -ENOSPC;
 	}
 	if (err) {
 		pkvm_pkey_free(vm, key);
 		return lx_ret(result, err);
 	}
+	lx->pkeys_held |= 1U << key;
 	return lx_ret(result, key);
 }
 
+/* Linux: EINVAL for a key the caller has not allocated (the host's keys included). */
 LX_HANDLER_DEF(lx_sys_pkey_free)
 {
-	(void)lx;
-	if ((int64_t)args[0] <= 0 || args[0] >= PKVM_NR_PKEYS)
+	int key = (int64_t)args[0] > 0 && args[0] < PKVM_NR_PKEYS ? (int)args[0] : -1;
+	int err;
+
+	if (key <= 0 || !lx_pkey_is_guests(lx, key))
 		return lx_ret(result, -EINVAL);
-	return lx_ret(result, pkvm_pkey_free(vm, (int)args[0]));
+	err = pkvm_pkey_free(vm, key);
+	if (!err)
+		lx->pkeys_held &= ~(1U << key);
+	return lx_ret(result, err);
 }
 
 LX_HANDLER_DEF(lx_sys_pkey_mprotect)
@@ -53,9 +97,8 @@ LX_HANDLER_DEF(lx_sys_pkey_mprotect)
 	if (prot & ~(unsigned)(PROT_READ | PROT_WRITE | PROT_EXEC) || addr % PAGE_SIZE ||
 	    args[1] > PKVM_USER_TOP)
 		return lx_ret(result, -EINVAL);
-	/* -1 is plain mprotect(); any other key must be allocated. */
-	if (pkey != -1 && (pkey < 0 || pkey >= PKVM_NR_PKEYS ||
-			   (pkey && !pkvm_pkeys_is_allocated(&vm->pkeys, pkey))))
+	/* -1 is plain mprotect(); any other key must be one the guest allocated. */
+	if ((int64_t)args[3] != pkey || (pkey != -1 && !lx_pkey_is_guests(lx, pkey)))
 		return lx_ret(result, -EINVAL);
 	if (!len)
 		return lx_ret(result, 0);

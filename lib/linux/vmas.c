@@ -145,6 +145,23 @@ int lx_vma_find_free(const struct lx_vmaset *lx, uint64_t len, uint64_t floor, u
 	}
 }
 
+int lx_vma_each_gap(const struct lx_vmaset *lx, uint64_t start, uint64_t end,
+		    int (*fn)(void *ctx, uint64_t start, uint64_t end), void *ctx)
+{
+	uint64_t at = start;
+	int err;
+
+	for (unsigned i = first_after(lx, start); i < lx->n && lx->v[i].start < end; i++) {
+		if (lx->v[i].start > at) {
+			err = fn(ctx, at, lx->v[i].start);
+			if (err)
+				return err;
+		}
+		at = lx->v[i].end;
+	}
+	return at < end ? fn(ctx, at, end) : 0;
+}
+
 void lx_vmaset_destroy(struct lx_vmaset *lx)
 {
 	free(lx->v);

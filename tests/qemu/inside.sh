@@ -31,6 +31,8 @@ suite "test_pksandbox (--pkeys=auto)" env PKSANDBOX=./pksandbox-static PROGS=./p
 suite "test_pksandbox (--pkeys=soft)" env PKSANDBOX=./pksandbox-static PROGS=./progs \
 	PKSANDBOX_ARGS=--pkeys=soft sh ./test_pksandbox.sh
 suite "test_linux_seccomp" env CK_VERBOSITY=normal ./test_linux_seccomp
+suite "test_linux_guard (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" \
+	CK_VERBOSITY=normal ./test_linux_guard
 for pkeys in hw soft; do
 	suite "test_linux (--pkeys=$pkeys)" env PKSANDBOX=./pksandbox-static LINUX_PROGS=./linux \
 		PKSANDBOX_ARGS=--pkeys=$pkeys sh ./test_linux.sh
