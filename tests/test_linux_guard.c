@@ -55,6 +55,8 @@ GUEST_CODE static void guest_map_games(uint64_t host_buf, uint64_t trampoline)
 	REPORT(own);
 	*(volatile uint64_t *)below = 7;
 	/* Fixed mappings, unmaps and moves that reach into the host's page. */
+	REPORT(lx_call(SYS_mmap, host_buf, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
 	REPORT(lx_call(SYS_mmap, below, 8192, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
 	REPORT(lx_call(SYS_munmap, below, 8192, 0, 0, 0, 0));
@@ -185,6 +187,8 @@ START_TEST(test_guest_cannot_replace_host_mappings)
 	attach(NULL);
 	vmtest_start(&t, guest_map_games, HOST_BUF, PKVM_TRAMPOLINE_GVA, 0);
 	ck_assert_int_eq(expect_report(), HOST_BUF - 4096);	/* its own page */
+	ck_assert_int_eq(expect_report(), -ENOMEM);		/* MAP_FIXED on the host's */
+	ck_assert_int_eq(pkvm_map(t.vm, HOST_BUF, NULL, 0, 4096, RW, 0), -EEXIST);
 	ck_assert_int_eq(expect_report(), -ENOMEM);		/* MAP_FIXED over both */
 	ck_assert_int_eq(expect_report(), -EINVAL);		/* munmap of both */
 	ck_assert_int_eq(expect_report(), -EINVAL);		/* munmap of the host's */

@@ -62,14 +62,18 @@ static int map_fresh(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t addr, u
 	int err = pkvm_map(vm, addr, NULL, 0, len, (prot & LX_PROT_MASK) ? to_pkvm_prot(prot) :
 			   PKVM_PROT_READ, 0);
 
-	if (err == -EEXIST)
-		err = -ENOMEM;		/* someone else's mapping: not ours to hand out */
-	if (!err && !(prot & LX_PROT_MASK))
+	/*
+	 * pkvm_map() maps all or nothing: when it fails, the range may be
+	 * someone else's (-EEXIST: the host's), and must not be unmapped.
+	 */
+	if (err)
+		return err == -EEXIST ? -ENOMEM : err;
+	if (!(prot & LX_PROT_MASK))
 		err = lx_protect(vm, addr, len, 0);
 	if (!err)
 		err = lx_vma_add(&lx->vmas, addr, addr + len);
 	if (err)
-		pkvm_unmap(vm, addr, len);
+		pkvm_unmap(vm, addr, len);	/* only what was just mapped */
 	return err;
 }
 
