@@ -8,7 +8,9 @@
 
 #include "vmtest.h"
 
-extern const uint8_t __start_pkvm_guest_text[], __stop_pkvm_guest_text[];
+/* Weak: a suite with no guest code in C (it loads ELF programs) has no such section. */
+extern const uint8_t __start_pkvm_guest_text[] __attribute__((weak));
+extern const uint8_t __stop_pkvm_guest_text[] __attribute__((weak));
 
 enum pkvm_pkeys_backend vmtest_backends[4];
 int vmtest_nbackends;

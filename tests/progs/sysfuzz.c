@@ -5,6 +5,12 @@
  * (argv[1]).  Calls that would end the program or block are left out; the
  * program may still die of its own doing (say, munmap of its own stack),
  * which is a fine outcome as long as it is reported like a Linux signal.
+ *
+ * Addresses given after the seed are the host's own regions (the embedding
+ * harness, tests/test_linux_fuzz.c, passes its keyed buffer and the call
+ * trampoline): a third of the calls aim memory and key calls at them, with
+ * MAP_FIXED, huge spans and the keys 1..15, the ways a guest once got hold of
+ * host memory and keys.
  */
 #include "guest.h"
 
@@ -20,6 +26,8 @@ static ulong next(void)
 }
 
 static char buf[8192];
+static ulong targets[8];	/* host regions from argv */
+static int ntargets;
 
 /* An argument a hostile guest might pass: small, huge, negative, a pointer good or bad. */
 static long arg(void)
@@ -54,6 +62,55 @@ static int skipped(ulong nr)
 	return 0;
 }
 
+static ulong parse_hex(const char *s)
+{
+	ulong v = 0;
+
+	for (s += s[0] == '0' && s[1] == 'x' ? 2 : 0; *s; s++)
+		v = v * 16 + (ulong)(*s <= '9' ? *s - '0' : (*s | 0x20) - 'a' + 10);
+	return v;
+}
+
+/*
+ * Near a host region: at it, just below it (so a range straddles it), or a
+ * page in.  Only the first is approached from below: below the others (the
+ * trampoline) is the program's own stack, and unmapping it ends the run.
+ */
+static long near_target(void)
+{
+	ulong i = next() % ntargets, t = targets[i] & ~0xfffUL;
+
+	switch (i ? 0 : next() % 3) {
+	case 0: return (long)t;
+	case 1: return (long)(t - 4096 * (1 + next() % 4));
+	default: return (long)(t + 4096 * (next() % 2));
+	}
+}
+
+/* A length: a few pages, or a span of terabytes. */
+static long span(void)
+{
+	return next() % 4 ? (long)(4096 * (1 + next() % 8)) : (long)(next() & 0x7fffffffffffUL);
+}
+
+/* The memory and key calls, aimed at the host's regions with the flags that matter. */
+static void aimed_call(void)
+{
+	static const long fixed_flags[] = { 0x32 /* PRIVATE|FIXED|ANON */, 0x100022 /* NOREPLACE */ };
+
+	switch (next() % 9) {
+	case 0: sys6(9, near_target(), span(), 3, fixed_flags[next() % 2], -1, 0); break;
+	case 1: sys6(11, near_target(), span(), 0, 0, 0, 0); break;
+	case 2: sys6(25, near_target(), span(), span(), 3 /* MAYMOVE|FIXED */, near_target(), 0); break;
+	case 3: sys6(25, sys6(9, 0, 4096, 3, 0x22, -1, 0), 4096, 8192, 3, near_target(), 0); break;
+	case 4: sys6(10, near_target(), span(), (long)(next() % 8), 0, 0, 0); break;
+	case 5: sys6(28, near_target(), span(), next() % 2 ? 4 /* DONTNEED */ : 8 /* FREE */, 0, 0, 0); break;
+	case 6: sys6(329, near_target(), span(), (long)(next() % 8), (long)(next() % 17) - 1, 0, 0); break;
+	case 7: sys6(330, 0, (long)(next() % 4), 0, 0, 0, 0); break;
+	default: sys6(331, (long)(next() % 17), 0, 0, 0, 0, 0); break;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	long calls = 0;
@@ -61,9 +118,16 @@ int main(int argc, char **argv)
 	state = 0x9e3779b97f4a7c15UL;
 	for (const char *p = argc > 1 ? argv[1] : "1"; *p; p++)
 		state = state * 31 + (ulong)*p;
+	for (int i = 2; i < argc && ntargets < 8; i++)
+		targets[ntargets++] = parse_hex(argv[i]);
 	for (int i = 0; i < 20000; i++) {
 		ulong nr = next() % 8 == 0 ? next() : next() % 340;
 
+		if (ntargets && next() % 3 == 0) {
+			aimed_call();
+			calls++;
+			continue;
+		}
 		if (skipped(nr))
 			continue;
 		sys6((long)nr, arg(), arg(), arg(), arg(), arg(), arg());

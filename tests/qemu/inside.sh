@@ -33,6 +33,8 @@ suite "test_pksandbox (--pkeys=soft)" env PKSANDBOX=./pksandbox-static PROGS=./p
 suite "test_linux_seccomp" env CK_VERBOSITY=normal ./test_linux_seccomp
 suite "test_linux_guard (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" \
 	CK_VERBOSITY=normal ./test_linux_guard
+suite "test_linux_fuzz (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" PROGS=./progs \
+	CK_VERBOSITY=normal ./test_linux_fuzz
 for pkeys in hw soft; do
 	suite "test_linux (--pkeys=$pkeys)" env PKSANDBOX=./pksandbox-static LINUX_PROGS=./linux \
 		PKSANDBOX_ARGS=--pkeys=$pkeys sh ./test_linux.sh
