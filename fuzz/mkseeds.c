@@ -161,6 +161,11 @@ static void elf_seeds(void)
 	symbols(&s, 1);
 	((Elf64_Shdr *)(s.data + ((Elf64_Ehdr *)s.data)->e_shoff))[1].sh_type = SHT_NULL;
 	save("elf_symbol", "dyn-dynsym-only", s.data, s.size);
+	/* Two .symtab headers on one table: refused (-ENOEXEC), never searched twice. */
+	header(&s, ET_REL, 0, 0);
+	symbols(&s, 1);
+	((Elf64_Shdr *)(s.data + ((Elf64_Ehdr *)s.data)->e_shoff))[3].sh_type = SHT_SYMTAB;
+	save("elf_symbol", "two-symtabs", s.data, s.size);
 }
 
 /* "base\0path": see path_normalize.c. */
