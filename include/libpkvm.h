@@ -556,8 +556,10 @@ int pkvm_load_elf(struct pkvm_vm *vm, const void *image, size_t size, const char
  * .symtab first, then .dynsym, and set *@value to its address in the file,
  * before any load bias: add pkvm_program.load_bias to call it in the guest
  * with pkvm_call().
+ * Time is linear in @size (each symbol costs at most strlen(@name) bytes).
  * Returns 0, -ENOENT when there is no such symbol (or the file is stripped),
- * -ENOEXEC for a malformed file, -EINVAL for bad arguments.
+ * -ENOEXEC for a malformed file (two .symtab or two .dynsym tables included),
+ * -EINVAL for bad arguments.
  */
 int pkvm_elf_symbol(const void *image, size_t size, const char *name, uint64_t *value);
 

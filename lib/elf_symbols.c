@@ -14,6 +14,7 @@ static bool in_file(uint64_t off, uint64_t len, size_t size)
 static int search(const uint8_t *p, size_t size, const Elf64_Ehdr *eh, const Elf64_Shdr *table,
 		  const char *name, size_t name_len, uint64_t *value)
 {
+	const uint8_t *names;
 	Elf64_Shdr strtab;
 
 	if (table->sh_link >= eh->e_shnum || table->sh_entsize != sizeof(Elf64_Sym))
@@ -22,6 +23,7 @@ static int search(const uint8_t *p, size_t size, const Elf64_Ehdr *eh, const Elf
 	if (strtab.sh_type != SHT_STRTAB || !in_file(table->sh_offset, table->sh_size, size) ||
 	    !in_file(strtab.sh_offset, strtab.sh_size, size))
 		return -ENOEXEC;
+	names = p + strtab.sh_offset;
 	for (uint64_t i = 0; i < table->sh_size / sizeof(Elf64_Sym); i++) {
 		unsigned type;
 		Elf64_Sym sym;
@@ -34,7 +36,9 @@ static int search(const uint8_t *p, size_t size, const Elf64_Ehdr *eh, const Elf
 		    sym.st_shndx == SHN_UNDEF ||
 		    sym.st_name >= strtab.sh_size || strtab.sh_size - sym.st_name <= name_len)
 			continue;
-		if (!memcmp(p + strtab.sh_offset + sym.st_name, name, name_len + 1)) {
+		/* Names of another length end elsewhere: one byte rules them out. */
+		if (names[sym.st_name + name_len] == '\0' &&
+		    !memcmp(names + sym.st_name, name, name_len)) {
 			*value = sym.st_value;
 			return 0;
 		}
@@ -46,6 +50,8 @@ int pkvm_elf_symbol(const void *image, size_t size, const char *name, uint64_t *
 {
 	const uint8_t *p = image;
 	size_t name_len;
+	Elf64_Shdr table[2];
+	bool found[2] = { false, false };
 	Elf64_Ehdr eh;
 	int result = -ENOENT;
 
@@ -60,15 +66,28 @@ int pkvm_elf_symbol(const void *image, size_t size, const char *name, uint64_t *
 	    eh.e_shentsize != sizeof(Elf64_Shdr) ||
 	    !in_file(eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr), size))
 		return -ENOEXEC;
-	/* .symtab first (everything, if not stripped), then .dynsym (exported only). */
-	for (unsigned pass = 0; pass < 2 && result == -ENOENT; pass++) {
-		for (unsigned i = 0; i < eh.e_shnum && result == -ENOENT; i++) {
-			Elf64_Shdr sh;
+	/*
+	 * At most one SHT_SYMTAB and one SHT_DYNSYM (gABI, "Sections"), found
+	 * in one pass over the headers: searching every table a hostile file
+	 * claims would cost sections x symbols, quadratic in its size.
+	 */
+	for (unsigned i = 0; i < eh.e_shnum; i++) {
+		Elf64_Shdr sh;
 
-			memcpy(&sh, p + eh.e_shoff + i * sizeof(sh), sizeof(sh));
-			if (sh.sh_type == (pass ? SHT_DYNSYM : SHT_SYMTAB))
-				result = search(p, size, &eh, &sh, name, name_len, value);
+		memcpy(&sh, p + eh.e_shoff + i * sizeof(sh), sizeof(sh));
+		if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) {
+			unsigned k = sh.sh_type == SHT_DYNSYM;
+
+			if (found[k])
+				return -ENOEXEC;
+			table[k] = sh;
+			found[k] = true;
 		}
+	}
+	/* .symtab first (everything, if not stripped), then .dynsym (exported only). */
+	for (unsigned k = 0; k < 2 && result == -ENOENT; k++) {
+		if (found[k])
+			result = search(p, size, &eh, &table[k], name, name_len, value);
 	}
 	return result;
 }

@@ -2,6 +2,7 @@
 #include <check.h>
 #include <elf.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,95 @@ START_TEST(test_random_corruption_never_crashes)
 }
 END_TEST
 
+/*
+ * A hostile image that costs sections x symbols to a naive search: every one
+ * of 65278 section headers claims the same table of 100000 symbols whose
+ * names share a 255-byte prefix with the name asked for.  Searching each
+ * claimed table is 6.5e9 symbol comparisons (minutes); the gABI allows one
+ * SHT_SYMTAB, so the lookup refuses the file after one pass over the headers.
+ * Check's per-test timeout (see main) is the guard: no wall clock here.
+ */
+#define HOSTILE_SECTIONS	(SHN_LORESERVE - 1)	/* e_shnum above it means "extended" */
+#define HOSTILE_SYMBOLS		100000
+#define HOSTILE_NAME_LEN	256
+
+struct hostile {
+	uint8_t *data;
+	size_t size;
+	char name[HOSTILE_NAME_LEN + 1];	/* what is looked up: not in the file */
+};
+
+static void build_hostile(struct hostile *h, unsigned nsymtabs, unsigned nsyms)
+{
+	size_t sym_off = sizeof(Elf64_Ehdr);
+	size_t str_off = sym_off + (size_t)nsyms * sizeof(Elf64_Sym);
+	size_t sh_off = (str_off + HOSTILE_NAME_LEN + 2 + 7) & ~(size_t)7;
+	unsigned nsections = nsymtabs + 2;	/* null, the symbol tables, .strtab */
+	Elf64_Ehdr *eh;
+	Elf64_Shdr *sh;
+	char *str;
+
+	h->size = sh_off + (size_t)nsections * sizeof(Elf64_Shdr);
+	h->data = calloc(1, h->size);
+	ck_assert_ptr_nonnull(h->data);
+	eh = (Elf64_Ehdr *)h->data;
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS64;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	eh->e_type = ET_EXEC;
+	eh->e_machine = EM_X86_64;
+	eh->e_shoff = sh_off;
+	eh->e_shentsize = sizeof(Elf64_Shdr);
+	eh->e_shnum = nsections;
+	/* Every symbol is a defined function named "xxx...x0"; the caller asks for "xxx...x1". */
+	for (unsigned i = 1; i < nsyms; i++) {
+		Elf64_Sym *sym = (Elf64_Sym *)(h->data + sym_off) + i;
+
+		*sym = (Elf64_Sym){ .st_name = 1, .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC),
+				    .st_shndx = 1, .st_value = 0x401000 + i };
+	}
+	str = (char *)h->data + str_off;
+	memset(str + 1, 'x', HOSTILE_NAME_LEN - 1);
+	str[HOSTILE_NAME_LEN] = '0';
+	memset(h->name, 'x', HOSTILE_NAME_LEN - 1);
+	h->name[HOSTILE_NAME_LEN - 1] = '1';
+	h->name[HOSTILE_NAME_LEN] = '\0';
+	sh = (Elf64_Shdr *)(h->data + sh_off);
+	for (unsigned i = 1; i <= nsymtabs; i++)
+		sh[i] = (Elf64_Shdr){ .sh_type = SHT_SYMTAB, .sh_offset = sym_off,
+				      .sh_size = (uint64_t)nsyms * sizeof(Elf64_Sym),
+				      .sh_link = nsections - 1, .sh_entsize = sizeof(Elf64_Sym) };
+	sh[nsections - 1] = (Elf64_Shdr){ .sh_type = SHT_STRTAB, .sh_offset = str_off,
+					  .sh_size = HOSTILE_NAME_LEN + 2 };
+}
+
+START_TEST(test_many_symbol_tables_are_refused_in_one_pass)
+{
+	struct hostile h;
+	uint64_t v;
+
+	build_hostile(&h, HOSTILE_SECTIONS - 2, HOSTILE_SYMBOLS);
+	ck_assert_int_eq(pkvm_elf_symbol(h.data, h.size, h.name, &v), -ENOEXEC);
+	free(h.data);
+}
+END_TEST
+
+/* One table of the same symbols is searched, once: not found, and found when renamed. */
+START_TEST(test_one_large_table_is_searched_once)
+{
+	struct hostile h;
+	uint64_t v = 0;
+
+	build_hostile(&h, 1, HOSTILE_SYMBOLS);
+	ck_assert_int_eq(pkvm_elf_symbol(h.data, h.size, h.name, &v), -ENOENT);
+	h.name[HOSTILE_NAME_LEN - 1] = '0';
+	ck_assert_int_eq(pkvm_elf_symbol(h.data, h.size, h.name, &v), 0);
+	ck_assert_uint_eq(v, 0x401001);
+	free(h.data);
+}
+END_TEST
+
 /* A program built in the tree: its _start is its entry point. */
 START_TEST(test_real_program)
 {
@@ -168,6 +258,15 @@ int main(void)
 	tcase_add_test(tc, test_untrusted_tables_are_bounded);
 	tcase_add_test(tc, test_random_corruption_never_crashes);
 	tcase_add_test(tc, test_real_program);
+	suite_add_tcase(s, tc);
+	/*
+	 * The hostile images: a quadratic search takes minutes on them, a linear
+	 * one milliseconds even under a sanitizer; this timeout is what fails.
+	 */
+	tc = tcase_create("hostile");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_many_symbol_tables_are_refused_in_one_pass);
+	tcase_add_test(tc, test_one_large_table_is_searched_once);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "pathnorm.h"
 #include "personality.h"
 
 int lx_paths_init(struct pkvm_linux *lx, const char *const *ro_paths)
@@ -47,47 +47,6 @@ void lx_paths_destroy(struct pkvm_linux *lx)
 	free(lx->roots);
 	lx->roots = NULL;
 	lx->nroots = 0;
-}
-
-/*
- * Join @base and @path and resolve ".", ".." and repeated slashes lexically
- * into @out (an absolute path).  Lexical ".." is exact here because no
- * symbolic link is ever followed below.  Sets *@want_dir for a trailing slash.
- */
-static int normalize(const char *base, const char *path, char *out, size_t size, bool *want_dir)
-{
-	char joined[2 * LX_PATH_MAX + 2];
-	size_t len = 0;
-	char *save = NULL, *comp;
-
-	if (path[0] == '/')
-		snprintf(joined, sizeof(joined), "%s", path);
-	else
-		snprintf(joined, sizeof(joined), "%s/%s", base, path);
-	*want_dir = joined[strlen(joined) - 1] == '/';
-	out[0] = '\0';
-	for (comp = strtok_r(joined, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
-		size_t clen = strlen(comp);
-
-		if (!strcmp(comp, "."))
-			continue;
-		if (!strcmp(comp, "..")) {
-			while (len > 0 && out[len - 1] != '/')
-				len--;
-			if (len > 0)
-				len--;	/* the slash: "/a/b" -> "/a", "/a" -> "" (the root) */
-			out[len] = '\0';
-			continue;
-		}
-		if (len + 1 + clen + 1 > size)
-			return -ENAMETOOLONG;
-		out[len++] = '/';
-		memcpy(out + len, comp, clen + 1);
-		len += clen;
-	}
-	if (len == 0)
-		snprintf(out, size, "/");
-	return 0;
 }
 
 /* The root that contains @path, and where the rest of the path starts, or NULL. */
@@ -138,7 +97,7 @@ int lx_path_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint6
 	norm = malloc(LX_PATH_MAX);
 	if (!norm)
 		return -ENOMEM;
-	err = normalize(base, path, norm, LX_PATH_MAX, &want_dir);
+	err = lx_path_normalize(base, path, norm, LX_PATH_MAX, &want_dir);
 	root = err ? NULL : find_root(lx, norm, &rest);
 	if (!err && !root)
 		err = -ENOENT;		/* outside every root: it does not exist for the guest */
