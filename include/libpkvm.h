@@ -607,7 +607,12 @@ struct pkvm_linux_config {
 	 * the same path; NULL-terminated, may be NULL.  Resolved when attaching
 	 * (each must exist: -ENOENT otherwise).  Inside them neither ".." above
 	 * the allowed path nor any symbolic link is followed.  Other paths give
-	 * ENOENT, opening for writing EACCES.
+	 * ENOENT, opening for writing EACCES.  A path on /proc, /sys or /dev,
+	 * one on a kernel file system (procfs, sysfs, devpts, debugfs, cgroup,
+	 * ...) or a device, FIFO or socket is refused (-EPERM when attaching);
+	 * below a root, such a file or directory gives EACCES, whatever the
+	 * host's permissions, and every component of a path is checked, so
+	 * that a root of "/" does not lead into /proc/self/mem.
 	 */
 	const char *const *ro_paths;
 	/*
@@ -624,6 +629,23 @@ struct pkvm_linux_config {
 	/* Called after every system call, for strace-like output; may be NULL. */
 	void (*trace)(void *ctx, const struct pkvm_linux_trace *call);
 	void *trace_ctx;
+	/*
+	 * Like ro_paths, but these roots may be, or contain, kernel file
+	 * systems and devices (e.g. "/proc/cpuinfo", "/dev/urandom"): the
+	 * explicit exception to the rule above; NULL-terminated, may be NULL.
+	 * The most specific root containing a path decides.  Mind that the
+	 * host's /proc/self is the embedding process itself.
+	 */
+	const char *const *ro_special_paths;
+	/*
+	 * The guest's RLIMIT_NOFILE (getrlimit reports it): its descriptors
+	 * are numbered below it and the host fds its open files hold never
+	 * exceed it (beyond it: EMFILE), so that one sandbox cannot take the
+	 * fds of an embedder that runs many.  0: 256, a quarter of the usual
+	 * host soft limit of 1024, which leaves the embedder room for itself
+	 * and a few sandboxes; at most 1024, at least 3 (else -EINVAL).
+	 */
+	unsigned max_fds;
 };
 
 /*
@@ -656,12 +678,18 @@ const char *pkvm_linux_syscall_name(uint64_t nr);
  * Confine the calling process with a seccomp filter (libseccomp; all its
  * threads, and no_new_privs): from now on it may make only the system calls
  * that running @vm and its Linux personality need: KVM_RUN and the vCPU
- * state ioctls on @vm's own descriptors, terminal queries, reads, writes and
- * read-only opens for the guest's files, clocks, sleeps, the time-limit
- * timer and signals, memory management without PROT_EXEC, and exit.  Any
- * other call kills the process with SIGSYS (@flags 0), or fails with EPERM
- * (@flags PKVM_LOCKDOWN_ERRNO).  Call it after the VM is built and the
- * program loaded; it cannot be undone.  Returns 0 or a negative errno.
+ * state ioctls on @vm's own descriptors, terminal queries on the
+ * personality's three streams, reads and writes, opens that are read-only,
+ * O_NOFOLLOW and relative to a descriptor (never an absolute path nor
+ * openat2), clocks, sleeps and waits, the time-limit timer, signals to this
+ * process only, memory management without PROT_EXEC, and exit.  Any other
+ * call kills the process with SIGSYS (@flags 0), or fails with EPERM
+ * (@flags PKVM_LOCKDOWN_ERRNO).  Call it after the VM is built, the program
+ * loaded and the personality attached; it cannot be undone.  Not narrowed,
+ * because seccomp sees registers and not memory nor later descriptors:
+ * reads and writes on any descriptor the process holds, the path an open
+ * names, and the memory-region struct of KVM_SET_USER_MEMORY_REGION (this
+ * VM's fd only).  Returns 0 or a negative errno.
  */
 #define PKVM_LOCKDOWN_ERRNO	0x1
 int pkvm_seccomp_lockdown(struct pkvm_vm *vm, unsigned flags);

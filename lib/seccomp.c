@@ -1,12 +1,36 @@
 /* seccomp.c: the host lockdown: a libseccomp allow-list of what running a VM needs. */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <seccomp.h>
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 #include <linux/kvm.h>
 
 #include "vm.h"
+#include "linux/personality.h"
+
+/*
+ * What the filter cannot narrow, and why (see also SECURITY.md):
+ * - read, write, pread64, readv, writev, lseek, fstat, getdents64, close,
+ *   ppoll: on any descriptor.  The personality opens the guest's files after
+ *   the lockdown, so their numbers are not known when the filter is built,
+ *   and seccomp has no "descriptors opened later" test.  They give access
+ *   only to what the process already holds; nothing new can be opened but
+ *   read-only (below).
+ * - KVM_SET_USER_MEMORY_REGION: its argument is a pointer to a struct that
+ *   seccomp cannot read (it sees only the six registers).  It is limited to
+ *   this VM's fd, so at worst this VM's memory layout changes.
+ * - openat: the path is a pointer too, so the filter cannot judge it; it
+ *   checks the flags (read-only, O_NOFOLLOW, no O_CREAT/O_TRUNC/O_APPEND/
+ *   O_TMPFILE) and that the call is relative to a descriptor, never
+ *   AT_FDCWD: the personality opens everything beneath the --ro roots it
+ *   opened before the lockdown, one component at a time (paths.c).  openat2
+ *   is refused: its flags sit in a struct seccomp cannot see.
+ * - mmap/mprotect: PROT_EXEC is refused; mapping a held descriptor is not.
+ */
 
 #define LX_TCGETS	0x5401
 #define LX_TIOCGWINSZ	0x5413
@@ -26,7 +50,8 @@ static const struct {
 	{ "fstat", "guest fstat(); the host libc's stdio" },
 	{ "newfstatat", "guest fstat()/stat() (libc's fstat is newfstatat)" },
 	{ "statx", "guest statx()" },
-	{ "openat2", "guest opens under --ro: always RESOLVE_NO_SYMLINKS, read-only" },
+	{ "fstatfs", "guest opens under --ro: no path into procfs or sysfs (paths.c)" },
+	{ "ppoll", "waits on guest stdin/pipes and sleeps that pkvm_interrupt() ends (block.c)" },
 	{ "getdents64", "guest directory listings under --ro" },
 	{ "munmap", "host malloc(); VM teardown" },
 	{ "mremap", "host realloc() of large blocks" },
@@ -47,7 +72,6 @@ static const struct {
 	{ "restart_syscall", "after the kick signal" },
 	{ "getpid", "pkvm_interrupt() signals the running thread" },
 	{ "gettid", "the time-limit timer targets the running thread" },
-	{ "tgkill", "pkvm_interrupt() kicks the running thread" },
 	{ "timer_create", "the time limit's timer, made at the first run" },
 	{ "timer_settime", "arming and disarming the time limit" },
 	{ "timer_gettime", "the time limit" },
@@ -74,8 +98,12 @@ static int allow(scmp_filter_ctx ctx, const char *name)
 	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 }
 
+/* Flags openat() may carry beside O_RDONLY (0) and the required O_NOFOLLOW (paths.c). */
+#define LX_OPEN_ALLOWED	(O_PATH | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_DIRECTORY | 0100000 /* O_LARGEFILE */)
+
 static int build(scmp_filter_ctx ctx, const struct pkvm_vm *vm)
 {
+	const struct pkvm_linux *lx = vm->linux_personality;
 	int err = 0;
 
 	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]) && !err; i++)
@@ -98,13 +126,40 @@ static int build(scmp_filter_ctx ctx, const struct pkvm_vm *vm)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
 				       SCMP_A0(SCMP_CMP_EQ, (uint64_t)vm->vm_fd),
 				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, KVM_GET_DIRTY_LOG));
-	/* Terminal queries the personality forwards for a guest stream that is a tty. */
-	if (!err)
-		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+	/*
+	 * Terminal queries the personality forwards for a guest stream that is
+	 * a tty: only on the personality's three host streams.
+	 */
+	for (unsigned i = 0; lx && i < 3 && !err; i++) {
+		const int fds[3] = { lx->config.stdin_fd, lx->config.stdout_fd, lx->config.stderr_fd };
+
+		if (fds[i] < 0)
+			continue;
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
+				       SCMP_A0(SCMP_CMP_EQ, (uint64_t)fds[i]),
 				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, LX_TCGETS));
+		if (!err)
+			err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
+					       SCMP_A0(SCMP_CMP_EQ, (uint64_t)fds[i]),
+					       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL,
+						       LX_TIOCGWINSZ));
+	}
+	/*
+	 * Read-only opens relative to a descriptor (dirfd below 2^31: not
+	 * AT_FDCWD, whether the int came sign-extended or not), with
+	 * O_NOFOLLOW and nothing that writes or creates: the personality's
+	 * component-by-component walk under the --ro roots (paths.c).
+	 */
 	if (!err)
-		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, LX_TIOCGWINSZ));
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 2,
+				       SCMP_A0(SCMP_CMP_LT, 0x80000000ULL),
+				       SCMP_A2(SCMP_CMP_MASKED_EQ,
+					       0xffffffffULL & ~(uint64_t)LX_OPEN_ALLOWED,
+					       (uint64_t)O_NOFOLLOW));
+	/* Signals to this process only: pkvm_interrupt()'s kick, the host libc's abort(). */
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+				       SCMP_A0(SCMP_CMP_EQ, (uint64_t)getpid()));
 	/* Host memory for malloc(), never executable: no new code in this process. */
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,

@@ -118,5 +118,41 @@ if [ -x "$bb" ]; then
 	expect "--no-seccomp" 0 "" --no-seccomp "$bb" true
 fi
 
+# ---- the security review (tests/linux/hardening.c) ----------------------------
+for v in glibc musl; do
+	h=$LINUX_PROGS/hardening-$v
+	[ -s "$h" ] || continue
+	# Replies carry no host bytes: PR_GET_NAME is the name NUL-padded, getdents64's padding zero.
+	same "hardening-$v prctl name" "$h" name -- "$h" name
+	same "hardening-$v getdents64 padding" "$h" dents "$tmp/ro" "$tmp/ro/data" -- \
+		--ro "$tmp/ro" "$h" dents "$tmp/ro" "$tmp/ro/data"
+	# max_fds: RLIMIT_NOFILE as reported and enforced, like a native ulimit -n.
+	expect "hardening-$v default max_fds" 0 "RLIMIT_NOFILE 256 256" --ro "$tmp/ro" "$h" fds "$tmp/ro/data"
+	expect "hardening-$v default max_fds enforced" 0 "opened 253, then EMFILE" --ro "$tmp/ro" "$h" fds "$tmp/ro/data"
+	# (As natively under "ulimit -n 16" with only 0, 1 and 2 open.)
+	expect "hardening-$v --max-fds=16" 0 "opened 13, then EMFILE" --max-fds=16 --ro "$tmp/ro" "$h" fds "$tmp/ro/data"
+	expect "hardening-$v --max-fds=16 rlimit" 0 "RLIMIT_NOFILE 16 16" --max-fds=16 --ro "$tmp/ro" "$h" fds "$tmp/ro/data"
+	expect "hardening-$v --max-fds=16 dup2" 0 "dup2 past the limit: EBADF" --max-fds=16 --ro "$tmp/ro" "$h" fds "$tmp/ro/data"
+	# Kernel file systems and devices: EACCES below any root, even --ro=/.
+	for p in /proc/self/mem /proc/1/environ /proc/self/status /sys/kernel /dev/null /dev/zero; do
+		[ -e "$p" ] || continue
+		expect "hardening-$v $p under --ro=/" 0 "open $p: EACCES" --ro=/ "$h" special "$p"
+	done
+	if [ -e /proc/cpuinfo ]; then
+		expect "hardening-$v --ro-special=/proc/cpuinfo" 0 "open /proc/cpuinfo: ok" \
+			--ro=/ --ro-special=/proc/cpuinfo "$h" special /proc/cpuinfo /proc/self/mem
+		expect "hardening-$v --ro-special is exact" 0 "open /proc/self/mem: EACCES" \
+			--ro=/ --ro-special=/proc/cpuinfo "$h" special /proc/cpuinfo /proc/self/mem
+		expect "hardening-$v --ro=/proc refused" 125 "--ro-special" --ro=/proc "$h" special /proc/cpuinfo
+	fi
+	expect "hardening-$v --ro=/dev refused" 125 "--ro-special" --ro=/dev "$h" special /dev/null
+done
+if [ -x "$bb" ]; then
+	# A read from a pipe that never gets data ends at the time limit (it blocked past it before).
+	sleep 5 | sandbox --timeout=1 "$bb" cat >"$tmp/s.out" 2>"$tmp/s.err"
+	got=$?
+	if [ "$got" -eq 124 ]; then ok; else bad "--timeout ends a read from a pipe: status $got, expected 124"; fi
+fi
+
 echo "test_linux: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

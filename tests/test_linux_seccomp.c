@@ -1,4 +1,5 @@
 /* test_linux_seccomp.c: pkvm_seccomp_lockdown(): the VM still runs, anything else is refused. */
+#define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -7,8 +8,10 @@
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
 #include "libpkvm.h"
 
@@ -61,6 +64,75 @@ START_TEST(test_lockdown_errno)
 	ck_assert_int_eq(ioctl(0, FIONREAD, &(int){ 0 }), -1);
 	ck_assert_int_eq(errno, EPERM);
 	pkvm_vm_destroy(vm);
+}
+END_TEST
+
+/*
+ * The narrowed rules: opens only read-only, O_NOFOLLOW and relative to a
+ * descriptor (openat2, whose flags seccomp cannot see, never); signals only
+ * to this process; terminal queries only on the personality's streams.
+ */
+START_TEST(test_lockdown_narrowed)
+{
+	struct pkvm_vm *vm = make_vm();
+	struct open_how how = { .flags = O_RDONLY };
+	struct pkvm_exit exit;
+	int dir, fd, alive[2];
+	pid_t other;
+
+	/* Another process, which lives until this test's process exits (its pipe's end). */
+	ck_assert_int_eq(pipe(alive), 0);
+	other = fork();
+	ck_assert_int_ge(other, 0);
+	if (other == 0) {
+		close(alive[1]);
+		read(alive[0], &fd, 1);
+		_exit(0);
+	}
+	close(alive[0]);
+	dir = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dir, 0);
+	ck_assert_int_eq(pkvm_seccomp_lockdown(vm, PKVM_LOCKDOWN_ERRNO), 0);
+	/* What the personality does still works. */
+	fd = openat(dir, ".", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	fd = openat(dir, ".", O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), 0), 0);
+	ck_assert_int_eq(pkvm_run(vm, &exit), 0);
+	ck_assert_int_eq(exit.reason, PKVM_EXIT_EXIT);
+	/* Writing, creating, following links, absolute paths, openat2: refused. */
+	errno = 0;
+	ck_assert_int_eq(openat(dir, "pkvm-lockdown", O_WRONLY | O_CREAT | O_NOFOLLOW, 0600), -1);
+	ck_assert_int_eq(errno, EPERM);
+	errno = 0;
+	ck_assert_int_eq(openat(dir, "pkvm-lockdown", O_RDWR | O_NOFOLLOW), -1);
+	ck_assert_int_eq(errno, EPERM);
+	errno = 0;
+	ck_assert_int_eq(openat(dir, "pkvm-lockdown", O_RDONLY | O_APPEND | O_NOFOLLOW), -1);
+	ck_assert_int_eq(errno, EPERM);
+	errno = 0;
+	ck_assert_int_eq(openat(dir, ".", O_PATH), -1);	/* without O_NOFOLLOW */
+	ck_assert_int_eq(errno, EPERM);
+	errno = 0;
+	ck_assert_int_eq(openat(AT_FDCWD, ".", O_PATH | O_NOFOLLOW), -1);
+	ck_assert_int_eq(errno, EPERM);
+	errno = 0;
+	ck_assert_int_eq(syscall(SYS_openat2, dir, ".", &how, sizeof(how)), -1);
+	ck_assert_int_eq(errno, EPERM);
+	/* tgkill to another process: refused (it would have delivered signal 0 fine). */
+	errno = 0;
+	ck_assert_int_eq(syscall(SYS_tgkill, other, other, 0), -1);
+	ck_assert_int_eq(errno, EPERM);
+	/* TCGETS on fd 0, which the personality does not use (stdin_fd -1). */
+	errno = 0;
+	ck_assert_int_eq(ioctl(0, TCGETS, &(char[64]){ 0 }), -1);
+	ck_assert_int_eq(errno, EPERM);
+	pkvm_vm_destroy(vm);
+	close(dir);
+	close(alive[1]);	/* the other process ends */
 }
 END_TEST
 
@@ -129,6 +201,7 @@ int main(void)
 	tcase_add_test(tc, test_lockdown_bad_flags);
 	if (guests) {
 		tcase_add_test(tc, test_lockdown_errno);
+		tcase_add_test(tc, test_lockdown_narrowed);
 		tcase_add_test(tc, test_lockdown_keeps_snapshots_working);
 		tcase_add_test(tc, test_lockdown_kills);
 	} else {

@@ -30,6 +30,8 @@ struct options {
 	double timeout;
 	bool caps, trace, stats, no_seccomp;
 	const char *ro[MAX_LIST + 1];	/* NULL-terminated */
+	const char *ro_special[MAX_LIST + 1];	/* NULL-terminated */
+	unsigned nro_special, max_fds;
 	const char *env[MAX_LIST + 1];	/* NULL-terminated */
 	unsigned nro, nenv;
 	char **argv;		/* the program and its arguments */
@@ -49,7 +51,13 @@ static void usage(FILE *out)
 		"  --memory=SIZE     guest memory, with optional K, M or G suffix (default 64M)\n"
 		"  --timeout=SECS    stop the program after SECS seconds (exit status 124)\n"
 		"  --ro=PATH         let the program open PATH (a file or a directory tree)\n"
-		"                    read-only; may be repeated (default: no files at all)\n"
+		"                    read-only; may be repeated (default: no files at all);\n"
+		"                    /proc, /sys, /dev, devices and kernel file systems are\n"
+		"                    refused, there and below\n"
+		"  --ro-special=PATH like --ro, and PATH may be or hold those: /proc is this\n"
+		"                    process (its memory too), so give exact files\n"
+		"  --max-fds=N       files the program may have open, its RLIMIT_NOFILE\n"
+		"                    (3 to 1024, default 256)\n"
 		"  --env=NAME=VALUE  put NAME=VALUE in its environment (default: empty)\n"
 		"  --trace           print each system call, its arguments and result on stderr\n"
 		"  --stats           print exits, system calls by name, faults and times at the end\n"
@@ -103,7 +111,7 @@ static int parse_size(const char *s, uint64_t *out)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_PKEYS = 256, OPT_MEMORY, OPT_TIMEOUT, OPT_CAPS, OPT_VERSION, OPT_RO, OPT_ENV,
-	       OPT_TRACE, OPT_STATS, OPT_NO_SECCOMP };
+	       OPT_TRACE, OPT_STATS, OPT_NO_SECCOMP, OPT_RO_SPECIAL, OPT_MAX_FDS };
 	static const struct option longopts[] = {
 		{ "pkeys", required_argument, NULL, OPT_PKEYS },
 		{ "memory", required_argument, NULL, OPT_MEMORY },
@@ -114,6 +122,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "trace", no_argument, NULL, OPT_TRACE },
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+		{ "ro-special", required_argument, NULL, OPT_RO_SPECIAL },
+		{ "max-fds", required_argument, NULL, OPT_MAX_FDS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -158,6 +168,22 @@ static void parse_options(int argc, char **argv, struct options *o)
 				die(EXIT_OWN_ERROR, "--ro: empty path or too many");
 			o->ro[o->nro++] = optarg;
 			break;
+		case OPT_RO_SPECIAL:
+			if (o->nro_special == MAX_LIST || !*optarg)
+				die(EXIT_OWN_ERROR, "--ro-special: empty path or too many");
+			o->ro_special[o->nro_special++] = optarg;
+			break;
+		case OPT_MAX_FDS: {
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || v < 3 || v > 1024)
+				die(EXIT_OWN_ERROR, "--max-fds: '%s' is not a number from 3 to 1024",
+				    optarg);
+			o->max_fds = (unsigned)v;
+			break;
+		}
 		case OPT_ENV:
 			if (o->nenv == MAX_LIST || !strchr(optarg, '=') || optarg[0] == '=')
 				die(EXIT_OWN_ERROR, "--env: '%s' is not NAME=VALUE", optarg);
@@ -345,7 +371,8 @@ static int run_program(const struct options *o)
 	struct pkvm_program prog;
 	struct pkvm_linux_config lx = {
 		.stdin_fd = STDIN_FILENO, .stdout_fd = STDOUT_FILENO, .stderr_fd = STDERR_FILENO,
-		.ro_paths = o->ro, .program = &prog, .trace = o->trace ? trace_line : NULL,
+		.ro_paths = o->ro, .ro_special_paths = o->ro_special, .max_fds = o->max_fds,
+		.program = &prog, .trace = o->trace ? trace_line : NULL,
 	};
 	struct run_stats rs = { 0 };
 	struct pkvm_exit exit;
@@ -382,6 +409,9 @@ static int run_program(const struct options *o)
 	if (err == -ENOENT || err == -EACCES || err == -ENOTDIR || err == -ENAMETOOLONG ||
 	    err == -ELOOP)
 		die(EXIT_OWN_ERROR, "--ro: a path cannot be used: %s", pkvm_strerror(err));
+	if (err == -EPERM)
+		die(EXIT_OWN_ERROR, "--ro: a path is on /proc, /sys or /dev, a kernel file system or "
+		    "a device (use --ro-special=PATH to allow it)");
 	if (!err && o->timeout > 0)
 		err = pkvm_set_time_limit(vm, (uint64_t)(o->timeout * 1e9 + 0.5));
 	if (err)

@@ -1,6 +1,7 @@
 /* fdtable.c: the guest's file descriptors, mapped onto open files the personality holds. */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "personality.h"
@@ -25,21 +26,35 @@ void lx_file_put(struct lx_file *f)
 		return;
 	if (f->owned)
 		close(f->host_fd);
+	if (f->held)
+		(*f->held)--;
 	free(f->path);
 	free(f);
 }
 
-/* The standard streams: the host's descriptors, which the guest may use but never closes. */
+/*
+ * The standard streams: the host's descriptors, which the guest may use but
+ * never closes.  max_fds (0: LX_DEFAULT_FDS) is the guest's RLIMIT_NOFILE:
+ * its fd numbers stay below it, and so does the number of host fds it holds.
+ */
 int lx_fdtable_init(struct pkvm_linux *lx)
 {
 	const int host[3] = { lx->config.stdin_fd, lx->config.stdout_fd, lx->config.stderr_fd };
 
+	if (lx->config.max_fds == 0)
+		lx->config.max_fds = LX_DEFAULT_FDS;
+	if (lx->config.max_fds < 3 || lx->config.max_fds > LX_NR_FDS)
+		return -EINVAL;
 	for (unsigned i = 0; i < 3; i++) {
+		struct stat st;
+
 		if (host[i] < 0)
 			continue;
 		lx->fds[i].file = lx_file_new(host[i], false, i == 0, i != 0);
 		if (!lx->fds[i].file)
 			return -ENOMEM;
+		/* A pipe or a terminal may block: its reads and writes wait in lx_wait(). */
+		lx->fds[i].file->may_block = fstat(host[i], &st) < 0 || !S_ISREG(st.st_mode);
 	}
 	return 0;
 }
@@ -54,13 +69,13 @@ void lx_fdtable_destroy(struct pkvm_linux *lx)
 
 struct lx_file *lx_fd_get(struct pkvm_linux *lx, uint64_t fd)
 {
-	return fd < LX_NR_FDS ? lx->fds[fd].file : NULL;
+	return fd < lx->config.max_fds ? lx->fds[fd].file : NULL;
 }
 
 /* Install @file (taking a reference) at the lowest free fd >= @lowest; returns it or -EMFILE. */
 int lx_fd_install(struct pkvm_linux *lx, struct lx_file *file, unsigned lowest, bool cloexec)
 {
-	for (unsigned fd = lowest; fd < LX_NR_FDS; fd++) {
+	for (unsigned fd = lowest; fd < lx->config.max_fds; fd++) {
 		if (lx->fds[fd].file)
 			continue;
 		file->refs++;

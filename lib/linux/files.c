@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -23,12 +24,55 @@
 #define LX_AT_SYMLINK_NOFOLLOW	0x100
 #define LX_AT_NO_AUTOMOUNT	0x800
 #define LX_AT_STATX_SYNC_MASK	0x6000
+#define LX_NR_READ		0
+#define LX_NR_WRITE		1
+#define LX_NR_READV		19
+#define LX_NR_WRITEV		20
 
-_Static_assert(sizeof(struct stat) == LX_STAT_SIZE, "host and guest struct stat differ");
+/* x86-64's struct stat as the guest's libc expects it, built field by field: no host padding. */
+struct lx_stat {
+	uint64_t dev, ino, nlink;
+	uint32_t mode, uid, gid, pad0;
+	uint64_t rdev;
+	int64_t size, blksize, blocks;
+	int64_t atime, atime_nsec, mtime, mtime_nsec, ctime, ctime_nsec;
+	int64_t unused[3];
+};
+_Static_assert(sizeof(struct lx_stat) == LX_STAT_SIZE, "struct lx_stat is not x86-64's");
 
 static uint64_t cap_len(uint64_t len)
 {
 	return len > LX_MAX_RW ? LX_MAX_RW : len;
+}
+
+/*
+ * One host read or write, waiting first on a stream that may block (a pipe,
+ * a terminal) so that pkvm_interrupt() and the time limit end the wait:
+ * -EINTR then means "stop the run", never the host's own EINTR.
+ */
+static ssize_t host_io(struct pkvm_vm *vm, struct lx_file *f, void *buf, size_t len,
+		       int64_t offset, bool writing)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (f->may_block && offset < 0) {
+			int err = lx_wait(vm, f->host_fd, writing ? POLLOUT : POLLIN, CLOCK_MONOTONIC,
+					  NULL);
+
+			if (err)
+				return err;
+		}
+		if (writing)
+			n = write(f->host_fd, buf, len);
+		else
+			n = offset < 0 ? read(f->host_fd, buf, len) : pread(f->host_fd, buf, len, offset);
+		if (n >= 0)
+			return n;
+		/* A kick during the call, or a stream the host made non-blocking: wait again. */
+		if (errno != EINTR && !(errno == EAGAIN && f->may_block && offset < 0))
+			return -errno;
+	}
 }
 
 /* One bounded host read into the guest buffer: short counts are the caller's to accept. */
@@ -43,10 +87,9 @@ static int64_t read_into_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, struct
 		return -EBADF;
 	if (f->is_dir)
 		return -EISDIR;
-	n = offset < 0 ? read(f->host_fd, lx->bounce, chunk) :
-			 pread(f->host_fd, lx->bounce, chunk, offset);
+	n = host_io(vm, f, lx->bounce, chunk, offset, false);
 	if (n < 0)
-		return -errno;
+		return n;
 	err = lx_write(vm, gva, lx->bounce, n);
 	return err ? err : n;
 }
@@ -66,14 +109,22 @@ static int64_t write_from_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, struc
 
 		if (err)
 			return done ? (int64_t)done : err;
-		n = write(f->host_fd, lx->bounce, chunk);
+		n = host_io(vm, f, lx->bounce, chunk, -1, true);
 		if (n < 0)
-			return done ? (int64_t)done : -errno;
+			return done ? (int64_t)done : n;
 		done += n;
 		if ((size_t)n < chunk)
 			break;
 	}
 	return done;
+}
+
+/* A call stopped before it moved a byte is made again at the next run (block.c). */
+static enum lx_action io_result(struct pkvm_vm *vm, uint64_t nr, int64_t n, int64_t *result)
+{
+	if (n == -EINTR)
+		return lx_restart(vm, nr, result);
+	return lx_ret(result, n);
 }
 
 LX_HANDLER_DEF(lx_sys_read)
@@ -82,7 +133,8 @@ LX_HANDLER_DEF(lx_sys_read)
 
 	if (!f)
 		return lx_ret(result, -EBADF);
-	return lx_ret(result, read_into_guest(vm, lx, f, args[1], cap_len(args[2]), -1));
+	return io_result(vm, LX_NR_READ, read_into_guest(vm, lx, f, args[1], cap_len(args[2]), -1),
+			 result);
 }
 
 LX_HANDLER_DEF(lx_sys_pread64)
@@ -102,7 +154,8 @@ LX_HANDLER_DEF(lx_sys_write)
 
 	if (!f)
 		return lx_ret(result, -EBADF);
-	return lx_ret(result, write_from_guest(vm, lx, f, args[1], cap_len(args[2])));
+	return io_result(vm, LX_NR_WRITE, write_from_guest(vm, lx, f, args[1], cap_len(args[2])),
+			 result);
 }
 
 struct lx_iovec {
@@ -159,7 +212,7 @@ static enum lx_action vectored(struct pkvm_vm *vm, struct pkvm_linux *lx, const 
 			break;
 	}
 	free(iov);
-	return lx_ret(result, (int64_t)total);
+	return io_result(vm, writing ? LX_NR_WRITEV : LX_NR_READV, (int64_t)total, result);
 }
 
 LX_HANDLER_DEF(lx_sys_readv)
@@ -192,9 +245,12 @@ static int64_t do_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd,
 	struct lx_file *f;
 	struct stat st;
 	char *guest_path = NULL;
-	int fd = lx_path_open(vm, lx, dirfd, path, (int)flags, !!(flags & O_PATH), &guest_path);
-	int gfd;
+	int fd, gfd;
 
+	/* Each open file holds one host fd: max_fds bounds what one guest takes from the host. */
+	if (lx->host_fds >= lx->config.max_fds)
+		return -EMFILE;
+	fd = lx_path_open(vm, lx, dirfd, path, (int)flags, !!(flags & O_PATH), &guest_path);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) < 0) {
@@ -211,7 +267,10 @@ static int64_t do_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd,
 		return -ENOMEM;
 	}
 	f->is_dir = S_ISDIR(st.st_mode);
+	f->may_block = !S_ISREG(st.st_mode) && !f->is_dir;
 	f->path = guest_path;
+	f->held = &lx->host_fds;
+	lx->host_fds++;
 	gfd = lx_fd_install(lx, f, 0, flags & O_CLOEXEC);
 	lx_file_put(f);		/* the table holds it now, or nobody does */
 	return gfd;
@@ -275,11 +334,29 @@ static enum lx_action stat_to_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, i
 				    uint64_t path, uint64_t flags, uint64_t buf, int64_t *result)
 {
 	struct stat st;
+	struct lx_stat out;
 	int err = stat_at(vm, lx, dirfd, path, flags, &st, NULL, 0);
 
-	if (!err)
-		err = lx_write(vm, buf, &st, sizeof(st));
-	return lx_ret(result, err);
+	if (err)
+		return lx_ret(result, err);
+	memset(&out, 0, sizeof(out));
+	out.dev = st.st_dev;
+	out.ino = st.st_ino;
+	out.nlink = st.st_nlink;
+	out.mode = st.st_mode;
+	out.uid = st.st_uid;
+	out.gid = st.st_gid;
+	out.rdev = st.st_rdev;
+	out.size = st.st_size;
+	out.blksize = st.st_blksize;
+	out.blocks = st.st_blocks;
+	out.atime = st.st_atim.tv_sec;
+	out.atime_nsec = st.st_atim.tv_nsec;
+	out.mtime = st.st_mtim.tv_sec;
+	out.mtime_nsec = st.st_mtim.tv_nsec;
+	out.ctime = st.st_ctim.tv_sec;
+	out.ctime_nsec = st.st_ctim.tv_nsec;
+	return lx_ret(result, lx_write(vm, buf, &out, sizeof(out)));
 }
 
 LX_HANDLER_DEF(lx_sys_fstat)
@@ -384,7 +461,7 @@ LX_HANDLER_DEF(lx_sys_fcntl)
 	switch (args[1]) {
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC:
-		if (args[2] >= LX_NR_FDS)
+		if (args[2] >= lx->config.max_fds)
 			return lx_ret(result, -EINVAL);
 		return lx_ret(result, lx_fd_install(lx, f, args[2], args[1] == F_DUPFD_CLOEXEC));
 	case F_GETFD:
@@ -416,7 +493,7 @@ static int64_t do_dup3(struct pkvm_linux *lx, uint64_t oldfd, uint64_t newfd, ui
 {
 	struct lx_file *f = lx_fd_get(lx, oldfd);
 
-	if (!f || newfd >= LX_NR_FDS)
+	if (!f || newfd >= lx->config.max_fds)
 		return -EBADF;
 	lx_fd_close(lx, newfd);
 	return lx_fd_install(lx, f, newfd, flags & O_CLOEXEC);
@@ -449,6 +526,12 @@ LX_HANDLER_DEF(lx_sys_getdents64)
 		return lx_ret(result, -EBADF);
 	if (!f->is_dir || !f->owned)
 		return lx_ret(result, -ENOTDIR);
+	/*
+	 * The kernel writes each record's name and NUL but not the padding up to
+	 * d_reclen: without this, earlier contents of the bounce buffer would
+	 * reach the guest there.
+	 */
+	memset(lx->bounce, 0, chunk);
 	n = syscall(SYS_getdents64, f->host_fd, lx->bounce, chunk);
 	if (n < 0)
 		return lx_ret(result, -errno);

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "../vm.h"
 
@@ -11,7 +12,8 @@
 #define LX_MAX_RW		0x7ffff000ULL	/* MAX_RW_COUNT */
 #define LX_MAX_IOV		1024		/* UIO_MAXIOV */
 #define LX_PATH_MAX		4096
-#define LX_NR_FDS		1024		/* RLIMIT_NOFILE we report and enforce */
+#define LX_NR_FDS		1024		/* the most max_fds may be */
+#define LX_DEFAULT_FDS		256		/* max_fds 0: RLIMIT_NOFILE we report and enforce */
 #define LX_MAX_VMAS		65530		/* vm.max_map_count */
 #define LX_NR_SIGNALS		64
 #define LX_BOUNCE		65536		/* one host copy buffer's worth per step */
@@ -33,6 +35,8 @@ struct lx_file {
 	bool readable, writable;
 	bool is_dir;
 	char *path;			/* a directory's normalized guest path, for openat() */
+	unsigned *held;			/* owned: the count of host fds it is one of */
+	bool may_block;			/* not a regular file: reads and writes wait (block.c) */
 };
 
 struct lx_fd {
@@ -45,6 +49,9 @@ struct lx_root {
 	char *path;
 	size_t len;
 	bool is_dir;
+	bool special;			/* ro_special_paths: procfs, sysfs, devices allowed */
+	int fd;				/* O_PATH: the directory, or a file's parent */
+	const char *name;		/* a file: its name in that parent (inside path) */
 };
 
 /* A range of the guest address space (page aligned). */
@@ -77,6 +84,7 @@ struct pkvm_linux {
 	struct lx_fd fds[LX_NR_FDS];
 	struct lx_root *roots;
 	unsigned nroots;
+	unsigned host_fds;		/* host fds the guest's open files hold (max_fds) */
 
 	/* pkeys.c: the guest's keys are its own, never the host's */
 	uint16_t pkey_pool;		/* keys the guest may allocate (bit k: key k) */
@@ -87,6 +95,13 @@ struct pkvm_linux {
 	uint64_t sigmask;
 	uint64_t tid_address;
 	char comm[16];			/* prctl(PR_SET_NAME) */
+
+	/* time.c, block.c: a relative sleep stopped by pkvm_interrupt(), resumed to its end. */
+	struct {
+		bool valid;
+		uint64_t rip, args[6];
+		struct timespec until;	/* absolute, on CLOCK_MONOTONIC */
+	} restart;
 
 	struct pkvm_linux_stats stats;
 	char trace_line[1024];
@@ -179,6 +194,22 @@ void lx_paths_destroy(struct pkvm_linux *lx);
  */
 int lx_path_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path_gva,
 		 int flags, bool path_only, char **guest_path);
+
+/*
+ * block.c: wait until host @fd is ready for @events (fd < 0: no fd), or until
+ * @until on @clock (NULL: no end of its own), or until pkvm_interrupt() or the
+ * VM's time limit stops the run.  Returns 0 (ready, or @until reached),
+ * -EINTR when the run must stop (the caller then restarts the call with
+ * lx_restart()), or another negative errno.
+ */
+int lx_wait(struct pkvm_vm *vm, int fd, short events, clockid_t clock,
+	    const struct timespec *until);
+/*
+ * Make the guest execute system call @nr again at its next run, as Linux
+ * restarts a call that a stop interrupted: the caller returns LX_RETURN with
+ * this in *@result, and the run loop reports the interrupt or the timeout.
+ */
+enum lx_action lx_restart(struct pkvm_vm *vm, uint64_t nr, int64_t *result);
 
 /* The handlers, by file. */
 #define LX_HANDLER(fn) enum lx_action fn(struct pkvm_vm *vm, struct pkvm_linux *lx, \

@@ -124,16 +124,20 @@ LX_HANDLER_DEF(lx_sys_prctl)
 {
 	switch (args[0]) {
 	case LX_PR_SET_NAME: {
-		char name[sizeof(lx->comm)];
-		long n = lx_read_string(vm, name, args[1], sizeof(name));
+		/*
+		 * As Linux: at most 15 bytes up to a NUL, the rest of the 16
+		 * NUL; a byte by byte copy reads no further than Linux would.
+		 */
+		char name[sizeof(lx->comm)] = { 0 };
 
-		if (n == -ENAMETOOLONG) {
-			/* Linux keeps the first 15 bytes. */
-			n = lx_read(vm, name, args[1], sizeof(name) - 1);
-			name[sizeof(name) - 1] = '\0';
+		for (size_t i = 0; i < sizeof(name) - 1; i++) {
+			int err = lx_read(vm, &name[i], args[1] + i, 1);
+
+			if (err)
+				return lx_ret(result, err);
+			if (!name[i])
+				break;
 		}
-		if (n < 0)
-			return lx_ret(result, n);
 		memcpy(lx->comm, name, sizeof(name));
 		return lx_ret(result, 0);
 	}
@@ -171,10 +175,9 @@ static void get_limit(struct pkvm_vm *vm, struct pkvm_linux *lx, unsigned resour
 	if (resource == LX_RLIMIT_STACK)
 		lim[0] = 8ULL << 20;
 	else if (resource == LX_RLIMIT_NOFILE)
-		lim[0] = lim[1] = LX_NR_FDS;
+		lim[0] = lim[1] = lx->config.max_fds;
 	else if (resource == LX_RLIMIT_AS)
 		lim[0] = lim[1] = vm->mem.size;
-	(void)lx;
 }
 
 LX_HANDLER_DEF(lx_sys_prlimit64)

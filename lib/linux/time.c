@@ -1,11 +1,14 @@
-/* time.c: clocks and sleeps, from the host's clocks; sleeps end at the VM's time limit. */
+/* time.c: clocks and sleeps, from the host's clocks; pkvm_interrupt() and the time limit stop sleeps. */
 #include <errno.h>
+#include <string.h>
 #include <time.h>
 
 #include "personality.h"
 
 #define LX_TIMER_ABSTIME	1
 #define NSEC_PER_SEC		1000000000ULL
+#define LX_NR_NANOSLEEP		35
+#define LX_NR_CLOCK_NANOSLEEP	230
 
 /* The clocks a process may read: CLOCK_REALTIME..CLOCK_BOOTTIME, TAI; no CPU-time of others. */
 static bool clock_allowed(uint64_t id)
@@ -72,40 +75,6 @@ LX_HANDLER_DEF(lx_sys_time)
 	return lx_ret(result, err ? err : now);
 }
 
-/*
- * Sleep until @deadline on @clock, but never past the VM's time limit: then
- * EINTR, and the run loop reports the timeout at once.
- */
-static int sleep_until(struct pkvm_vm *vm, clockid_t clock, const struct timespec *deadline)
-{
-	uint64_t limit = vm->kick.deadline_ns;
-	struct timespec now, until = *deadline;
-	int err;
-
-	if (limit) {
-		uint64_t mono = pkvm_now_ns(), left;
-
-		if (mono >= limit)
-			return -EINTR;
-		left = limit - mono;
-		clock_gettime(clock, &now);
-		/* Where "now + left" lands on the sleep's own clock. */
-		uint64_t cap = (uint64_t)now.tv_sec * NSEC_PER_SEC + now.tv_nsec + left;
-		uint64_t want = (uint64_t)until.tv_sec * NSEC_PER_SEC + until.tv_nsec;
-
-		if (want > cap) {
-			until.tv_sec = cap / NSEC_PER_SEC;
-			until.tv_nsec = cap % NSEC_PER_SEC;
-		}
-	}
-	do
-		err = clock_nanosleep(clock, TIMER_ABSTIME, &until, NULL);
-	while (err == EINTR && !(limit && pkvm_now_ns() >= limit));
-	if (err)
-		return -err;
-	return limit && pkvm_now_ns() >= limit && until.tv_sec != deadline->tv_sec ? -EINTR : 0;
-}
-
 static int read_timespec(struct pkvm_vm *vm, uint64_t gva, struct timespec *ts)
 {
 	int64_t in[2];
@@ -115,43 +84,89 @@ static int read_timespec(struct pkvm_vm *vm, uint64_t gva, struct timespec *ts)
 		return err;
 	if (in[0] < 0 || in[1] < 0 || (uint64_t)in[1] >= NSEC_PER_SEC)
 		return -EINVAL;
-	ts->tv_sec = in[0] > (int64_t)(INT64_MAX / NSEC_PER_SEC) - 1 ? (int64_t)(INT64_MAX / NSEC_PER_SEC) - 1 : in[0];
+	/* Far enough for anyone, and "now + it" cannot overflow. */
+	ts->tv_sec = in[0] > (int64_t)(INT64_MAX / NSEC_PER_SEC) / 2 ?
+		     (int64_t)(INT64_MAX / NSEC_PER_SEC) / 2 : in[0];
 	ts->tv_nsec = in[1];
 	return 0;
 }
 
-static int do_sleep(struct pkvm_vm *vm, clockid_t clock, uint64_t flags, uint64_t req_gva)
+static bool same_call(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint64_t args[6])
 {
-	struct timespec req, now, deadline;
-	int err = read_timespec(vm, req_gva, &req);
+	struct pkvm_regs regs;
 
-	if (err)
-		return err;
-	if (flags & LX_TIMER_ABSTIME)
-		return sleep_until(vm, clock, &req);
-	clock_gettime(clock, &now);
-	deadline.tv_sec = now.tv_sec + req.tv_sec;
-	deadline.tv_nsec = now.tv_nsec + req.tv_nsec;
-	if (deadline.tv_nsec >= (long)NSEC_PER_SEC) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= NSEC_PER_SEC;
+	pkvm_get_regs(vm, &regs);
+	return lx->restart.valid && lx->restart.rip == regs.rip &&
+	       !memcmp(lx->restart.args, args, sizeof(lx->restart.args));
+}
+
+/*
+ * Sleep until @until on @clock.  pkvm_interrupt() and the time limit stop
+ * it (block.c): the guest is then set to make the same call again at its
+ * next run, as Linux restarts a sleep after a stop; a relative one keeps
+ * its end in lx->restart, so it resumes for the time that was left
+ * (Linux's restart_syscall), not for the whole of it again.
+ */
+static enum lx_action sleep_until(struct pkvm_vm *vm, struct pkvm_linux *lx,
+				  const uint64_t args[6], uint64_t nr, clockid_t clock,
+				  const struct timespec *until, bool relative, int64_t *result)
+{
+	struct pkvm_regs regs;
+	int err = lx_wait(vm, -1, 0, clock, until);
+
+	if (err != -EINTR)
+		return lx_ret(result, err);
+	if (relative) {
+		pkvm_get_regs(vm, &regs);
+		lx->restart.valid = true;
+		lx->restart.rip = regs.rip;
+		memcpy(lx->restart.args, args, sizeof(lx->restart.args));
+		lx->restart.until = *until;
 	}
-	return sleep_until(vm, clock, &deadline);
+	return lx_restart(vm, nr, result);
+}
+
+static enum lx_action do_sleep(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint64_t args[6],
+			       uint64_t nr, clockid_t clock, uint64_t flags, uint64_t req_gva,
+			       int64_t *result)
+{
+	struct timespec req, now, until;
+	bool resumed = same_call(vm, lx, args);
+	int err;
+
+	lx->restart.valid = false;
+	err = read_timespec(vm, req_gva, &req);
+	if (err)
+		return lx_ret(result, err);
+	if (flags & LX_TIMER_ABSTIME)
+		return sleep_until(vm, lx, args, nr, clock, &req, false, result);
+	/* Relative: on CLOCK_MONOTONIC whatever the clock, as Linux measures it too. */
+	if (resumed) {
+		until = lx->restart.until;
+	} else {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		until.tv_sec = now.tv_sec + req.tv_sec;
+		until.tv_nsec = now.tv_nsec + req.tv_nsec;
+		if (until.tv_nsec >= (long)NSEC_PER_SEC) {
+			until.tv_sec++;
+			until.tv_nsec -= NSEC_PER_SEC;
+		}
+	}
+	return sleep_until(vm, lx, args, nr, CLOCK_MONOTONIC, &until, true, result);
 }
 
 LX_HANDLER_DEF(lx_sys_nanosleep)
 {
-	(void)lx;
-	return lx_ret(result, do_sleep(vm, CLOCK_MONOTONIC, 0, args[0]));
+	return do_sleep(vm, lx, args, LX_NR_NANOSLEEP, CLOCK_MONOTONIC, 0, args[0], result);
 }
 
 LX_HANDLER_DEF(lx_sys_clock_nanosleep)
 {
-	(void)lx;
 	if (args[0] != CLOCK_REALTIME && args[0] != CLOCK_MONOTONIC && args[0] != CLOCK_BOOTTIME &&
 	    args[0] != CLOCK_TAI)
 		return lx_ret(result, -EINVAL);
 	if (args[1] & ~(uint64_t)LX_TIMER_ABSTIME)
 		return lx_ret(result, -EINVAL);
-	return lx_ret(result, do_sleep(vm, (clockid_t)args[0], args[1], args[2]));
+	return do_sleep(vm, lx, args, LX_NR_CLOCK_NANOSLEEP, (clockid_t)args[0], args[1], args[2],
+			result);
 }

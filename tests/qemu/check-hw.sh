@@ -14,7 +14,8 @@ payload=$(mktemp -d)
 trap 'rm -rf "$payload"' EXIT
 
 # The test programs are static (see Makefile.am): the lane's initramfs has no libc.
-for f in tests/test_vm tests/test_conformance tests/test_embed tests/test_reentry tests/test_linux_guard tests/test_linux_fuzz tests/test_linux_seccomp \
+for f in tests/test_vm tests/test_conformance tests/test_embed tests/test_reentry \
+	 tests/test_linux_guard tests/test_linux_fuzz tests/test_linux_block tests/test_linux_seccomp \
 	 tests/pksandbox-static examples/parser_host examples/hostcall_host; do
 	if [[ ! -x "$builddir/$f" ]] || LC_ALL=C readelf -l "$builddir/$f" | grep -q INTERP; then
 		echo "check-hw: $builddir/$f is missing or not a static executable" >&2

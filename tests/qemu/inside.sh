@@ -43,6 +43,8 @@ for pkeys in hw soft; do
 done
 suite "example parser_host" ./parser_host ./guest_parser
 suite "example hostcall_host" ./hostcall_host ./guest_services
+suite "test_linux_block (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOSITY=normal \
+	./test_linux_block
 
 echo "lane: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

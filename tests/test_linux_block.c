@@ -1,0 +1,170 @@
+/* test_linux_block.c: the personality's blocking calls end on pkvm_interrupt() and the time limit. */
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmtest.h"
+
+#define NR_READ		0
+#define NR_NANOSLEEP	35
+#define NR_EXIT		60
+
+/* Sleep @sec seconds; exit 0 if nanosleep() said 0, 1 otherwise. */
+GUEST_CODE static void guest_sleep(uint64_t sec)
+{
+	volatile int64_t ts[2];
+	uint64_t r;
+
+	ts[0] = (int64_t)sec;
+	ts[1] = 0;
+	r = guest_syscall(NR_NANOSLEEP, (uint64_t)ts, 0, 0);
+	guest_syscall(NR_EXIT, r == 0 ? 0 : 1, 0, 0);
+}
+
+/* Read stdin; exit with the count. */
+GUEST_CODE static void guest_read(void)
+{
+	volatile char buf[16];
+	uint64_t r = guest_syscall(NR_READ, 0, (uint64_t)buf, sizeof(buf));
+
+	guest_syscall(NR_EXIT, r, 0, 0);
+}
+
+struct kicker {
+	struct pkvm_vm *vm;
+	unsigned delay_ms;
+	pthread_t thread;
+};
+
+static void *kick_later(void *p)
+{
+	struct kicker *k = p;
+
+	usleep(k->delay_ms * 1000);
+	pkvm_interrupt(k->vm);
+	return NULL;
+}
+
+static void kick_in(struct kicker *k, struct pkvm_vm *vm, unsigned ms)
+{
+	k->vm = vm;
+	k->delay_ms = ms;
+	ck_assert_int_eq(pthread_create(&k->thread, NULL, kick_later, k), 0);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void attach(struct vmtest *t, int stdin_fd)
+{
+	struct pkvm_linux_config lx = { .stdin_fd = stdin_fd, .stdout_fd = -1, .stderr_fd = -1 };
+
+	ck_assert_int_eq(pkvm_linux_attach(t->vm, &lx), 0);
+}
+
+static void expect_exit(struct vmtest *t, int status)
+{
+	struct pkvm_exit *e = vmtest_run(t);
+
+	ck_assert_msg(e->reason == PKVM_EXIT_EXIT, "expected an exit, got %s",
+		      pkvm_exit_reason_name(e->reason));
+	ck_assert_int_eq(e->exit.status, status);
+}
+
+/* A long sleep with no time limit: pkvm_interrupt() from another thread ends the run at once. */
+START_TEST(test_interrupt_ends_sleep)
+{
+	struct vmtest t;
+	struct kicker k;
+	double start;
+
+	vmtest_create(&t, _i);
+	attach(&t, -1);
+	vmtest_start(&t, guest_sleep, 1000, 0, 0);
+	kick_in(&k, t.vm, 200);
+	start = now_s();
+	vmtest_expect_reason(&t, PKVM_EXIT_INTERRUPTED);
+	ck_assert_msg(now_s() - start < 3.0, "interrupted after %.2f s", now_s() - start);
+	pthread_join(k.thread, NULL);
+	/* The sleep goes on at the next run, and the time limit ends it too. */
+	ck_assert_int_eq(pkvm_set_time_limit(t.vm, 300 * 1000 * 1000), 0);
+	start = now_s();
+	vmtest_expect_reason(&t, PKVM_EXIT_TIMEOUT);
+	ck_assert_msg(now_s() - start < 3.0, "timed out after %.2f s", now_s() - start);
+	vmtest_destroy(&t);
+}
+END_TEST
+
+/* An interrupted sleep resumes for the time that was left, and then returns 0. */
+START_TEST(test_interrupted_sleep_resumes)
+{
+	struct vmtest t;
+	struct kicker k;
+	double start, took;
+
+	vmtest_create(&t, _i);
+	attach(&t, -1);
+	vmtest_start(&t, guest_sleep, 2, 0, 0);
+	kick_in(&k, t.vm, 1000);
+	start = now_s();
+	vmtest_expect_reason(&t, PKVM_EXIT_INTERRUPTED);
+	pthread_join(k.thread, NULL);
+	expect_exit(&t, 0);
+	took = now_s() - start;
+	/* Restarted from scratch it would take 3 s. */
+	ck_assert_msg(took >= 1.95 && took < 2.8, "the sleep took %.2f s in all", took);
+	vmtest_destroy(&t);
+}
+END_TEST
+
+/* A read from an empty pipe ends on pkvm_interrupt(); the next run reads what came since. */
+START_TEST(test_interrupt_ends_read)
+{
+	struct vmtest t;
+	struct kicker k;
+	double start;
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	vmtest_create(&t, _i);
+	attach(&t, p[0]);
+	vmtest_start(&t, guest_read, 0, 0, 0);
+	kick_in(&k, t.vm, 200);
+	start = now_s();
+	vmtest_expect_reason(&t, PKVM_EXIT_INTERRUPTED);
+	ck_assert_msg(now_s() - start < 3.0, "interrupted after %.2f s", now_s() - start);
+	pthread_join(k.thread, NULL);
+	ck_assert_int_eq(write(p[1], "hi", 2), 2);
+	expect_exit(&t, 2);
+	vmtest_destroy(&t);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("linux_block");
+	TCase *tc = tcase_create("interrupt");
+	SRunner *sr;
+	int failed;
+
+	vmtest_probe_backends();
+	tcase_add_loop_test(tc, test_interrupt_ends_sleep, 0, vmtest_nbackends);
+	tcase_add_loop_test(tc, test_interrupted_sleep_resumes, 0, vmtest_nbackends);
+	tcase_add_loop_test(tc, test_interrupt_ends_read, 0, vmtest_nbackends);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
