@@ -132,18 +132,27 @@ static void internal_exit(struct pkvm_exit *exit, uint32_t reason, uint64_t deta
 }
 
 /* SYSCALL saved RIP in RCX and RFLAGS in R11 and left RSP alone (SDM SYSCALL). */
-static int decode_syscall(struct pkvm_vm *vm, struct pkvm_exit *exit)
+static int take_syscall_context(struct pkvm_vm *vm, struct kvm_regs *k)
 {
-	struct kvm_regs k;
-	int err = fetch_kvm_regs(vm, &k);
+	int err = fetch_kvm_regs(vm, k);
 
 	if (err)
 		return err;
 	entry_committed(vm);
-	regs_from_kvm(&vm->regs, &k);
-	vm->regs.rip = k.rcx;
-	vm->regs.rflags = k.r11;
-	vm->regs.rsp = k.rsp;
+	regs_from_kvm(&vm->regs, k);
+	vm->regs.rip = k->rcx;
+	vm->regs.rflags = k->r11;
+	vm->regs.rsp = k->rsp;
+	return 0;
+}
+
+static int decode_syscall(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	struct kvm_regs k;
+	int err = take_syscall_context(vm, &k);
+
+	if (err)
+		return err;
 	exit->reason = PKVM_EXIT_SYSCALL;
 	exit->syscall.nr = k.rax;
 	exit->syscall.args[0] = k.rdi;
@@ -163,15 +172,11 @@ static int decode_syscall(struct pkvm_vm *vm, struct pkvm_exit *exit)
 static int decode_syscall32(struct pkvm_vm *vm, struct pkvm_exit *exit)
 {
 	struct kvm_regs k;
-	int err = fetch_kvm_regs(vm, &k);
+	int err = take_syscall_context(vm, &k);
 
 	if (err)
 		return err;
-	entry_committed(vm);
-	regs_from_kvm(&vm->regs, &k);
-	vm->regs.rip = (uint32_t)k.rcx - 2;
-	vm->regs.rflags = k.r11;
-	vm->regs.rsp = k.rsp;
+	vm->regs.rip = (uint32_t)k.rcx - 2;	/* at the SYSCALL, in a 32-bit segment */
 	memset(&exit->fault, 0, sizeof(exit->fault));
 	exit->reason = PKVM_EXIT_FAULT;
 	exit->fault.vector = X86_VEC_UD;

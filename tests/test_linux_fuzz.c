@@ -7,8 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,25 +58,6 @@ static void check_after_call(void *ctx, const struct pkvm_linux_trace *call)
 		snprintf(w->first_bad, sizeof(w->first_bad), "%s", call->line);
 }
 
-struct kicker {
-	struct pkvm_vm *vm;
-	atomic_bool stop;
-	unsigned seed;
-};
-
-static void *kick_randomly(void *arg)
-{
-	struct kicker *k = arg;
-
-	while (!atomic_load(&k->stop)) {
-		struct timespec ts = { 0, 20000 + rand_r(&k->seed) % 500000 };
-
-		nanosleep(&ts, NULL);
-		pkvm_interrupt(k->vm);
-	}
-	return NULL;
-}
-
 /* Run to the guest's end, continuing through interrupts; unserved host calls get ENOSYS. */
 static void run_to_end(struct pkvm_vm *vm, const char *seed, unsigned long *interrupts)
 {
@@ -123,12 +102,11 @@ START_TEST(test_sysfuzz_cannot_reach_the_host)
 		struct pkvm_config cfg = { .mem_size = 32 << 20, .pkeys = vmtest_backends[_i] };
 		const char *argv[] = { "sysfuzz", seed, target1, target2, NULL };
 		struct pkvm_linux_config lx = { .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1 };
-		struct kicker k = { .seed = 99 + s };
+		struct vmtest_kicker k;
 		uint8_t pattern[64], back[64];
 		struct watch w = { .pattern = pattern, .len = sizeof(pattern) };
 		struct pkvm_program prog;
 		struct pkvm_vm *vm;
-		pthread_t thread;
 		int key;
 
 		snprintf(seed, sizeof(seed), "g%d", 100 + s + 10 * _i);
@@ -147,12 +125,9 @@ START_TEST(test_sysfuzz_cannot_reach_the_host)
 		ck_assert_int_eq(pkvm_linux_attach(vm, &lx), 0);
 		ck_assert_int_eq(pkvm_set_time_limit(vm, 120ULL * 1000 * 1000 * 1000), 0);
 
-		k.vm = vm;
-		atomic_init(&k.stop, false);
-		ck_assert_int_eq(pthread_create(&thread, NULL, kick_randomly, &k), 0);
+		vmtest_kicker_start(&k, vm, 99 + s, 20000, 500000);
 		run_to_end(vm, seed, &interrupts);
-		atomic_store(&k.stop, true);
-		pthread_join(thread, NULL);
+		vmtest_kicker_stop(&k);
 
 		ck_assert_msg(!w.first_bad[0], "seed %s: the host's buffer changed after %s", seed,
 			      w.first_bad);

@@ -3,8 +3,6 @@
  * guest must see afterwards: exactly the PKRU and the mappings the host set.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -151,28 +149,6 @@ END_TEST
 
 /* ---- the stress test -------------------------------------------------------- */
 
-struct kicker {
-	struct pkvm_vm *vm;
-	atomic_bool stop;
-	unsigned seed;
-	unsigned long kicks;
-};
-
-/* Interrupts the VM at random moments: in the guest, in the stub, in the host. */
-static void *kick_randomly(void *arg)
-{
-	struct kicker *k = arg;
-
-	while (!atomic_load(&k->stop)) {
-		struct timespec ts = { 0, 1000 + rand_r(&k->seed) % 150000 };
-
-		nanosleep(&ts, NULL);
-		pkvm_interrupt(k->vm);
-		k->kicks++;
-	}
-	return NULL;
-}
-
 /* Runs a call to its end: an interrupted one is simply continued. */
 static struct pkvm_exit *call_through_kicks(uint64_t fn, uint64_t arg)
 {
@@ -196,10 +172,9 @@ START_TEST(test_kicks_never_leave_a_stale_view)
 	static const uint32_t pkrus[] = { 0, PKVM_PKRU_AD(1), PKVM_PKRU_WD(1), PKVM_PKRU_AD(2),
 					  PKVM_PKRU_AD(1) | PKVM_PKRU_AD(2) };
 	uint64_t page = VMTEST_DATA_GVA;
-	struct kicker k = { .seed = 12345 };
+	struct vmtest_kicker k;
 	unsigned seed = 777;
 	bool mapped = false;
-	pthread_t thread;
 	int key;
 
 	vmtest_create(&t, _i);
@@ -207,9 +182,7 @@ START_TEST(test_kicks_never_leave_a_stale_view)
 	ck_assert_int_eq(key, 1);
 	ck_assert_int_eq(pkvm_pkey_alloc(t.vm), 2);
 	vmtest_start(&t, guest_idle, 0, 0, 0);
-	k.vm = t.vm;
-	atomic_init(&k.stop, false);
-	ck_assert_int_eq(pthread_create(&thread, NULL, kick_randomly, &k), 0);
+	vmtest_kicker_start(&k, t.vm, 12345, 1000, 150000);
 	for (uint64_t round = 1; round <= STRESS_ROUNDS; round++) {
 		uint32_t pkru = vmtest_backend_enforces(t.backend) ?
 				pkrus[rand_r(&seed) % (sizeof(pkrus) / sizeof(pkrus[0]))] : 0;
@@ -262,9 +235,7 @@ START_TEST(test_kicks_never_leave_a_stale_view)
 			ck_assert_uint_eq(e->ret.value, pkru);
 		}
 	}
-	atomic_store(&k.stop, true);
-	pthread_join(thread, NULL);
-	ck_assert_msg(k.kicks > 100, "only %lu kicks landed", k.kicks);
+	ck_assert_msg(vmtest_kicker_stop(&k) > 100, "only %lu kicks landed", k.kicks);
 }
 END_TEST
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmtest.h"
@@ -216,4 +217,37 @@ int vmtest_open_fds(void)
 	if (d)
 		closedir(d);
 	return n;
+}
+
+static void *kick_randomly(void *arg)
+{
+	struct vmtest_kicker *k = arg;
+
+	while (!atomic_load(&k->stop)) {
+		struct timespec ts = { 0, k->min_ns + rand_r(&k->seed) % k->spread_ns };
+
+		nanosleep(&ts, NULL);
+		pkvm_interrupt(k->vm);
+		k->kicks++;
+	}
+	return NULL;
+}
+
+void vmtest_kicker_start(struct vmtest_kicker *k, struct pkvm_vm *vm, unsigned seed,
+			 long min_ns, long spread_ns)
+{
+	k->vm = vm;
+	k->seed = seed;
+	k->min_ns = min_ns;
+	k->spread_ns = spread_ns;
+	k->kicks = 0;
+	atomic_init(&k->stop, false);
+	ck_assert_int_eq(pthread_create(&k->thread, NULL, kick_randomly, k), 0);
+}
+
+unsigned long vmtest_kicker_stop(struct vmtest_kicker *k)
+{
+	atomic_store(&k->stop, true);
+	pthread_join(k->thread, NULL);
+	return k->kicks;
 }

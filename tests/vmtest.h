@@ -11,6 +11,8 @@
 #define PKVM_VMTEST_H
 
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "libpkvm.h"
@@ -77,6 +79,23 @@ void vmtest_start(struct vmtest *t, void *fn, uint64_t a0, uint64_t a1, uint64_t
 uint64_t vmtest_guest_addr(const void *fn);
 
 struct pkvm_exit *vmtest_run(struct vmtest *t);
+/*
+ * A thread that calls pkvm_interrupt() on @vm at random moments, every
+ * @min_ns + (0..@spread_ns) ns, until stopped: kicks land in the guest, in
+ * the stub and in the host alike.  vmtest_kicker_stop() returns the count.
+ */
+struct vmtest_kicker {
+	struct pkvm_vm *vm;
+	pthread_t thread;
+	atomic_bool stop;
+	unsigned seed;
+	long min_ns, spread_ns;
+	unsigned long kicks;
+};
+void vmtest_kicker_start(struct vmtest_kicker *k, struct pkvm_vm *vm, unsigned seed,
+			 long min_ns, long spread_ns);
+unsigned long vmtest_kicker_stop(struct vmtest_kicker *k);
+
 /* A one-line account of an exit, for failure messages (a static buffer). */
 const char *vmtest_describe(const struct pkvm_exit *e);
 /* Run; the guest must reach GUEST_SYNC(value).  Resumes it with @ret in RAX next time. */
