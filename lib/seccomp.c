@@ -101,6 +101,32 @@ static int allow(scmp_filter_ctx ctx, const char *name)
 /* Flags openat() may carry beside O_RDONLY (0) and the required O_NOFOLLOW (paths.c). */
 #define LX_OPEN_ALLOWED	(O_PATH | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_DIRECTORY | 0100000 /* O_LARGEFILE */)
 
+#ifdef PKVM_SANITIZER_BUILD
+#include <sanitizer/common_interface_defs.h>
+#include <sanitizer/lsan_interface.h>
+
+/*
+ * Sanitizer builds only (configure --enable-asan/--enable-ubsan, for testing).
+ * Reports need only write and exit, which the filter allows; the runtime reads
+ * what it may need for them (its memory map, symbolizer) before the filter is
+ * on.  LeakSanitizer's check at exit cannot run under the filter (it forks a
+ * tracer that ptraces this process): it runs here instead, and a leak ends the
+ * process now.  Leaks made after the lockdown are checked where the same code
+ * runs without it (the VM suites; pksandbox --no-seccomp in the QEMU lane).
+ */
+static void sanitizer_before_lockdown(void)
+{
+	__sanitizer_sandbox_on_notify(NULL);
+#ifdef __SANITIZE_ADDRESS__
+	__lsan_do_leak_check();
+#endif
+}
+#else
+static void sanitizer_before_lockdown(void)
+{
+}
+#endif
+
 static int build(scmp_filter_ctx ctx, const struct pkvm_vm *vm)
 {
 	const struct pkvm_linux *lx = vm->linux_personality;
@@ -185,8 +211,10 @@ int pkvm_seccomp_lockdown(struct pkvm_vm *vm, unsigned flags)
 	err = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	if (!err)
 		err = build(ctx, vm);
-	if (!err)
+	if (!err) {
+		sanitizer_before_lockdown();
 		err = seccomp_load(ctx);
+	}
 	seccomp_release(ctx);
 	return err > 0 ? -err : err;
 }

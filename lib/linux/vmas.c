@@ -115,6 +115,8 @@ int lx_vma_remove(struct lx_vmaset *lx, uint64_t start, uint64_t end)
 		j++;
 	if (j < lx->n && lx->v[j].start < end)
 		lx->v[j].start = end;
+	if (j == i)
+		return 0;	/* nothing removed (and v may be NULL: no memmove) */
 	memmove(&lx->v[i], &lx->v[j], (lx->n - j) * sizeof(*lx->v));
 	lx->n -= j - i;
 	return 0;

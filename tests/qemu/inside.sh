@@ -2,6 +2,7 @@
 # inside.sh: what check-hw.sh runs inside the QEMU lane (busybox sh, /payload).
 # The VM suites run on the hw, soft and none backends, pksandbox's and the Linux
 # personality's with --pkeys=hw and soft (and auto); a failing suite fails the lane.
+# In sanitizer builds (PKVM_SANITIZE set) any sanitizer report fails its suite.
 pass=0
 fail=0
 
@@ -41,6 +42,14 @@ for pkeys in hw soft; do
 	suite "test_busybox (--pkeys=$pkeys)" env PKSANDBOX=./pksandbox-static \
 		PKSANDBOX_ARGS=--pkeys=$pkeys sh ./test_busybox.sh
 done
+# Sanitizer builds: a locked-down pksandbox checks for leaks at its lockdown, not at
+# exit (lib/seccomp.c), so its runs and the Linux personality are leak-checked here.
+if [ -n "${PKVM_SANITIZE:-}" ]; then
+	suite "test_pksandbox (--no-seccomp, leaks checked at exit)" env PKSANDBOX=./pksandbox-static \
+		PROGS=./progs PKSANDBOX_ARGS=--no-seccomp sh ./test_pksandbox.sh
+	suite "test_linux (--no-seccomp, leaks checked at exit)" env PKSANDBOX=./pksandbox-static \
+		LINUX_PROGS=./linux PKSANDBOX_ARGS=--no-seccomp sh ./test_linux.sh
+fi
 suite "example parser_host" ./parser_host ./guest_parser
 suite "example hostcall_host" ./hostcall_host ./guest_services
 suite "test_linux_block (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOSITY=normal \

@@ -6,11 +6,13 @@
 # booted under TCG can load kvm-amd and hand us a genuine KVM (nested inside TCG) to test against.
 #
 # Usage: tests/qemu/lane.sh [--cache DIR] [--timeout SECS] [--mem SIZE] [--console FILE]
-#                           PAYLOAD_DIR COMMAND [ARG...]
+#                           [--sysroot DIR] PAYLOAD_DIR COMMAND [ARG...]
 #
 # PAYLOAD_DIR is copied to /payload in the guest; COMMAND runs there (cwd /payload,
 # PATH=/payload:/bin, stdin /dev/null) and its stdout+stderr stream to our stdout. The guest has
-# only busybox and no libc, so payload programs must be static.
+# only busybox and no libc, so payload programs must be static, unless --sysroot DIR brings their
+# runtime: DIR's tree is copied to the guest's / (tests/qemu/runtime.sh fills one with the loader
+# and the libraries that dynamically linked programs need, at the paths they look for them).
 #
 # Exit status: COMMAND's own status (0..255), or
 #   2   usage error                       77  qemu-system-x86_64 not installed (the only skip)
@@ -48,12 +50,14 @@ cache=${PKVM_QEMU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/libpkvm-qemu}
 timeout_s=600
 mem=1G
 console_copy=
+sysroot=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--cache) [ $# -ge 2 ] || usage; cache=$2; shift 2 ;;
 	--timeout) [ $# -ge 2 ] || usage; timeout_s=$2; shift 2 ;;
 	--mem) [ $# -ge 2 ] || usage; mem=$2; shift 2 ;;
 	--console) [ $# -ge 2 ] || usage; console_copy=$2; shift 2 ;;
+	--sysroot) [ $# -ge 2 ] || usage; sysroot=$2; shift 2 ;;
 	-h | --help) usage ;;
 	--) shift; break ;;
 	-*) usage ;;
@@ -65,6 +69,7 @@ case $timeout_s in '' | *[!0-9]* | 0) die "$EX_USAGE" "--timeout wants a positiv
 payload=$1
 shift
 [ -d "$payload" ] || die "$EX_USAGE" "payload directory '$payload' does not exist"
+[ -z "$sysroot" ] || [ -d "$sysroot" ] || die "$EX_USAGE" "sysroot directory '$sysroot' does not exist"
 
 command -v qemu-system-x86_64 >/dev/null 2>&1 || {
 	echo "$prog: SKIP: qemu-system-x86_64 not found (install qemu-system-x86)" >&2
@@ -224,9 +229,12 @@ fi
 echo "$kernel_pkg" >"$cache/current"
 
 # ---------------------------------------------------------------------------------------------
-# (b) The initramfs: busybox, modules, payload, the command, and an init that drives the run.
+# (b) The initramfs: the sysroot if any, busybox, modules, payload, the command, and an init
+# that drives the run (the lane's own files go in last, so a sysroot cannot replace them).
 # ---------------------------------------------------------------------------------------------
 root=$tmp/root
+mkdir -p "$root"
+[ -z "$sysroot" ] || cp -a "$sysroot/." "$root/"
 mkdir -p "$root/bin" "$root/lib/modules" "$root/payload" "$root/lane"
 cp "$(command -v busybox)" "$root/bin/busybox"
 cp "$kdir"/modules/* "$root/lib/modules/"

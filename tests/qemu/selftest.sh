@@ -54,6 +54,12 @@ expect 0 "argument quoting" "$lane" --cache "$cache" "$work/payload" \
 	sh -c 'printf "[%s]" "$@"' x "a b" "it's" '$HOME' ''
 [ "$(cat "$work/out")" = "[a b][it's][\$HOME][]" ] ||
 	{ echo "FAIL argument quoting: got $(cat "$work/out")"; failures=$((failures + 1)); }
+# A dynamically linked program (coreutils' expr, not busybox's applet) runs with --sysroot.
+cp "$(command -v expr)" "$work/payload/dynexpr"
+"$here/runtime.sh" "$work/sysroot" "$work/payload/dynexpr"
+expect 1 "dynamic program (--sysroot)" "$lane" --cache "$cache" --sysroot "$work/sysroot" \
+	"$work/payload" ./dynexpr 6 \* 7 = 41
+rm "$work/payload/dynexpr"
 expect 127 "command not found" "$lane" --cache "$cache" "$work/payload" no-such-command
 expect 254 "timeout" "$lane" --cache "$cache" --timeout 10 "$work/payload" sleep 100
 expect 253 "guest panic" "$lane" --cache "$cache" "$work/payload" sh -c 'echo c >/proc/sysrq-trigger'
