@@ -296,19 +296,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("conformance");
 	TCase *tc = tcase_create("pkeys");
-	SRunner *sr;
-	int failed;
 
 	vmtest_probe_backends();
 	tcase_set_timeout(tc, 300);
 	tcase_add_loop_test(tc, test_backend_follows_pkeys_md, 0, vmtest_nbackends);
 	tcase_add_test(tc, test_hw_and_soft_agree);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return vmtest_run_tcase("conformance", tc, CK_NORMAL);
 }

@@ -399,10 +399,7 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("embed");
 	TCase *tc = tcase_create("embedding");
-	SRunner *sr;
-	int failed;
 
 	vmtest_probe_backends();
 	tcase_add_checked_fixture(tc, NULL, teardown);
@@ -415,10 +412,5 @@ int main(void)
 	tcase_add_loop_test(tc, test_hundreds_of_vms_at_once, 0, 1);
 	tcase_add_loop_test(tc, test_create_destroy_leaks_nothing, 0, 1);
 	tcase_add_loop_test(tc, test_vms_on_many_threads, 0, vmtest_nbackends);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return vmtest_run_tcase("embed", tc, CK_VERBOSE);
 }

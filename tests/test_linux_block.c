@@ -151,20 +151,12 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("linux_block");
 	TCase *tc = tcase_create("interrupt");
-	SRunner *sr;
-	int failed;
 
 	vmtest_probe_backends();
 	tcase_add_loop_test(tc, test_interrupt_ends_sleep, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_interrupted_sleep_resumes, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_interrupt_ends_read, 0, vmtest_nbackends);
 	tcase_set_timeout(tc, 30);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return vmtest_run_tcase("linux_block", tc, CK_NORMAL);
 }

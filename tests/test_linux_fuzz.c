@@ -156,18 +156,10 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("linux_fuzz");
 	TCase *tc = tcase_create("fuzz");
-	SRunner *sr;
-	int failed;
 
 	vmtest_probe_backends();
 	tcase_set_timeout(tc, 400);
 	tcase_add_loop_test(tc, test_sysfuzz_cannot_reach_the_host, 0, vmtest_nbackends);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return vmtest_run_tcase("linux_fuzz", tc, CK_VERBOSE);
 }

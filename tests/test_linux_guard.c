@@ -246,10 +246,7 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("linux_guard");
 	TCase *tc = tcase_create("guard");
-	SRunner *sr;
-	int failed;
 
 	vmtest_probe_backends();
 	tcase_add_checked_fixture(tc, NULL, teardown);
@@ -259,10 +256,5 @@ int main(void)
 	tcase_add_loop_test(tc, test_guest_cannot_replace_host_mappings, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_mremap_keeps_rights_per_mapping, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_huge_spans_cost_what_is_mapped, 0, vmtest_nbackends);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return vmtest_run_tcase("linux_guard", tc, CK_VERBOSE);
 }

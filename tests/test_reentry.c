@@ -241,10 +241,7 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("reentry");
 	TCase *tc = tcase_create("reentry");
-	SRunner *sr;
-	int failed;
 
 	vmtest_probe_backends();
 	tcase_add_checked_fixture(tc, NULL, teardown);
@@ -253,10 +250,5 @@ int main(void)
 	tcase_add_loop_test(tc, test_window_after_interrupt_in_host_call, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_stale_kick_does_not_stop_next_run, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_kicks_never_leave_a_stale_view, 0, vmtest_nbackends);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return vmtest_run_tcase("reentry", tc, CK_VERBOSE);
 }

@@ -725,10 +725,7 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("vm");
 	TCase *tc = tcase_create("scenarios");
-	SRunner *sr;
-	int failed;
 
 	vmtest_probe_backends();
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -761,10 +758,5 @@ int main(void)
 	ADD(test_pkru_lock_policy);
 	ADD(test_many_vms_and_no_leaks);
 	ADD(test_bad_arguments);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return vmtest_run_tcase("vm", tc, CK_VERBOSE);
 }

@@ -251,3 +251,17 @@ unsigned long vmtest_kicker_stop(struct vmtest_kicker *k)
 	pthread_join(k->thread, NULL);
 	return k->kicks;
 }
+
+int vmtest_run_tcase(const char *name, TCase *tc, enum print_output mode)
+{
+	Suite *s = suite_create(name);
+	SRunner *sr;
+	int failed;
+
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, mode);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -96,6 +96,9 @@ void vmtest_kicker_start(struct vmtest_kicker *k, struct pkvm_vm *vm, unsigned s
 			 long min_ns, long spread_ns);
 unsigned long vmtest_kicker_stop(struct vmtest_kicker *k);
 
+/* Run @tc as suite @name and return main()'s exit status: 1 if any test failed. */
+int vmtest_run_tcase(const char *name, TCase *tc, enum print_output mode);
+
 /* A one-line account of an exit, for failure messages (a static buffer). */
 const char *vmtest_describe(const struct pkvm_exit *e);
 /* Run; the guest must reach GUEST_SYNC(value).  Resumes it with @ret in RAX next time. */
