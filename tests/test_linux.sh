@@ -39,7 +39,9 @@ same() {
 	ns=$?
 	sandbox "$@" >"$tmp/s.out" 2>"$tmp/s.err" </dev/null
 	ss=$?
-	if [ "$ns" -eq "$ss" ] && cmp -s "$tmp/n.out" "$tmp/s.out"; then
+	if [ "$ns" -eq 126 ] || [ "$ns" -eq 127 ]; then
+		bad "$what: the native run did not start (status $ns)"
+	elif [ "$ns" -eq "$ss" ] && cmp -s "$tmp/n.out" "$tmp/s.out"; then
 		ok
 	else
 		bad "$what: native status $ns, sandboxed $ss"
@@ -92,6 +94,8 @@ for v in glibc glibc-pie musl; do
 	same "memory-$v" "$dir/memory-$v" -- "$dir/memory-$v"
 	same "memory-$v segv" "$dir/memory-$v" segv -- "$dir/memory-$v" segv
 	expect "memory-$v SIGSEGV report" 139 "Segmentation fault" "$dir/memory-$v" segv
+	same "memory-$v file mappings" "$dir/memory-$v" file "$tmp/ro/data" -- \
+		--ro "$tmp/ro" "$dir/memory-$v" file "$tmp/ro/data"
 	expect "memory-$v --memory limit" 0 "big mmap: ENOMEM" --memory=64M "$dir/memory-$v" limit
 	expect "memory-$v --memory limit (malloc)" 0 "big malloc: NULL" --memory=64M "$dir/memory-$v" limit
 	same "files-$v" "$dir/files-$v" "$tmp/ro" -- --ro "$tmp/ro" "$dir/files-$v" "$tmp/ro"
