@@ -1,4 +1,4 @@
-/* test_linux_vmas.c: the personality's address-range sets against a page-by-page model. */
+/* test_linux_vmas.c: the personality's address-range sets (plain and file) against page-by-page models. */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -120,6 +120,121 @@ START_TEST(test_random_operations_match_the_model)
 }
 END_TEST
 
+/* The file-set model: each page's file (-1: none) and the file offset it maps. */
+struct file_model {
+	int file[PAGES];
+	uint64_t offset[PAGES];
+};
+
+struct walk {
+	const struct file_model *m;
+	struct lx_file *const *files;
+	uint64_t next;			/* where the next part may start, at the earliest */
+	unsigned pages;			/* pages the parts cover */
+	int bad;
+};
+
+/* lx_vma_each()'s parts: in order, inside the asked range, each page as the model says. */
+static int check_part(void *ctx, const struct lx_vma *part)
+{
+	struct walk *w = ctx;
+
+	if (part->start < w->next || part->start >= part->end)
+		w->bad++;
+	for (uint64_t a = part->start; a < part->end; a += PG) {
+		unsigned p = (a - BASE) / PG;
+
+		if (w->m->file[p] < 0 || w->files[w->m->file[p]] != part->file ||
+		    w->m->offset[p] != part->offset + (a - part->start))
+			w->bad++;
+		w->pages++;
+	}
+	w->next = part->end;
+	return 0;
+}
+
+static void check_files(const struct lx_vmaset *set, const struct file_model *m,
+			struct lx_file *const *files, unsigned nfiles, unsigned a, unsigned b,
+			int step)
+{
+	struct walk w = { .m = m, .files = files, .next = addr_of(a) };
+	unsigned pages = 0, refs = 0;
+
+	ck_assert_int_eq(lx_vma_each(set, addr_of(a), addr_of(b), check_part, &w), 0);
+	for (unsigned p = a; p < b; p++)
+		pages += m->file[p] >= 0;
+	ck_assert_msg(w.bad == 0 && w.next <= addr_of(b) && w.pages == pages,
+		      "step %d: parts of [%u, %u) disagree with the model", step, a, b);
+	/* Each range holds one reference to its file, beside the test's own. */
+	for (unsigned f = 0; f < nfiles; f++) {
+		unsigned held = 0;
+
+		for (unsigned i = 0; i < set->n; i++)
+			held += set->v[i].file == files[f];
+		refs += files[f]->refs != 1 + held;
+	}
+	ck_assert_msg(refs == 0, "step %d: %u files' references are off", step, refs);
+}
+
+START_TEST(test_file_ranges_keep_offsets_and_references)
+{
+	struct lx_vmaset set = { 0 };
+	struct file_model m;
+	struct lx_file *files[3];
+
+	for (unsigned f = 0; f < 3; f++) {
+		files[f] = lx_file_new(-1, false, true, false);
+		ck_assert_ptr_nonnull(files[f]);
+	}
+	for (unsigned p = 0; p < PAGES; p++)
+		m.file[p] = -1;
+	srand(4321);
+	for (int step = 0; step < 5000; step++) {
+		unsigned a = rand() % PAGES, n = 1 + rand() % 16, op = rand() % 4, f = rand() % 3;
+		unsigned t = rand() % PAGES;
+		unsigned b = a + n > PAGES ? PAGES : a + n;
+		uint64_t offset = (uint64_t)(rand() % 64) * PG;
+		bool overlaps = false;
+
+		for (unsigned p = a; p < b; p++)
+			overlaps |= m.file[p] >= 0;
+		if (op == 0) {
+			ck_assert_int_eq(lx_vma_add_file(&set, addr_of(a), addr_of(b), files[f], offset),
+					 overlaps ? -EEXIST : 0);
+			for (unsigned p = a; p < b && !overlaps; p++) {
+				m.file[p] = f;
+				m.offset[p] = offset + (p - a) * PG;
+			}
+		} else if (op == 3 && t + (b - a) <= PAGES && (t >= b || t + (b - a) <= a)) {
+			/* mremap's copy, to a free place apart from the source. */
+			bool target_free = true;
+
+			for (unsigned p = t; p < t + (b - a); p++)
+				target_free &= m.file[p] < 0;
+			if (!target_free)
+				continue;
+			ck_assert_int_eq(lx_vma_copy_files(&set, addr_of(a), addr_of(b), addr_of(t)), 0);
+			for (unsigned p = a; p < b; p++) {
+				m.file[t + p - a] = m.file[p];
+				m.offset[t + p - a] = m.offset[p];
+			}
+		} else if (op == 1) {
+			/* Once prepared, a removal cannot fail. */
+			ck_assert_int_eq(lx_vma_remove_prepare(&set, addr_of(a), addr_of(b)), 0);
+			ck_assert_int_eq(lx_vma_remove(&set, addr_of(a), addr_of(b)), 0);
+			for (unsigned p = a; p < b; p++)
+				m.file[p] = -1;
+		}
+		check_files(&set, &m, files, 3, op == 2 ? a : 0, op == 2 ? b : PAGES, step);
+	}
+	lx_vmaset_destroy(&set);
+	for (unsigned f = 0; f < 3; f++) {
+		ck_assert_uint_eq(files[f]->refs, 1);
+		lx_file_put(files[f]);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("linux_vmas");
@@ -128,6 +243,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, test_random_operations_match_the_model);
+	tcase_add_test(tc, test_file_ranges_keep_offsets_and_references);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

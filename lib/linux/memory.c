@@ -99,11 +99,17 @@ static bool all_guests(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t addr,
 
 static int unmap_range(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t addr, uint64_t len)
 {
-	int err = pkvm_unmap(vm, addr, len);
+	struct lx_vmaset *const sets[] = { &lx->vmas, &lx->none, &lx->filemaps };
+	int err = 0;
 
+	/* Make room in the records first, so that nothing fails after the pages are gone. */
+	for (unsigned i = 0; i < 3 && !err; i++)
+		err = lx_vma_remove_prepare(sets[i], addr, addr + len);
 	if (!err)
-		err = lx_vma_remove(&lx->none, addr, addr + len);
-	return err ? err : lx_vma_remove(&lx->vmas, addr, addr + len);
+		err = pkvm_unmap(vm, addr, len);
+	for (unsigned i = 0; i < 3 && !err; i++)
+		err = lx_vma_remove(sets[i], addr, addr + len);
+	return err;
 }
 
 int lx_memory_init(struct pkvm_vm *vm, struct pkvm_linux *lx)
@@ -133,6 +139,7 @@ void lx_memory_destroy(struct pkvm_linux *lx)
 {
 	lx_vmaset_destroy(&lx->vmas);
 	lx_vmaset_destroy(&lx->none);
+	lx_vmaset_destroy(&lx->filemaps);
 }
 
 static bool none_overlaps(struct pkvm_vm *vm, uint64_t gva, size_t len)
@@ -184,7 +191,11 @@ LX_HANDLER_DEF(lx_sys_brk)
 	return lx_ret(result, lx->brk);
 }
 
-/* Fill a fresh private mapping from a file the guest opened: pread() in bounded steps. */
+/*
+ * Fill private pages from a file, as the kernel faults them in: pread() in
+ * bounded steps, written whatever the pages' rights or key.  What lies past
+ * the end of the file stays as it is (zero, in a fresh or zeroed page).
+ */
 static int fill_from_file(struct pkvm_vm *vm, struct pkvm_linux *lx, struct lx_file *f,
 			  uint64_t addr, uint64_t len, uint64_t offset)
 {
@@ -197,7 +208,7 @@ static int fill_from_file(struct pkvm_vm *vm, struct pkvm_linux *lx, struct lx_f
 			return -errno;
 		if (n == 0)
 			break;		/* past the end: the rest stays zero */
-		err = lx_write(vm, addr + done, lx->bounce, n);
+		err = pkvm_host_write_guest(vm, addr + done, lx->bounce, n);
 		if (err)
 			return err;
 		done += n;
@@ -227,6 +238,10 @@ LX_HANDLER_DEF(lx_sys_mmap)
 			return lx_ret(result, -EBADF);
 		if (!file->readable || file->is_dir || (type != MAP_PRIVATE && (prot & PROT_WRITE)))
 			return lx_ret(result, -EACCES);
+		if (file->may_block)
+			return lx_ret(result, -ENODEV);	/* a pipe or a device: no pages */
+		if (offset > INT64_MAX - len)
+			return lx_ret(result, -EOVERFLOW);	/* past the largest file offset */
 	}
 	if (fixed) {
 		if (!user_range(addr, len))
@@ -254,11 +269,12 @@ LX_HANDLER_DEF(lx_sys_mmap)
 				return lx_ret(result, err);
 		}
 	}
-	err = map_fresh(vm, lx, addr, len, file ? PROT_READ | PROT_WRITE : prot);
+	err = map_fresh(vm, lx, addr, len, prot);
 	if (!err && file) {
+		/* Recorded, so that MADV_DONTNEED reads the file again, as Linux does. */
 		err = fill_from_file(vm, lx, file, addr, len, offset);
 		if (!err)
-			err = lx_protect(vm, addr, len, prot);
+			err = lx_vma_add_file(&lx->filemaps, addr, addr + len, file, offset);
 		if (err)
 			unmap_range(vm, lx, addr, len);
 	}
@@ -352,6 +368,39 @@ static int copy_pages(struct pkvm_vm *vm, uint64_t dst, uint64_t src, uint64_t l
 	return 0;
 }
 
+/* The file record of the page at @page, if that page is file-backed. */
+static int find_part(void *ctx, const struct lx_vma *part)
+{
+	*(struct lx_vma *)ctx = *part;
+	return 1;
+}
+
+static bool file_page(struct pkvm_linux *lx, uint64_t page, struct lx_vma *part)
+{
+	return lx_vma_each(&lx->filemaps, page, page + PAGE_SIZE, find_part, part) == 1;
+}
+
+/*
+ * A mapping that grows keeps what backs it: when its last page, at @last,
+ * maps a file, the pages added at [start, start + len) map the file's next
+ * bytes, as Linux extends the mapping; anonymous ones stay zero.
+ */
+static int grow_backing(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t last, uint64_t start,
+			uint64_t len)
+{
+	struct lx_vma part;
+	uint64_t offset;
+	int err;
+
+	if (!file_page(lx, last, &part))
+		return 0;
+	offset = part.offset + PAGE_SIZE;
+	if (offset > INT64_MAX - len)
+		return -EOVERFLOW;
+	err = fill_from_file(vm, lx, part.file, start, len, offset);
+	return err ? err : lx_vma_add_file(&lx->filemaps, start, start + len, part.file, offset);
+}
+
 LX_HANDLER_DEF(lx_sys_mremap)
 {
 	uint64_t old = args[0], old_len = page_up(args[1]), new_len = page_up(args[2]);
@@ -378,9 +427,17 @@ LX_HANDLER_DEF(lx_sys_mremap)
 		/* Grow in place when the pages after it are free. */
 		if (user_range(old, new_len) && old + new_len <= lx->mmap_top &&
 		    !lx_vma_overlaps(&lx->vmas, old + old_len, old + new_len)) {
-			err = map_fresh(vm, lx, old + old_len, new_len - old_len, prot);
-			if (!err && pkey)
-				err = pkvm_set_pkey(vm, old + old_len, new_len - old_len, pkey);
+			uint64_t added = old + old_len, more = new_len - old_len;
+
+			err = map_fresh(vm, lx, added, more, prot);
+			if (err)
+				return lx_ret(result, err);
+			if (pkey)
+				err = pkvm_set_pkey(vm, added, more, pkey);
+			if (!err)
+				err = grow_backing(vm, lx, added - PAGE_SIZE, added, more);
+			if (err)
+				unmap_range(vm, lx, added, more);
 			return lx_ret(result, err ? err : (int64_t)old);
 		}
 		if (!(flags & MREMAP_MAYMOVE))
@@ -402,15 +459,24 @@ LX_HANDLER_DEF(lx_sys_mremap)
 				return lx_ret(result, err);
 		}
 	}
-	/* Move: fresh pages, the contents, the old rights and key; then drop the old range. */
-	err = map_fresh(vm, lx, new_addr, new_len, PROT_READ | PROT_WRITE);
+	/*
+	 * Move: fresh pages, the contents, the old rights, key and file
+	 * records (a grown tail backed as grow_backing() says); then drop the
+	 * old range.
+	 */
+	uint64_t kept = old_len < new_len ? old_len : new_len;
+
+	err = map_fresh(vm, lx, new_addr, new_len, prot);
 	if (err)
 		return lx_ret(result, err);
-	err = copy_pages(vm, new_addr, old, old_len < new_len ? old_len : new_len);
-	if (!err)
-		err = lx_protect(vm, new_addr, new_len, prot);
+	err = copy_pages(vm, new_addr, old, kept);
 	if (!err && pkey)
 		err = pkvm_set_pkey(vm, new_addr, new_len, pkey);
+	if (!err)
+		err = lx_vma_copy_files(&lx->filemaps, old, old + kept, new_addr);
+	if (!err && new_len > old_len)
+		err = grow_backing(vm, lx, old + old_len - PAGE_SIZE, new_addr + old_len,
+				   new_len - old_len);
 	if (!err)
 		err = unmap_range(vm, lx, old, old_len);
 	if (err) {
@@ -432,10 +498,19 @@ static int zero_leaf(void *ctx, uint64_t start, uint64_t end, uint64_t leaf)
 	return 0;
 }
 
+/* A file-backed part of a range just zeroed reads the file again. */
+static int refill(void *ctx, const struct lx_vma *part)
+{
+	struct pkvm_vm *vm = ctx;
+
+	return fill_from_file(vm, vm->linux_personality, part->file, part->start,
+			      part->end - part->start, part->offset);
+}
+
 LX_HANDLER_DEF(lx_sys_madvise)
 {
-	uint64_t addr = args[0], len = page_up(args[1]);
-	int advice = args[2];
+	uint64_t addr = args[0], len = page_up(args[1]), end;
+	int advice = args[2], err;
 
 	if (addr % PAGE_SIZE || args[1] > PKVM_USER_TOP)
 		return lx_ret(result, -EINVAL);
@@ -443,8 +518,20 @@ LX_HANDLER_DEF(lx_sys_madvise)
 		return lx_ret(result, 0);
 	if (!user_range(addr, len) || !lx_vma_covered(&lx->vmas, addr, addr + len))
 		return lx_ret(result, -ENOMEM);
-	/* Private anonymous memory reads back as zeros after MADV_DONTNEED (and FREE may). */
-	if (advice == MADV_DONTNEED || advice == MADV_FREE)
-		return lx_ret(result, pkvm_pt_for_each_leaf(&vm->pt, addr, len, zero_leaf, vm));
+	end = addr + len;
+	/* MADV_FREE is for anonymous memory only: Linux refuses it on a file mapping. */
+	if (advice == MADV_FREE && lx_vma_overlaps(&lx->filemaps, addr, end))
+		return lx_ret(result, -EINVAL);
+	/*
+	 * After MADV_DONTNEED (and MADV_FREE, which may act so), private
+	 * anonymous memory reads back as zeros and a private file mapping as
+	 * the file's current contents: the guest's writes are gone either way.
+	 */
+	if (advice == MADV_DONTNEED || advice == MADV_FREE) {
+		err = pkvm_pt_for_each_leaf(&vm->pt, addr, len, zero_leaf, vm);
+		if (!err)
+			err = lx_vma_each(&lx->filemaps, addr, end, refill, vm);
+		return lx_ret(result, err);
+	}
 	return lx_ret(result, 0);
 }

@@ -54,12 +54,17 @@ struct lx_root {
 	const char *name;		/* a file: its name in that parent (inside path) */
 };
 
-/* A range of the guest address space (page aligned). */
+/* A range of the guest address space (page aligned), and the file behind it, if any. */
 struct lx_vma {
 	uint64_t start, end;
+	struct lx_file *file;		/* a file mapped privately here: one reference per range */
+	uint64_t offset;		/* the file offset that start maps */
 };
 
-/* Sorted, not overlapping, adjacent ones merged. */
+/*
+ * Sorted, not overlapping.  Plain sets (no files) merge ranges that touch;
+ * file sets keep each mapping's range apart.
+ */
 struct lx_vmaset {
 	struct lx_vma *v;
 	unsigned n, cap;
@@ -79,6 +84,7 @@ struct pkvm_linux {
 	uint64_t mmap_top;		/* mmap() places memory below this */
 	struct lx_vmaset vmas;		/* handed out (image and stack included) */
 	struct lx_vmaset none;		/* PROT_NONE: no access for the guest nor for its syscalls */
+	struct lx_vmaset filemaps;	/* private file mappings: what MADV_DONTNEED reads back */
 
 	/* files.c, fdtable.c, paths.c */
 	struct lx_fd fds[LX_NR_FDS];
@@ -147,13 +153,31 @@ void lx_pkeys_init(struct pkvm_vm *vm, struct pkvm_linux *lx);
 bool lx_pkey_is_guests(const struct pkvm_linux *lx, int pkey);
 
 /* vmas.c: ranges are page aligned, [start, end). */
+/* Add to a plain set, merging. */
 int lx_vma_add(struct lx_vmaset *set, uint64_t start, uint64_t end);
+/* Add to a file set, taking a reference on @file; -EEXIST if it overlaps a range there. */
+int lx_vma_add_file(struct lx_vmaset *set, uint64_t start, uint64_t end, struct lx_file *file,
+		    uint64_t offset);
+/*
+ * Remove [start, end): ranges inside go (dropping their file references),
+ * ranges across an edge are cut, keeping their file offsets right.  Fails
+ * (-ENOMEM) only when a range must split in two and there is no room;
+ * lx_vma_remove_prepare() makes the room first, so that the removal of the
+ * same range after it cannot fail.
+ */
 int lx_vma_remove(struct lx_vmaset *set, uint64_t start, uint64_t end);
+int lx_vma_remove_prepare(struct lx_vmaset *set, uint64_t start, uint64_t end);
 bool lx_vma_covered(const struct lx_vmaset *set, uint64_t start, uint64_t end);
 bool lx_vma_overlaps(const struct lx_vmaset *set, uint64_t start, uint64_t end);
 /* The highest free range of @len bytes inside [floor, top), or -ENOMEM. */
 int lx_vma_find_free(const struct lx_vmaset *set, uint64_t len, uint64_t floor, uint64_t top,
 		     uint64_t *addr);
+/*
+ * Call @fn on the part of each range inside [start, end), in order (its
+ * offset moved with a cut start); a non-zero return stops and is returned.
+ */
+int lx_vma_each(const struct lx_vmaset *set, uint64_t start, uint64_t end,
+		int (*fn)(void *ctx, const struct lx_vma *part), void *ctx);
 /*
  * Call @fn on each maximal part of [start, end) that @set does not cover, in
  * order; a non-zero return stops and is returned.  Costs the ranges of @set
@@ -161,6 +185,11 @@ int lx_vma_find_free(const struct lx_vmaset *set, uint64_t len, uint64_t floor, 
  */
 int lx_vma_each_gap(const struct lx_vmaset *set, uint64_t start, uint64_t end,
 		    int (*fn)(void *ctx, uint64_t start, uint64_t end), void *ctx);
+/*
+ * Give [to, to + (end - start)) the file ranges of [start, end), as mremap()
+ * moves a mapping: the target must hold none, and must not overlap the source.
+ */
+int lx_vma_copy_files(struct lx_vmaset *set, uint64_t start, uint64_t end, uint64_t to);
 void lx_vmaset_destroy(struct lx_vmaset *set);
 
 /*

@@ -1,11 +1,13 @@
-/* memory.c: brk, malloc, mmap, munmap, mremap, mprotect, madvise as a libc program uses them. */
+/* memory.c: brk, malloc, mmap (of files too), munmap, mremap, mprotect, madvise as a libc program uses them. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -20,6 +22,94 @@ static unsigned sum(const unsigned char *p, size_t n)
 	return s;
 }
 
+/* Up to 24 bytes at @p, as text: what a page of the data file (or zeros, '.') holds there. */
+static void show(const char *what, const unsigned char *p)
+{
+	char line[25];
+
+	for (int i = 0; i < 24; i++)
+		line[i] = p[i] >= ' ' && p[i] < 127 ? p[i] : '.';
+	line[24] = 0;
+	printf("%s: %s\n", what, line);
+}
+
+/*
+ * Private file mappings: MADV_DONTNEED drops the program's writes and the
+ * pages read the file again, at the right offsets after munmap() cut the
+ * mapping, mremap() moved it, or grew it over more of the file.
+ */
+static int file_mappings(const char *path)
+{
+	const size_t page = 4096;
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+
+	CHECK(fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 8 * (off_t)page);
+	unsigned char *m = mmap(NULL, 6 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 2 * page);
+	CHECK(m != MAP_FAILED);
+	CHECK(close(fd) == 0);		/* the mapping keeps the file */
+	show("offset 2 pages", m);
+	for (int i = 0; i < 6; i++)
+		memset(m + i * page, 'X', 8);
+	CHECK(madvise(m + page, page, MADV_DONTNEED) == 0);
+	show("written, page 0", m);
+	show("dropped, page 1", m + page);
+	CHECK(madvise(m, 6 * page, MADV_DONTNEED) == 0);
+	show("dropped, page 0", m);
+	show("dropped, page 5", m + 5 * page);
+
+	/* Cut in two: each part still maps its own offsets. */
+	CHECK(munmap(m + 2 * page, page) == 0);
+	memset(m + 4 * page, 'Y', 8);
+	CHECK(madvise(m + 3 * page, 3 * page, MADV_DONTNEED) == 0);
+	show("after a cut, page 4", m + 4 * page);
+	CHECK(madvise(m + 2 * page, page, MADV_DONTNEED) == -1 && errno == ENOMEM);
+	printf("MADV_FREE on a file mapping: %s\n",
+	       madvise(m, page, MADV_FREE) == 0 ? "ok" : errno == EINVAL ? "EINVAL" : "other");
+
+	/* Moved: the file comes along. */
+	unsigned char *to = mmap(NULL, 8 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(to != MAP_FAILED);
+	unsigned char *moved = mremap(m + 3 * page, 3 * page, 3 * page, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+	CHECK(moved == to);
+	memset(moved + page, 'Z', 8);
+	CHECK(madvise(moved, 3 * page, MADV_DONTNEED) == 0);
+	show("moved, page 1", moved + page);
+
+	/* Anonymous memory over part of it reads back as zeros. */
+	CHECK(mmap(moved + 2 * page, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == moved + 2 * page);
+	moved[2 * page] = 'A';
+	CHECK(madvise(moved, 3 * page, MADV_DONTNEED) == 0);
+	show("anonymous over it", moved + 2 * page);
+	show("beside it", moved);
+
+	/* Grown in place: the new pages map the file's next bytes. */
+	CHECK(munmap(to, 8 * page) == 0 && munmap(m, 2 * page) == 0);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	unsigned char *g = mmap(NULL, 4 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(g != MAP_FAILED && munmap(g + 2 * page, 2 * page) == 0);
+	CHECK(mmap(g, 2 * page, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, page) == g);
+	CHECK(mremap(g, 2 * page, 4 * page, 0) == g);
+	show("grown, page 3", g + 3 * page);
+	CHECK(madvise(g, 4 * page, MADV_DONTNEED) == 0);
+	show("grown and dropped, page 3", g + 3 * page);
+
+	/* The last page: past the end of the file, zeros, before and after. */
+	off_t last = (st.st_size - 1) / page * page;
+	unsigned char *t = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, last);
+	size_t tail = st.st_size - last;
+	CHECK(t != MAP_FAILED);
+	show("last page", t);
+	show("past the end", t + tail);
+	memset(t, 'W', page);
+	CHECK(madvise(t, page, MADV_DONTNEED) == 0);
+	show("last page dropped", t);
+	show("past the end dropped", t + tail);
+	printf("file mappings ok\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const size_t page = 4096;
@@ -32,6 +122,8 @@ int main(int argc, char **argv)
 		printf("big malloc: %s\n", malloc(1UL << 30) ? "got it" : "NULL");
 		return 0;
 	}
+	if (argc > 2 && !strcmp(argv[1], "file"))
+		return file_mappings(argv[2]);
 	/* malloc: small (brk) and large (mmap) blocks, realloc that grows (mremap in glibc). */
 	char *small = malloc(100);
 	CHECK(small);
