@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kvm.h"
@@ -32,6 +33,59 @@ int pkvm_kvm_open(const char *path)
 		return version < 0 ? version : -ENOSYS;
 	}
 	return fd;
+}
+
+int pkvm_kvm_create_vm(int kvm_fd, uint64_t tss_addr)
+{
+	int fd = xioctl(kvm_fd, KVM_CREATE_VM, NULL);
+
+	/* Intel needs a TSS area for real mode; harmless elsewhere. */
+	if (fd >= 0)
+		xioctl(fd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)tss_addr);
+	return fd;
+}
+
+int pkvm_kvm_create_vcpu(int vm_fd, const struct kvm_cpuid2 *cpuid)
+{
+	int fd = xioctl(vm_fd, KVM_CREATE_VCPU, NULL);
+	int err;
+
+	if (fd < 0)
+		return fd;
+	err = xioctl(fd, KVM_SET_CPUID2, cpuid);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int pkvm_kvm_map_run(int kvm_fd, int vcpu_fd, struct kvm_run **run, size_t *size)
+{
+	int n = xioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
+	void *p;
+
+	if (n < (int)sizeof(struct kvm_run))
+		return n < 0 ? n : -EINVAL;
+	p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	*run = p;
+	*size = n;
+	return 0;
+}
+
+int pkvm_kvm_run(int vcpu_fd)
+{
+	/* Not retried on EINTR: a signal that stops the guest is the caller's to see. */
+	return ioctl(vcpu_fd, KVM_RUN, 0) < 0 ? -errno : 0;
+}
+
+int pkvm_kvm_get_dirty_log(int vm_fd, uint32_t slot, uint64_t *bitmap)
+{
+	struct kvm_dirty_log d = { .slot = slot, .dirty_bitmap = bitmap };
+
+	return xioctl(vm_fd, KVM_GET_DIRTY_LOG, &d);
 }
 
 int pkvm_kvm_check_extension(int fd, long cap)
@@ -134,6 +188,11 @@ int pkvm_kvm_get_xsave(int vcpu_fd, struct kvm_xsave *buf, int use_xsave2)
 int pkvm_kvm_set_xsave(int vcpu_fd, const struct kvm_xsave *buf)
 {
 	return xioctl(vcpu_fd, KVM_SET_XSAVE, buf);
+}
+
+int pkvm_kvm_get_fpu(int vcpu_fd, struct kvm_fpu *fpu)
+{
+	return xioctl(vcpu_fd, KVM_GET_FPU, fpu);
 }
 
 int pkvm_kvm_set_fpu(int vcpu_fd, const struct kvm_fpu *fpu)

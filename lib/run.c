@@ -1,7 +1,6 @@
 /* run.c: the run loop: entering the user context, KVM_RUN, and decoding each exit. */
 #include <errno.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include "guest/stub.h"
 #include "kvm.h"
@@ -350,8 +349,8 @@ static int run_once(struct pkvm_vm *vm, struct pkvm_exit *exit)
 	if (err)
 		return err;
 	vm->stats.kvm_exits++;
-	if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
-		err = -errno;
+	err = pkvm_kvm_run(vm->vcpu_fd);
+	if (err) {
 		vm->run->immediate_exit = 0;
 		if (err != -EINTR && err != -EAGAIN)
 			return err;

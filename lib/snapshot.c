@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include "kvm.h"
@@ -53,11 +52,12 @@ static int set_dirty_logging(struct pkvm_vm *vm, bool on)
 static int fetch_log(struct pkvm_vm *vm, uint32_t slot, uint64_t first_page, uint64_t npages,
 		     uint64_t *scratch, uint64_t *log)
 {
-	struct kvm_dirty_log d = { .slot = slot, .dirty_bitmap = scratch };
+	int err;
 
 	memset(scratch, 0, ((npages + 63) / 64) * 8);
-	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &d) < 0)
-		return -errno;
+	err = pkvm_kvm_get_dirty_log(vm->vm_fd, slot, scratch);
+	if (err)
+		return err;
 	for (uint64_t w = 0; w < (npages + 63) / 64; w++) {
 		uint64_t bits = scratch[w];
 
@@ -88,8 +88,8 @@ static int save_vcpu(struct pkvm_vm *vm, struct pkvm_snapshot *snap)
 {
 	int err = pkvm_kvm_get_sregs(vm->vcpu_fd, &snap->sregs);
 
-	if (!err && ioctl(vm->vcpu_fd, KVM_GET_FPU, &snap->fpu) < 0)
-		err = -errno;
+	if (!err)
+		err = pkvm_kvm_get_fpu(vm->vcpu_fd, &snap->fpu);
 	if (!err && vm->xsave_buf) {
 		snap->xsave = malloc(vm->xsave_size);
 		if (!snap->xsave)
@@ -197,8 +197,8 @@ static int restore_vcpu(struct pkvm_vm *vm, struct pkvm_snapshot *snap)
 {
 	int err = pkvm_kvm_set_sregs(vm->vcpu_fd, &snap->sregs);
 
-	if (!err && ioctl(vm->vcpu_fd, KVM_SET_FPU, &snap->fpu) < 0)
-		err = -errno;
+	if (!err)
+		err = pkvm_kvm_set_fpu(vm->vcpu_fd, &snap->fpu);
 	if (!err && snap->xsave)
 		err = pkvm_kvm_set_xsave(vm->vcpu_fd, snap->xsave);
 	return err;

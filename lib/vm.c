@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -180,25 +179,16 @@ static int setup_xsave(struct pkvm_vm *vm)
 
 static int setup_vcpu(struct pkvm_vm *vm)
 {
-	int size;
 	int err;
 
-	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
-	if (vm->vcpu_fd < 0)
-		return -errno;
 	pkvm_cpuid_shape(vm->cpuid->entries, vm->cpuid->nent, vm->backend == PKVM_PKEYS_HW,
 			 vm->xcr0);
-	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, vm->cpuid) < 0)
-		return -errno;
-	size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (size < (int)sizeof(struct kvm_run))
-		return size < 0 ? -errno : -EINVAL;
-	vm->run = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
-	if (vm->run == MAP_FAILED) {
-		vm->run = NULL;
-		return -errno;
-	}
-	vm->run_size = size;
+	vm->vcpu_fd = pkvm_kvm_create_vcpu(vm->vm_fd, vm->cpuid);
+	if (vm->vcpu_fd < 0)
+		return vm->vcpu_fd;
+	err = pkvm_kvm_map_run(vm->kvm_fd, vm->vcpu_fd, &vm->run, &vm->run_size);
+	if (err)
+		return err;
 	vm->sync_regs = pkvm_kvm_check_extension(vm->vm_fd, KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS;
 	err = pkvm_vcpu_setup(vm);
 	if (err)
@@ -256,13 +246,12 @@ int pkvm_vm_create(struct pkvm_vm **out, const struct pkvm_config *config)
 	err = choose_backend(vm, cfg.pkeys);
 	if (err)
 		goto fail;
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	/* The TSS area goes above all memslots. */
+	vm->vm_fd = pkvm_kvm_create_vm(vm->kvm_fd, PKVM_KVM_TSS_ADDR);
 	if (vm->vm_fd < 0) {
-		err = -errno;
+		err = vm->vm_fd;
 		goto fail;
 	}
-	/* Intel needs a TSS area for real mode; harmless elsewhere, above all memslots. */
-	ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)PKVM_KVM_TSS_ADDR);
 	err = setup_memory(vm, &cfg);
 	if (!err)
 		err = setup_xsave(vm);
