@@ -4,7 +4,9 @@
  * not change with the compiler as a built program would.  Each ELF seed is
  * the smallest image that reaches one path of the parser: a static
  * executable, a static PIE, a dynamic one, an executable stack, an image
- * with symbol tables.  Usage: mkseeds DIR (DIR/elf_parse, ... must exist).
+ * with symbol tables.  Each system-call seed is a short program of calls
+ * that reaches one area of the personality.  Usage: mkseeds DIR
+ * (DIR/elf_parse, ... must exist).
  */
 #include <elf.h>
 #include <stdint.h>
@@ -196,6 +198,139 @@ static void path_seeds(void)
 	path_seed("long", "/", deep);
 }
 
+/* linux_syscall.c's input: setup byte, data length and data, then calls. */
+enum { RAW, DATA, HOST, SMALL, PAGES, ODD };
+
+struct program {
+	uint8_t buf[SEED_MAX];
+	size_t n;
+};
+
+static void put(struct program *p, const void *bytes, size_t n)
+{
+	if (p->n + n > sizeof(p->buf)) {
+		fprintf(stderr, "mkseeds: a syscall seed is too long\n");
+		exit(1);
+	}
+	memcpy(p->buf + p->n, bytes, n);
+	p->n += n;
+}
+
+/* @backend: 0 hw, 1 soft, 2 none; @data (@size bytes) is the guest's data area. */
+static void begin(struct program *p, uint8_t backend, const void *data, size_t size)
+{
+	uint8_t head[3] = { backend, size & 0xff, size >> 8 };
+
+	p->n = 0;
+	put(p, head, sizeof(head));
+	put(p, data, size);
+}
+
+/* One call: its number, then kind and value of each argument (as many as given, 0 after). */
+static void call(struct program *p, uint16_t nr, unsigned nargs, const uint8_t *kinds,
+		 const uint64_t *values)
+{
+	uint8_t rec[2 + 6 * 9] = { nr & 0xff, nr >> 8 };
+
+	for (unsigned i = 0; i < nargs && i < 6; i++) {
+		rec[2 + 9 * i] = kinds[i];
+		for (int b = 0; b < 8; b++)
+			rec[3 + 9 * i + b] = values[i] >> (8 * b);
+	}
+	put(p, rec, sizeof(rec));
+}
+
+#define CALL(p, nr, ...) do { \
+		const struct { uint8_t k; uint64_t v; } a_[] = { __VA_ARGS__ }; \
+		uint8_t k_[6] = { 0 }; \
+		uint64_t v_[6] = { 0 }; \
+		for (unsigned i_ = 0; i_ < sizeof(a_) / sizeof(a_[0]); i_++) { \
+			k_[i_] = a_[i_].k; \
+			v_[i_] = a_[i_].v; \
+		} \
+		call(p, nr, sizeof(a_) / sizeof(a_[0]), k_, v_); \
+	} while (0)
+#define R(v)	{ RAW, (uint64_t)(v) }
+#define D(off)	{ DATA, (off) }
+#define H(off)	{ HOST, 0x1000 + (off) }	/* the harness takes 0x1000 off */
+#define S(v)	{ SMALL, (uint8_t)(int8_t)(v) }
+
+#define MAPS	0x20000000ULL			/* a free place for MAP_FIXED */
+
+static void syscall_seeds(void)
+{
+	static const char paths[] = "/tmp/pkvm-fuzz-ro/data\0/tmp/pkvm-fuzz-ro\0sub/inner\0x";
+	struct timespec { int64_t s, ns; } nap = { 0, 1000 };
+	uint8_t data[0x300] = { 0 };
+	struct program p;
+
+	memcpy(data, paths, sizeof(paths));
+	memcpy(data + 0x100, &nap, sizeof(nap));
+	memcpy(data + 0x110, "fuzzname", 9);
+
+	begin(&p, 0, data, sizeof(data));
+	CALL(&p, 257, S(-100), D(0), S(0));			/* openat: fd 3 */
+	CALL(&p, 0, S(3), D(0x200), R(64));			/* read */
+	CALL(&p, 5, S(3), D(0x200));				/* fstat */
+	CALL(&p, 8, S(3), R(4), S(0));				/* lseek */
+	CALL(&p, 17, S(3), D(0x200), R(32), R(8));		/* pread64 */
+	CALL(&p, 257, S(-100), D(23), R(0x10000));		/* openat O_DIRECTORY: fd 4 */
+	CALL(&p, 217, S(4), D(0x200), R(0x100));		/* getdents64 */
+	CALL(&p, 257, S(4), D(42), S(0));			/* openat relative to it */
+	CALL(&p, 262, S(4), D(42), D(0x200), S(0));		/* newfstatat */
+	CALL(&p, 21, D(0), S(4));				/* access */
+	CALL(&p, 89, D(0), D(0x200), R(64));			/* readlink */
+	CALL(&p, 33, S(3), S(10));				/* dup2 */
+	CALL(&p, 72, S(3), S(1));				/* fcntl F_GETFD */
+	CALL(&p, 3, S(3));					/* close */
+	save("linux_syscall", "files", p.buf, p.n);
+
+	begin(&p, 1, data, sizeof(data));
+	CALL(&p, 257, S(-100), D(0), S(0));			/* openat: fd 3 */
+	CALL(&p, 9, R(MAPS), R(0x3000), S(3), S(0x12), S(3), R(0));	/* mmap file, fixed */
+	CALL(&p, 28, R(MAPS), R(0x3000), S(4));			/* madvise DONTNEED */
+	CALL(&p, 25, R(MAPS), R(0x1000), R(0x4000), S(3), R(MAPS + 0x100000)); /* mremap */
+	CALL(&p, 28, R(MAPS + 0x100000), R(0x4000), S(4));
+	CALL(&p, 11, R(MAPS + 0x1000), R(0x1000));		/* munmap: a cut */
+	CALL(&p, 28, R(MAPS), R(0x3000), S(8));			/* MADV_FREE */
+	CALL(&p, 12, R(0x404000 + 0x5000));			/* brk */
+	CALL(&p, 10, R(MAPS + 0x2000), R(0x1000), S(0));	/* mprotect PROT_NONE */
+	save("linux_syscall", "file-maps", p.buf, p.n);
+
+	/* Everything the host's buffer must survive. */
+	begin(&p, 0, data, sizeof(data));
+	CALL(&p, 9, H(0), R(0x1000), S(3), S(0x32), S(-1), R(0));	/* mmap fixed over it */
+	CALL(&p, 11, H(0), R(0x2000));				/* munmap */
+	CALL(&p, 25, R(0x400000), R(0x1000), R(0x1000), S(3), H(0));	/* mremap onto it */
+	CALL(&p, 10, H(0), R(0x1000), S(3));			/* mprotect RW */
+	CALL(&p, 28, H(0), R(0x2000), S(4));			/* madvise */
+	CALL(&p, 329, H(0), R(0x1000), S(3), S(1));		/* pkey_mprotect with its key */
+	CALL(&p, 331, S(1));					/* pkey_free its key */
+	CALL(&p, 330, S(0), S(0));				/* pkey_alloc */
+	CALL(&p, 0, S(0), H(0), R(16));				/* read into it */
+	CALL(&p, 318, H(0), R(16), S(0));			/* getrandom into it */
+	save("linux_syscall", "host-buffer", p.buf, p.n);
+
+	begin(&p, 0, data, sizeof(data));
+	CALL(&p, 330, S(0), S(0));				/* pkey_alloc */
+	CALL(&p, 330, S(0), S(1));				/* pkey_alloc, access disabled */
+	CALL(&p, 329, R(0x400000), R(0x1000), S(3), S(2));	/* pkey_mprotect */
+	CALL(&p, 1, S(1), D(0), R(10));				/* write from it */
+	CALL(&p, 331, S(2));					/* pkey_free */
+	CALL(&p, 63, D(0x200));					/* uname */
+	CALL(&p, 157, S(15), D(0x110));				/* prctl PR_SET_NAME */
+	CALL(&p, 157, S(16), D(0x200));				/* prctl PR_GET_NAME */
+	CALL(&p, 228, S(1), D(0x200));				/* clock_gettime */
+	CALL(&p, 35, D(0x100), D(0x200));			/* nanosleep */
+	CALL(&p, 13, S(11), D(0x100), D(0x200), S(8));		/* rt_sigaction */
+	CALL(&p, 14, S(0), D(0x100), D(0x200), S(8));		/* rt_sigprocmask */
+	CALL(&p, 16, S(1), R(0x5401), D(0x200));		/* ioctl TCGETS */
+	CALL(&p, 302, S(0), S(7), S(0), D(0x200));		/* prlimit64 */
+	CALL(&p, 158, R(0x1002), R(0x401000));			/* arch_prctl ARCH_SET_FS */
+	CALL(&p, 231, S(3));					/* exit_group */
+	save("linux_syscall", "keys-and-misc", p.buf, p.n);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -205,5 +340,6 @@ int main(int argc, char **argv)
 	dir = argv[1];
 	elf_seeds();
 	path_seeds();
+	syscall_seeds();
 	return 0;
 }
