@@ -1,8 +1,9 @@
 /* linux_syscall.c: libFuzzer harness for the Linux personality's system calls, on a fake KVM. */
 /*
  * Each input is a short program of system calls, served as the run loop
- * serves a guest's: pkvm_linux_syscall() on a VM whose KVM is the in-memory
- * double of fuzz/fake_kvm.c.  Everything the personality does runs for real:
+ * serves a guest's: offered to the VM's exit servers (host functions, then
+ * the personality) by pkvm_exit_servers_serve(), on a VM whose KVM is the
+ * in-memory double of fuzz/fake_kvm.c.  Everything the personality does runs for real:
  * argument checks, copies from and to guest memory through the page tables,
  * mmap and friends editing those tables, keys, files under an --ro root.
  *
@@ -186,7 +187,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		exit.syscall.nr = (data[0] | data[1] << 8) % 512;
 		for (int i = 0; i < 6; i++)
 			exit.syscall.args[i] = argument(data[2 + 9 * i], le64(data + 3 + 9 * i));
-		if (pkvm_linux_syscall(vm, &exit) == 0)
+		if (pkvm_exit_servers_serve(vm, &exit) != 1)
 			break;		/* the program ended */
 		check_host_buffer(vm, pkey);
 	}

@@ -17,10 +17,18 @@ int pkvm_hostcall_register(struct pkvm_vm *vm, unsigned nr, pkvm_hostcall_fn fn,
 	return 0;
 }
 
-int pkvm_hostcall_dispatch(struct pkvm_vm *vm, struct pkvm_exit *exit)
+/*
+ * System calls from PKVM_HOSTCALL_BASE: a registered host function answers
+ * (served), and the trampoline's call ends pkvm_call() (the exit becomes
+ * PKVM_EXIT_RETURN for the caller).
+ */
+static int serve_hostcall(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 {
 	uint64_t nr = exit->syscall.nr;
 
+	(void)ctx;
+	if (exit->reason != PKVM_EXIT_SYSCALL)
+		return 0;
 	if (nr == PKVM_CALL_RETURN_NR && vm->call_active) {
 		uint64_t value = exit->syscall.args[0];	/* the trampoline moved RAX there */
 
@@ -37,6 +45,11 @@ int pkvm_hostcall_dispatch(struct pkvm_vm *vm, struct pkvm_exit *exit)
 	vm->regs.rax = vm->hostcall[nr].fn(vm, vm->hostcall[nr].ctx, exit->syscall.args);
 	return 1;
 }
+
+const struct pkvm_exit_server pkvm_hostcall_server = {
+	.name = "host functions",
+	.serve = serve_hostcall,
+};
 
 /*
  * Where every called function returns to:

@@ -397,25 +397,17 @@ int pkvm_run(struct pkvm_vm *vm, struct pkvm_exit *exit)
 		if (err == 1)
 			continue;	/* kicked: the checks above say why */
 		if (exit->reason == PKVM_EXIT_FAULT && pkvm_soft_handle_fault(vm, exit))
-			continue;	/* the soft backend served it */
-		if (exit->reason == PKVM_EXIT_SYSCALL) {
+			continue;	/* the soft backend served it: not the guest's fault */
+		if (exit->reason == PKVM_EXIT_SYSCALL)
 			vm->stats.syscalls++;
-			if (pkvm_hostcall_dispatch(vm, exit))
-				continue;	/* a host function answered */
-			if (exit->reason == PKVM_EXIT_RETURN)
-				break;		/* err is 0: the call's function returned */
-		}
 		if (exit->reason == PKVM_EXIT_FAULT)
 			vm->stats.faults++;
-		if (exit->reason == PKVM_EXIT_SYSCALL && vm->linux_personality &&
-		    exit->syscall.nr < PKVM_HOSTCALL_BASE) {
-			err = pkvm_linux_syscall(vm, exit);
-			if (err < 0)
-				break;
-			if (err == 1)
-				continue;
-		}
-		err = 0;
+		/* Host functions, then a personality; what none serves is the caller's. */
+		err = pkvm_exit_servers_serve(vm, exit);
+		if (err < 0)
+			break;
+		if (err == 1)
+			continue;
 		break;
 	}
 	pkvm_kick_end(&vm->kick);

@@ -10,7 +10,6 @@
 #include <linux/kvm.h>
 
 #include "vm.h"
-#include "linux/personality.h"
 
 /*
  * What the filter cannot narrow, and why (see also SECURITY.md):
@@ -31,9 +30,6 @@
  *   is refused: its flags sit in a struct seccomp cannot see.
  * - mmap/mprotect: PROT_EXEC is refused; mapping a held descriptor is not.
  */
-
-#define LX_TCGETS	0x5401
-#define LX_TIOCGWINSZ	0x5413
 
 /* System calls allowed with any arguments, each with why the run loop needs it. */
 static const struct {
@@ -127,9 +123,23 @@ static void sanitizer_before_lockdown(void)
 }
 #endif
 
-static int build(scmp_filter_ctx ctx, const struct pkvm_vm *vm)
+/* What a server's lockdown() adds its needs to. */
+struct pkvm_lockdown {
+	scmp_filter_ctx ctx;
+};
+
+int pkvm_lockdown_allow_ioctl(struct pkvm_lockdown *rules, int fd, unsigned long request)
 {
-	const struct pkvm_linux *lx = vm->linux_personality;
+	if (fd < 0)
+		return -EBADF;
+	return seccomp_rule_add(rules->ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
+				SCMP_A0(SCMP_CMP_EQ, (uint64_t)fd),
+				SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, request));
+}
+
+static int build(scmp_filter_ctx ctx, struct pkvm_vm *vm)
+{
+	struct pkvm_lockdown rules = { ctx };
 	int err = 0;
 
 	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]) && !err; i++)
@@ -152,24 +162,9 @@ static int build(scmp_filter_ctx ctx, const struct pkvm_vm *vm)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
 				       SCMP_A0(SCMP_CMP_EQ, (uint64_t)vm->vm_fd),
 				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, KVM_GET_DIRTY_LOG));
-	/*
-	 * Terminal queries the personality forwards for a guest stream that is
-	 * a tty: only on the personality's three host streams.
-	 */
-	for (unsigned i = 0; lx && i < 3 && !err; i++) {
-		const int fds[3] = { lx->config.stdin_fd, lx->config.stdout_fd, lx->config.stderr_fd };
-
-		if (fds[i] < 0)
-			continue;
-		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
-				       SCMP_A0(SCMP_CMP_EQ, (uint64_t)fds[i]),
-				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, LX_TCGETS));
-		if (!err)
-			err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
-					       SCMP_A0(SCMP_CMP_EQ, (uint64_t)fds[i]),
-					       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL,
-						       LX_TIOCGWINSZ));
-	}
+	/* What the exit servers (a personality) need beyond that. */
+	if (!err)
+		err = pkvm_exit_servers_lockdown(vm, &rules);
 	/*
 	 * Read-only opens relative to a descriptor (dirfd below 2^31: not
 	 * AT_FDCWD, whether the int came sign-extended or not), with

@@ -235,6 +235,8 @@ int pkvm_vm_create(struct pkvm_vm **out, const struct pkvm_config *config)
 		free(vm);
 		return err;
 	}
+	/* The first server, so that it always sees the trampoline's return first. */
+	pkvm_exit_server_set(vm, &pkvm_hostcall_server, NULL);
 	vm->kvm_fd = pkvm_kvm_open(cfg.kvm_path);
 	if (vm->kvm_fd < 0) {
 		err = vm->kvm_fd;
@@ -277,7 +279,7 @@ void pkvm_vm_destroy(struct pkvm_vm *vm)
 {
 	if (!vm)
 		return;
-	pkvm_linux_destroy(vm->linux_personality);
+	pkvm_exit_servers_release(vm);
 	pkvm_soft_destroy(&vm->soft, &vm->pt);
 	if (vm->mem.base)
 		pkvm_snapshot_drop(vm);

@@ -17,7 +17,32 @@
 #include "walk.h"
 #include "xsave.h"
 
-struct pkvm_linux;
+struct pkvm_lockdown;
+
+/*
+ * Something that serves exits: pkvm_run() offers each exit it does not end
+ * itself to the VM's servers, in the order they were added, before it
+ * returns the exit to its caller.  The core's host functions (hostcall.c)
+ * are one; a personality (lib/linux/) is another.  The core knows them only
+ * through this, so that what serves guests can grow (signals, threads)
+ * without the core naming it.
+ */
+struct pkvm_exit_server {
+	const char *name;
+	/*
+	 * 1: served, the guest resumes; 0: not served, and @exit (which the
+	 * server may have rewritten, e.g. into the program's end) goes to the
+	 * next server, then to pkvm_run()'s caller; -errno: the run stops
+	 * with that error.
+	 */
+	int (*serve)(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit);
+	/* What the server needs allowed by pkvm_seccomp_lockdown() (may be NULL). */
+	int (*lockdown)(void *ctx, struct pkvm_lockdown *rules);
+	/* Free @ctx: when another ctx replaces it, and when the VM goes (may be NULL). */
+	void (*release)(void *ctx);
+};
+
+#define PKVM_MAX_SERVERS	4
 
 /* How the vCPU is stopped from outside: time limit and pkvm_interrupt(). */
 struct pkvm_kick {
@@ -103,7 +128,11 @@ struct pkvm_vm {
 	bool trampoline_mapped;
 
 	struct pkvm_kick kick;
-	struct pkvm_linux *linux_personality;
+	struct {
+		const struct pkvm_exit_server *server;
+		void *ctx;
+	} servers[PKVM_MAX_SERVERS];
+	unsigned nservers;
 };
 
 /* Record host writes to guest-physical memory for pkvm_restore(). */
@@ -136,8 +165,23 @@ int pkvm_trampoline_map(struct pkvm_vm *vm);
 /* probe.c: 0 when the vCPU runs the guest ABI as x86 defines it, -ENODEV if not. */
 int pkvm_vm_probe(struct pkvm_vm *vm);
 
-/* hostcall.c: 1 when a host function or a call's return served the exit, 0 to report it. */
-int pkvm_hostcall_dispatch(struct pkvm_vm *vm, struct pkvm_exit *exit);
+/* hostcall.c: host functions and pkvm_call()'s return, served (added by pkvm_vm_create()). */
+extern const struct pkvm_exit_server pkvm_hostcall_server;
+
+/*
+ * servers.c: add @server with @ctx, or give it a new @ctx (the old one is
+ * released) if it is there already; -ENOSPC past PKVM_MAX_SERVERS.
+ */
+int pkvm_exit_server_set(struct pkvm_vm *vm, const struct pkvm_exit_server *server, void *ctx);
+/* @server's ctx on @vm, NULL if it was never added. */
+void *pkvm_exit_server_ctx(const struct pkvm_vm *vm, const struct pkvm_exit_server *server);
+/* Offer @exit to each server in turn, as struct pkvm_exit_server says: 1, 0 or -errno. */
+int pkvm_exit_servers_serve(struct pkvm_vm *vm, struct pkvm_exit *exit);
+/* Each server's lockdown needs (seccomp.c); then release them all (vm.c). */
+int pkvm_exit_servers_lockdown(struct pkvm_vm *vm, struct pkvm_lockdown *rules);
+void pkvm_exit_servers_release(struct pkvm_vm *vm);
+/* seccomp.c: for a server's lockdown(): allow ioctl @request on host @fd. */
+int pkvm_lockdown_allow_ioctl(struct pkvm_lockdown *rules, int fd, unsigned long request);
 
 /* soft_exits.c: 1 when the exit was served and the guest resumes, 0 to report it. */
 int pkvm_soft_handle_fault(struct pkvm_vm *vm, struct pkvm_exit *exit);
@@ -153,9 +197,5 @@ int pkvm_kick_begin(struct pkvm_kick *kick, struct kvm_run *run);
 void pkvm_kick_end(struct pkvm_kick *kick);
 bool pkvm_kick_deadline_passed(const struct pkvm_kick *kick);
 uint64_t pkvm_now_ns(void);
-
-/* linux/personality.c: returns 1 when the call was served (resume), 0 to exit with *status. */
-int pkvm_linux_syscall(struct pkvm_vm *vm, struct pkvm_exit *exit);
-void pkvm_linux_destroy(struct pkvm_linux *lx);
 
 #endif /* PKVM_VM_H */

@@ -12,8 +12,6 @@
 
 #include "personality.h"
 
-#define LX_TCGETS		0x5401
-#define LX_TIOCGWINSZ		0x5413
 #define LX_FIOCLEX		0x5451
 #define LX_FIONCLEX		0x5450
 #define LX_TERMIOS_SIZE		36	/* the kernel's struct termios, not libc's */

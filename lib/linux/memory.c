@@ -44,7 +44,7 @@ int lx_protect(struct pkvm_vm *vm, uint64_t start, uint64_t len, unsigned prot)
 	 * so the guest faults on them (SIGSEGV) and host copies refuse them
 	 * (EFAULT), as Linux does.
 	 */
-	struct pkvm_linux *lx = vm->linux_personality;
+	struct pkvm_linux *lx = lx_get(vm);
 	int err;
 
 	if (!(prot & LX_PROT_MASK)) {
@@ -144,7 +144,7 @@ void lx_memory_destroy(struct pkvm_linux *lx)
 
 static bool none_overlaps(struct pkvm_vm *vm, uint64_t gva, size_t len)
 {
-	struct pkvm_linux *lx = vm->linux_personality;
+	struct pkvm_linux *lx = lx_get(vm);
 	uint64_t start = gva & PAGE_MASK, end;
 
 	if (!lx || !len || !lx->none.n)
@@ -503,7 +503,7 @@ static int refill(void *ctx, const struct lx_vma *part)
 {
 	struct pkvm_vm *vm = ctx;
 
-	return fill_from_file(vm, vm->linux_personality, part->file, part->start,
+	return fill_from_file(vm, lx_get(vm), part->file, part->start,
 			      part->end - part->start, part->offset);
 }
 

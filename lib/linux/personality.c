@@ -5,6 +5,44 @@
 
 #include "personality.h"
 
+static void lx_destroy(struct pkvm_linux *lx);
+static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit);
+
+/* Terminal queries forwarded for a guest stream that is a tty: only on the three host streams. */
+static int lx_lockdown(void *ctx, struct pkvm_lockdown *rules)
+{
+	const struct pkvm_linux *lx = ctx;
+	const int fds[3] = { lx->config.stdin_fd, lx->config.stdout_fd, lx->config.stderr_fd };
+	int err = 0;
+
+	for (unsigned i = 0; i < 3 && !err; i++) {
+		if (fds[i] < 0)
+			continue;
+		err = pkvm_lockdown_allow_ioctl(rules, fds[i], LX_TCGETS);
+		if (!err)
+			err = pkvm_lockdown_allow_ioctl(rules, fds[i], LX_TIOCGWINSZ);
+	}
+	return err;
+}
+
+static void lx_release(void *ctx)
+{
+	lx_destroy(ctx);
+}
+
+/* How the core knows the personality: the server of a guest's Linux system calls. */
+static const struct pkvm_exit_server lx_server = {
+	.name = "linux",
+	.serve = lx_serve,
+	.lockdown = lx_lockdown,
+	.release = lx_release,
+};
+
+struct pkvm_linux *lx_get(const struct pkvm_vm *vm)
+{
+	return pkvm_exit_server_ctx(vm, &lx_server);
+}
+
 int pkvm_linux_attach(struct pkvm_vm *vm, const struct pkvm_linux_config *config)
 {
 	struct pkvm_linux *lx;
@@ -33,16 +71,14 @@ int pkvm_linux_attach(struct pkvm_vm *vm, const struct pkvm_linux_config *config
 	lx_pkeys_init(vm, lx);
 	if (!err && lx->pkeys)
 		err = pkvm_set_pkru(vm, LX_INIT_PKRU);
-	if (err) {
-		pkvm_linux_destroy(lx);
-		return err;
-	}
-	pkvm_linux_destroy(vm->linux_personality);
-	vm->linux_personality = lx;
-	return 0;
+	if (!err)
+		err = pkvm_exit_server_set(vm, &lx_server, lx);	/* the one before is released */
+	if (err)
+		lx_destroy(lx);
+	return err;
 }
 
-void pkvm_linux_destroy(struct pkvm_linux *lx)
+static void lx_destroy(struct pkvm_linux *lx)
 {
 	if (!lx)
 		return;
@@ -55,9 +91,11 @@ void pkvm_linux_destroy(struct pkvm_linux *lx)
 
 int pkvm_linux_get_stats(struct pkvm_vm *vm, struct pkvm_linux_stats *stats)
 {
-	if (!vm || !vm->linux_personality || !stats)
+	const struct pkvm_linux *lx = vm ? lx_get(vm) : NULL;
+
+	if (!lx || !stats)
 		return -EINVAL;
-	*stats = vm->linux_personality->stats;
+	*stats = lx->stats;
 	return 0;
 }
 
@@ -68,13 +106,19 @@ const char *pkvm_linux_syscall_name(uint64_t nr)
 	return call ? call->name : NULL;
 }
 
-int pkvm_linux_syscall(struct pkvm_vm *vm, struct pkvm_exit *exit)
+/* A system call below the host functions' numbers: 1 served, 0 when the program ended. */
+static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 {
-	struct pkvm_linux *lx = vm->linux_personality;
-	uint64_t nr = exit->syscall.nr, start = pkvm_now_ns();
-	const struct lx_call *call = lx_lookup(nr);
+	struct pkvm_linux *lx = ctx;
+	uint64_t nr = exit->syscall.nr, start;
+	const struct lx_call *call;
 	enum lx_action action = LX_RETURN;
 	int64_t result = -ENOSYS;
+
+	if (exit->reason != PKVM_EXIT_SYSCALL || nr >= PKVM_HOSTCALL_BASE)
+		return 0;
+	start = pkvm_now_ns();
+	call = lx_lookup(nr);
 
 	if (call && call->handler)
 		action = call->handler(vm, lx, exit->syscall.args, &result);

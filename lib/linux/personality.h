@@ -24,6 +24,10 @@
 #define LX_UID			1000
 #define LX_GID			1000
 
+/* The terminal ioctls forwarded to a host stream (files.c) and allowed after the lockdown. */
+#define LX_TCGETS		0x5401
+#define LX_TIOCGWINSZ		0x5413
+
 /* Linux's default PKRU for a new process: every key but 0 access-disabled. */
 #define LX_INIT_PKRU		0x55555554U
 
@@ -133,6 +137,9 @@ struct lx_call {
 	lx_handler handler;
 	const char *args;
 };
+
+/* personality.c: the personality attached to @vm, NULL if none. */
+struct pkvm_linux *lx_get(const struct pkvm_vm *vm);
 
 /* table.c: the allow-list, indexed by x86-64 system-call number (NULL: not served). */
 const struct lx_call *lx_lookup(uint64_t nr);
