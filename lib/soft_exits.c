@@ -147,6 +147,24 @@ static int emulate_cpuid(struct pkvm_vm *vm, struct pkvm_exit *exit)
 		out[2] |= CPUID_7_ECX_PKU | CPUID_7_ECX_OSPKE;
 	if (leaf == 0xd && subleaf == 0 && e)
 		out[1] = xsave_size(&vm->xsave, vm->xcr0);
+	/*
+	 * The vCPU's XCR0 has no PKRU (the host keeps it), but signal frames
+	 * carry it (fpstate.c): say that it is a component, and where, as hw.
+	 */
+	if (leaf == 0xd && (pkvm_fpstate_features(vm) & XFEATURE_MASK(XFEATURE_PKRU))) {
+		const uint32_t size = vm->xsave.feature[XFEATURE_PKRU].size;
+		const uint32_t offset = vm->xsave.feature[XFEATURE_PKRU].offset;
+
+		if (subleaf == 0) {
+			out[0] |= XFEATURE_MASK(XFEATURE_PKRU);
+			if (out[2] < offset + size)
+				out[2] = offset + size;
+		} else if (subleaf == XFEATURE_PKRU) {
+			out[0] = size;
+			out[1] = offset;
+			out[2] = out[3] = 0;
+		}
+	}
 	r->rax = out[0];
 	r->rbx = out[1];
 	r->rcx = out[2];

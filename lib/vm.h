@@ -152,6 +152,20 @@ int pkvm_vcpu_setup(struct pkvm_vm *vm);
 int pkvm_vcpu_set_segments(struct pkvm_vm *vm);
 int pkvm_vcpu_to_kernel_mode(struct pkvm_vm *vm, struct kvm_sregs *sregs);
 
+/*
+ * fpstate.c: the guest's user FPU state (x87, SSE, AVX..., and PKRU on every
+ * backend that has keys) as a standard-form XSAVE image of exactly
+ * pkvm_fpstate_size() bytes, with the components pkvm_fpstate_features()
+ * names at the offsets CPUID leaf 0xD gives: what a signal frame holds.
+ * Restoring refuses (-EINVAL) what XRSTOR would fault on, and (-EPERM) a
+ * PKRU change the PKRU policy does not let the guest make; nothing changes
+ * then.
+ */
+uint64_t pkvm_fpstate_features(const struct pkvm_vm *vm);
+size_t pkvm_fpstate_size(const struct pkvm_vm *vm);
+int pkvm_fpstate_save(struct pkvm_vm *vm, void *buf, size_t size);
+int pkvm_fpstate_restore(struct pkvm_vm *vm, const void *buf, size_t size);
+
 /* pkru.c */
 int pkvm_pkru_sync_to_vcpu(struct pkvm_vm *vm);
 bool pkvm_pkru_guest_may_set(const struct pkvm_vm *vm, uint32_t pkru);
