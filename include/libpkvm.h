@@ -387,6 +387,8 @@ struct pkvm_exit {
 		} fault;
 		struct {
 			int status;
+			/* Linux personality: the signal that ended it (status 128 + it), 0 if none */
+			int signal;
 		} exit;
 		struct {
 			uint64_t value;
@@ -588,7 +590,13 @@ int pkvm_elf_symbol(const void *image, size_t size, const char *name, uint64_t *
  * a PKU machine; on the none backend pkey_alloc() fails with ENOSPC.
  */
 
-/* What the trace callback is told after each system call. */
+/*
+ * What the trace callback is told after each system call, and when a signal
+ * is delivered to a handler: then nr is PKVM_LINUX_TRACE_SIGNAL, name NULL,
+ * args[0] the signal number, and line as strace shows it
+ * ("--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_PKUERR, si_addr=0x..., si_pkey=1} ---").
+ */
+#define PKVM_LINUX_TRACE_SIGNAL	(~0ULL)
 struct pkvm_linux_trace {
 	uint64_t nr;			/* the system-call number */
 	const char *name;		/* its name, NULL if the personality does not know it */

@@ -1,4 +1,5 @@
 /* pksandbox.c: runs a static x86-64 Linux program inside a libpkvm micro-VM. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -433,6 +434,9 @@ static int run_program(const struct options *o)
 			die(EXIT_OWN_ERROR, "running the VM failed: %s", pkvm_strerror(err));
 		switch (exit.reason) {
 		case PKVM_EXIT_EXIT:
+			if (exit.exit.signal)
+				fprintf(stderr, "%s: killed by SIG%s (%s)\n", progname,
+					sigabbrev_np(exit.exit.signal), strsignal(exit.exit.signal));
 			return finish(vm, o, &rs, exit.exit.status);
 		case PKVM_EXIT_FAULT:
 			rs.faults++;

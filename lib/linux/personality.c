@@ -67,6 +67,7 @@ int pkvm_linux_attach(struct pkvm_vm *vm, const struct pkvm_linux_config *config
 	 * A new Linux process starts with every key but 0 access-disabled
 	 * (init_pkru_value); a program that allocates keys expects that.
 	 */
+	lx_signals_init(lx);
 	lx->pkeys = vm->backend != PKVM_PKEYS_NONE;
 	lx_pkeys_init(vm, lx);
 	if (!err && lx->pkeys)
@@ -106,7 +107,19 @@ const char *pkvm_linux_syscall_name(uint64_t nr)
 	return call ? call->name : NULL;
 }
 
-/* A system call below the host functions' numbers: 1 served, 0 when the program ended. */
+static int end_program(struct pkvm_linux *lx, struct pkvm_exit *exit)
+{
+	exit->reason = PKVM_EXIT_EXIT;
+	exit->exit.status = lx->exit_status;
+	exit->exit.signal = lx->exit_signal;
+	return 0;
+}
+
+/*
+ * A system call below the host functions' numbers, or an exception of the
+ * program's (a signal): 1 served, 0 when the program ended or the exit is
+ * not the personality's.
+ */
 static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 {
 	struct pkvm_linux *lx = ctx;
@@ -115,6 +128,8 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 	enum lx_action action = LX_RETURN;
 	int64_t result = -ENOSYS;
 
+	if (exit->reason == PKVM_EXIT_FAULT)
+		return lx_signal_fault(vm, lx, exit);
 	if (exit->reason != PKVM_EXIT_SYSCALL || nr >= PKVM_HOSTCALL_BASE)
 		return 0;
 	start = pkvm_now_ns();
@@ -138,11 +153,11 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 		lx->config.trace(lx->config.trace_ctx, &t);
 	}
 	lx->stats.host_ns += pkvm_now_ns() - start;
-	if (action == LX_EXIT) {
-		exit->reason = PKVM_EXIT_EXIT;
-		exit->exit.status = lx->exit_status;
-		return 0;
-	}
+	if (action == LX_EXIT)
+		return end_program(lx, exit);
 	pkvm_syscall_return(vm, (uint64_t)result);
+	/* On the way back to the program, as Linux delivers signals: with RAX as the call left it. */
+	if (lx_signal_pending(lx) && lx_signal_deliver(vm, lx) == LX_EXIT)
+		return end_program(lx, exit);
 	return 1;
 }

@@ -74,13 +74,51 @@ struct lx_vmaset {
 	unsigned n, cap;
 };
 
+/* The kernel's struct sigaction for rt_sigaction (x86-64). */
 struct lx_sigaction {
 	uint64_t handler, flags, restorer, mask;
+};
+
+/* siginfo_t as the kernel writes it (128 bytes): the members this personality fills. */
+struct lx_siginfo {
+	int32_t signo, errno_, code, pad;
+	union {
+		struct {
+			int32_t pid;
+			uint32_t uid;
+		} kill;
+		struct {
+			uint64_t addr;
+			int16_t addr_lsb;
+			uint8_t pad[6];
+			uint32_t pkey;		/* SEGV_PKUERR */
+		} fault;
+		uint8_t raw[112];
+	};
+};
+
+/* stack_t */
+struct lx_stack {
+	uint64_t sp;
+	int32_t flags;
+	int32_t pad;
+	uint64_t size;
+};
+
+/* signal.c's state: one thread's signals. */
+struct lx_signals {
+	struct lx_sigaction action[LX_NR_SIGNALS];	/* [sig - 1] */
+	uint64_t blocked, pending;			/* bit sig - 1 */
+	struct lx_siginfo info[LX_NR_SIGNALS];		/* of each pending signal */
+	struct lx_stack altstack;			/* SS_DISABLE in flags: none */
+	/* The last fault, which Linux keeps per thread and puts in every frame. */
+	uint64_t fault_err, fault_trapno, fault_cr2;
 };
 
 struct pkvm_linux {
 	struct pkvm_linux_config config;
 	int exit_status;
+	int exit_signal;		/* the signal that ended the program, 0 if none */
 	bool pkeys;			/* the backend enforces keys: pkey_* calls work */
 
 	/* memory.c */
@@ -100,9 +138,9 @@ struct pkvm_linux {
 	uint16_t pkey_pool;		/* keys the guest may allocate (bit k: key k) */
 	uint16_t pkeys_held;		/* keys the guest allocated and has not freed */
 
+	struct lx_signals sig;		/* signal.c */
+
 	/* process.c */
-	struct lx_sigaction sigactions[LX_NR_SIGNALS];
-	uint64_t sigmask;
 	uint64_t tid_address;
 	char comm[16];			/* prctl(PR_SET_NAME) */
 
@@ -147,6 +185,27 @@ const struct lx_call *lx_lookup(uint64_t nr);
 /* trace.c: fill lx->trace_line for one call. */
 void lx_format_trace(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
 		     const struct lx_call *call, const uint64_t args[6], int64_t result);
+/* trace.c: tell the trace callback of a signal's delivery, as strace shows it. */
+void lx_trace_signal(struct pkvm_vm *vm, struct pkvm_linux *lx, const struct lx_siginfo *info);
+
+/* signal.c */
+void lx_signals_init(struct pkvm_linux *lx);
+/* Make @sig pending with @info (dropped if ignored and not blocked; standard signals do not queue). */
+void lx_signal_send(struct pkvm_linux *lx, int sig, const struct lx_siginfo *info);
+/* Is a signal pending that is not blocked? */
+bool lx_signal_pending(const struct pkvm_linux *lx);
+/*
+ * Deliver what is pending and not blocked, on the way back to the program:
+ * a handler's frame (LX_RETURN with the registers at the handler), or the
+ * end of the program (LX_EXIT, exit_signal and exit_status set).
+ */
+enum lx_action lx_signal_deliver(struct pkvm_vm *vm, struct pkvm_linux *lx);
+/*
+ * A CPU exception of the program's: 1 when its handler now runs, 0 when the
+ * exit goes on to the embedder (unhandled: the program ends by the fault;
+ * or rewritten as PKVM_EXIT_EXIT when delivery itself ended it).
+ */
+int lx_signal_fault(struct pkvm_vm *vm, struct pkvm_linux *lx, struct pkvm_exit *exit);
 
 /* memory.c */
 int lx_memory_init(struct pkvm_vm *vm, struct pkvm_linux *lx);
@@ -272,10 +331,12 @@ LX_HANDLER(lx_sys_getgroups); LX_HANDLER(lx_sys_uname); LX_HANDLER(lx_sys_arch_p
 LX_HANDLER(lx_sys_prctl);
 LX_HANDLER(lx_sys_set_tid_address); LX_HANDLER(lx_sys_set_robust_list);
 LX_HANDLER(lx_sys_enosys); LX_HANDLER(lx_sys_prlimit64); LX_HANDLER(lx_sys_getrlimit);
-LX_HANDLER(lx_sys_rt_sigaction); LX_HANDLER(lx_sys_rt_sigprocmask);
 LX_HANDLER(lx_sys_sched_yield); LX_HANDLER(lx_sys_getrandom); LX_HANDLER(lx_sys_futex);
-LX_HANDLER(lx_sys_sigaltstack); LX_HANDLER(lx_sys_umask); LX_HANDLER(lx_sys_kill);
-LX_HANDLER(lx_sys_tgkill);
+LX_HANDLER(lx_sys_umask);
+/* signal.c */
+LX_HANDLER(lx_sys_rt_sigaction); LX_HANDLER(lx_sys_rt_sigprocmask);
+LX_HANDLER(lx_sys_rt_sigpending); LX_HANDLER(lx_sys_rt_sigreturn); LX_HANDLER(lx_sys_sigaltstack);
+LX_HANDLER(lx_sys_kill); LX_HANDLER(lx_sys_tkill); LX_HANDLER(lx_sys_tgkill);
 /* time.c */
 LX_HANDLER(lx_sys_clock_gettime); LX_HANDLER(lx_sys_clock_getres);
 LX_HANDLER(lx_sys_gettimeofday); LX_HANDLER(lx_sys_time); LX_HANDLER(lx_sys_nanosleep);

@@ -1,4 +1,4 @@
-/* process.c: exit, identity, uname, arch_prctl, limits, signal bookkeeping, random, futex. */
+/* process.c: exit, identity, uname, arch_prctl, limits, random, futex. */
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -18,9 +18,6 @@
 #define LX_RLIMIT_NOFILE	7
 #define LX_RLIMIT_AS		9
 #define LX_RLIM_NLIMITS		16
-#define LX_SIG_BLOCK		0
-#define LX_SIG_UNBLOCK		1
-#define LX_SIG_SETMASK		2
 #define LX_FUTEX_WAIT		0
 #define LX_FUTEX_WAKE		1
 #define LX_FUTEX_WAIT_BITSET	9
@@ -209,118 +206,10 @@ LX_HANDLER_DEF(lx_sys_getrlimit)
 	return lx_ret(result, lx_write(vm, args[1], lim, sizeof(lim)));
 }
 
-/* Actions are kept and given back; no signal is delivered in this version. */
-LX_HANDLER_DEF(lx_sys_rt_sigaction)
-{
-	uint64_t sig = args[0];
-	struct lx_sigaction act;
-	int err;
-
-	if (args[3] != 8 || sig < 1 || sig > LX_NR_SIGNALS)
-		return lx_ret(result, -EINVAL);
-	if (args[1] && (sig == SIGKILL || sig == SIGSTOP))
-		return lx_ret(result, -EINVAL);
-	if (args[1]) {
-		err = lx_read(vm, &act, args[1], sizeof(act));
-		if (err)
-			return lx_ret(result, err);
-	}
-	if (args[2]) {
-		err = lx_write(vm, args[2], &lx->sigactions[sig - 1],
-				       sizeof(lx->sigactions[0]));
-		if (err)
-			return lx_ret(result, err);
-	}
-	if (args[1])
-		lx->sigactions[sig - 1] = act;
-	return lx_ret(result, 0);
-}
-
-LX_HANDLER_DEF(lx_sys_rt_sigprocmask)
-{
-	const uint64_t unblockable = (1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1));
-	uint64_t set = 0;
-	int err;
-
-	if (args[3] != 8)
-		return lx_ret(result, -EINVAL);
-	if (args[1]) {
-		if (args[0] > LX_SIG_SETMASK)
-			return lx_ret(result, -EINVAL);
-		err = lx_read(vm, &set, args[1], sizeof(set));
-		if (err)
-			return lx_ret(result, err);
-	}
-	if (args[2]) {
-		err = lx_write(vm, args[2], &lx->sigmask, sizeof(lx->sigmask));
-		if (err)
-			return lx_ret(result, err);
-	}
-	if (args[1]) {
-		if (args[0] == LX_SIG_BLOCK)
-			lx->sigmask |= set;
-		else if (args[0] == LX_SIG_UNBLOCK)
-			lx->sigmask &= ~set;
-		else
-			lx->sigmask = set;
-		lx->sigmask &= ~unblockable;
-	}
-	return lx_ret(result, 0);
-}
-
-LX_HANDLER_DEF(lx_sys_sigaltstack)
-{
-	/* stack_t { ss_sp, ss_flags, ss_size }: report "disabled", accept a new one. */
-	const uint64_t disabled[3] = { 0, 2 /* SS_DISABLE */, 0 };
-
-	(void)lx;
-	if (args[1])
-		return lx_ret(result, lx_write(vm, args[1], disabled, sizeof(disabled)));
-	return lx_ret(result, 0);
-}
-
 LX_HANDLER_DEF(lx_sys_umask)
 {
 	(void)vm; (void)lx; (void)args;
 	return lx_ret(result, 022);
-}
-
-/*
- * A signal to itself (abort(), raise()): with no delivery in this version,
- * a fatal default action ends the program as Linux would, with status
- * 128 + signal; an ignored or handled one is dropped.
- */
-static enum lx_action signal_self(struct pkvm_linux *lx, uint64_t pid, uint64_t sig,
-				  int64_t *result)
-{
-	const uint64_t harmless = (1ULL << (SIGCHLD - 1)) | (1ULL << (SIGURG - 1)) |
-				  (1ULL << (SIGWINCH - 1)) | (1ULL << (SIGCONT - 1));
-
-	if ((int)pid != LX_PID && (int)pid != 0 && (int)pid != -1)
-		return lx_ret(result, -ESRCH);
-	if (sig > LX_NR_SIGNALS)
-		return lx_ret(result, -EINVAL);
-	if (sig == 0 || (harmless & (1ULL << (sig - 1))))
-		return lx_ret(result, 0);
-	if (sig != SIGKILL && lx->sigactions[sig - 1].handler != 0)	/* SIG_DFL is 0 */
-		return lx_ret(result, 0);
-	lx->exit_status = 128 + (int)sig;
-	*result = 0;
-	return LX_EXIT;
-}
-
-LX_HANDLER_DEF(lx_sys_kill)
-{
-	(void)vm;
-	return signal_self(lx, args[0], args[1], result);
-}
-
-LX_HANDLER_DEF(lx_sys_tgkill)
-{
-	(void)vm;
-	if ((int)args[0] != LX_PID)
-		return lx_ret(result, -ESRCH);
-	return signal_self(lx, args[1], args[2], result);
 }
 
 LX_HANDLER_DEF(lx_sys_sched_yield)

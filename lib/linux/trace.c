@@ -1,4 +1,4 @@
-/* trace.c: one strace-like line per system call, from the table's argument kinds. */
+/* trace.c: one strace-like line per system call, from the table's argument kinds, and per signal. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
@@ -117,4 +117,60 @@ void lx_format_trace(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
 	}
 	if (call && !call->handler)
 		put(&l, " (not served)");
+}
+
+/* si_code as strace names it, for the codes this personality sends. */
+static const char *code_name(int sig, int code)
+{
+	static const char *const segv[] = { [1] = "SEGV_MAPERR", [2] = "SEGV_ACCERR",
+					    [4] = "SEGV_PKUERR" };
+	static const char *const fpe[] = { [1] = "FPE_INTDIV", [3] = "FPE_FLTDIV",
+					   [4] = "FPE_FLTOVF", [5] = "FPE_FLTUND",
+					   [6] = "FPE_FLTRES", [7] = "FPE_FLTINV" };
+
+	if (code == 0)
+		return "SI_USER";
+	if (code == 0x80)
+		return "SI_KERNEL";
+	if (code == -6)
+		return "SI_TKILL";
+	if (sig == 11 && code > 0 && code < 5)
+		return segv[code];
+	if (sig == 8 && code > 0 && code < 8)
+		return fpe[code];
+	if (sig == 4 && code == 2)
+		return "ILL_ILLOPN";
+	if (sig == 5 && code == 2)
+		return "TRAP_TRACE";
+	if (sig == 7 && code == 1)
+		return "BUS_ADRALN";
+	return NULL;
+}
+
+void lx_trace_signal(struct pkvm_vm *vm, struct pkvm_linux *lx, const struct lx_siginfo *info)
+{
+	struct line l = { lx->trace_line, sizeof(lx->trace_line), 0 };
+	const char *abbrev = sigabbrev_np(info->signo), *code = code_name(info->signo, info->code);
+	struct pkvm_linux_trace t = { .nr = PKVM_LINUX_TRACE_SIGNAL, .args = { info->signo },
+				      .line = lx->trace_line };
+
+	(void)vm;
+	if (abbrev)
+		put(&l, "--- SIG%s {si_signo=SIG%s, ", abbrev, abbrev);
+	else
+		put(&l, "--- SIG%d {si_signo=%d, ", info->signo, info->signo);
+	if (code)
+		put(&l, "si_code=%s", code);
+	else
+		put(&l, "si_code=%d", info->code);
+	if (info->code == 0 || info->code == -6)
+		put(&l, ", si_pid=%d, si_uid=%u", info->kill.pid, info->kill.uid);
+	else if (info->fault.addr)
+		put(&l, ", si_addr=%#llx", (unsigned long long)info->fault.addr);
+	else
+		put(&l, ", si_addr=NULL");
+	if (info->signo == 11 && info->code == 4)
+		put(&l, ", si_pkey=%u", info->fault.pkey);
+	put(&l, "} ---");
+	lx->config.trace(lx->config.trace_ctx, &t);
 }

@@ -51,6 +51,8 @@ static int skipped(ulong nr)
 {
 	static const unsigned short never[] = {
 		0 /* read: stdin may block */, 17 /* pread64 */, 19 /* readv */, 23 /* select */,
+		13 /* rt_sigaction: a random handler */, 15 /* rt_sigreturn: random registers */,
+		128 /* rt_sigtimedwait */, 130 /* rt_sigsuspend */,
 		34 /* pause */, 35 /* nanosleep */, 60, 62 /* kill */, 200 /* tkill */,
 		202 /* futex */, 230 /* clock_nanosleep */, 231, 234 /* tgkill */,
 		7 /* poll */, 270 /* pselect6 */, 271 /* ppoll */, 281 /* epoll_pwait */,
