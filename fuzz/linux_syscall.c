@@ -178,6 +178,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	must(pkvm_linux_attach(vm, &lx), "pkvm_linux_attach");
 	/* Sleeps and waits end here: the fuzzer must not sleep for the guest. */
 	pkvm_set_time_limit(vm, 1000000);
+	/*
+	 * The stack in the middle of the data area: signal frames are written
+	 * there, and rt_sigreturn reads whatever the input put there.
+	 */
+	{
+		struct pkvm_regs regs;
+
+		pkvm_get_regs(vm, &regs);
+		regs.rsp = DATA_GVA + DATA_LEN / 2;
+		must(pkvm_set_regs(vm, &regs), "pkvm_set_regs");
+	}
 	data += data_len;
 	size -= data_len;
 	for (unsigned n = 0; n < MAX_CALLS && size >= CALL_LEN; n++, data += CALL_LEN,

@@ -329,6 +329,30 @@ static void syscall_seeds(void)
 	CALL(&p, 158, R(0x1002), R(0x401000));			/* arch_prctl ARCH_SET_FS */
 	CALL(&p, 231, S(3));					/* exit_group */
 	save("linux_syscall", "keys-and-misc", p.buf, p.n);
+
+	/* Handlers, masks, delivery onto the stack (mid data area), and rt_sigreturn. */
+	{
+		const uint64_t act[4] = { 0x401000, 0x04000004 /* SA_RESTORER|SA_SIGINFO */,
+					  0x401100, 1ULL << 11 };
+		const uint64_t alt[3] = { 0x400000, 0, 0x1000 };
+
+		const uint64_t usr1 = 1ULL << 9;
+
+		memcpy(data + 0x180, act, sizeof(act));
+		memcpy(data + 0x1a0, &usr1, sizeof(usr1));
+		memcpy(data + 0x1c0, alt, sizeof(alt));
+	}
+	begin(&p, 1, data, sizeof(data));
+	CALL(&p, 13, S(10), D(0x180), D(0x200), S(8));		/* rt_sigaction SIGUSR1 */
+	CALL(&p, 131, D(0x1c0), D(0x240));			/* sigaltstack */
+	CALL(&p, 62, S(2), S(10));				/* kill(self, SIGUSR1) */
+	CALL(&p, 14, S(0), D(0x1a0), D(0x200), S(8));		/* rt_sigprocmask block */
+	CALL(&p, 200, S(2), S(10));				/* tkill */
+	CALL(&p, 127, D(0x200), S(8));				/* rt_sigpending */
+	CALL(&p, 14, S(1), D(0x1a0), R(0), S(8));		/* unblock: delivered */
+	CALL(&p, 15, R(0));					/* rt_sigreturn */
+	CALL(&p, 234, S(2), S(2), S(12));			/* tgkill SIGUSR2: default, ends it */
+	save("linux_syscall", "signals", p.buf, p.n);
 }
 
 int main(int argc, char **argv)

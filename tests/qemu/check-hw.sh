@@ -32,6 +32,7 @@ cp -r "$builddir/tests/progs" "$payload/progs"
 cp -r "$builddir/tests/linux" "$payload/linux"
 cp "$builddir/examples/guest_parser" "$builddir/examples/guest_services" "$payload/"
 cp "$srcdir/tests/test_pksandbox.sh" "$srcdir/tests/test_linux.sh" "$srcdir/tests/test_busybox.sh" \
+   "$srcdir/tests/native_diff.sh" "$srcdir/tests/native_diff.list" \
    "$srcdir/tests/kvm.sh" "$srcdir/tests/qemu/inside.sh" "$payload/"
 
 if [[ -n "$(ls -A "$sysroot")" ]]; then

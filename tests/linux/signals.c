@@ -1,0 +1,409 @@
+/*
+ * signals.c: Linux signals as a program sees them, printed so that a run
+ * under pksandbox can be compared with a native run line for line.  Nothing
+ * printed depends on addresses: only signal numbers, codes, and whether
+ * addresses are the ones expected.
+ *
+ *   signals            handlers, masks, faults, frames (every machine)
+ *   signals pkeys      the pkeys idiom (a PKU machine; exits 77 without one)
+ *   signals abort      abort(): killed by SIGABRT
+ *   signals badstack   a fault whose frame cannot be written: killed by SIGSEGV
+ */
+#define _GNU_SOURCE
+#include <cpuid.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t hits;
+static volatile int last_sig, last_code, last_pid;
+static volatile void *last_addr;
+static sigjmp_buf jump;
+
+static int blocked(int sig)
+{
+	sigset_t now;
+
+	sigprocmask(SIG_BLOCK, NULL, &now);
+	return sigismember(&now, sig);
+}
+
+static void on_info(int sig, siginfo_t *si, void *ctx)
+{
+	(void)ctx;
+	hits++;
+	last_sig = sig;
+	last_code = si->si_code;
+	last_addr = si->si_addr;
+	last_pid = si->si_pid;
+}
+
+static void install(int sig, void (*fn)(int, siginfo_t *, void *), int flags)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = fn;
+	sa.sa_flags = SA_SIGINFO | flags;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(sig, &sa, NULL)) {
+		printf("sigaction(%d): %s\n", sig, strerror(errno));
+		exit(1);
+	}
+}
+
+/* raise() with a handler: si_code says tkill, si_pid and si_uid are ours. */
+static void test_raise(void)
+{
+	install(SIGUSR1, on_info, 0);
+	hits = 0;
+	raise(SIGUSR1);
+	printf("raise: hits %d sig %d code %d pid ok %d\n", hits, last_sig, last_code,
+	       last_pid == getpid());
+}
+
+static void on_mask(int sig, siginfo_t *si, void *ctx)
+{
+	(void)si, (void)ctx;
+	hits++;
+	printf("  in handler of %d: itself blocked %d, SIGUSR2 blocked %d\n", sig, blocked(sig),
+	       blocked(SIGUSR2));
+}
+
+/* Blocked: pending until unblocked; sa_mask and SA_NODEFER; SA_RESETHAND. */
+static void test_masks(void)
+{
+	struct sigaction sa;
+	sigset_t set, pending;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_mask;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGUSR2);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	hits = 0;
+	raise(SIGUSR1);
+	sigpending(&pending);
+	printf("blocked: hits %d, pending %d\n", hits, sigismember(&pending, SIGUSR1));
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	printf("unblocked: hits %d, SIGUSR2 blocked after %d\n", hits, blocked(SIGUSR2));
+
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	raise(SIGUSR1);
+
+	sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+	sigaction(SIGURG, &sa, NULL);
+	hits = 0;
+	raise(SIGURG);
+	raise(SIGURG);		/* SIG_DFL now: ignored */
+	sigaction(SIGURG, NULL, &sa);
+	printf("resethand: hits %d, now default %d\n", hits, sa.sa_handler == SIG_DFL);
+
+	signal(SIGUSR2, SIG_IGN);
+	raise(SIGUSR2);
+	printf("ignored: survived\n");
+	signal(SIGUSR2, SIG_DFL);
+}
+
+static void on_outer(int sig, siginfo_t *si, void *ctx)
+{
+	(void)si, (void)ctx;
+	printf("  outer %d begins\n", sig);
+	raise(SIGUSR2);
+	printf("  outer %d ends\n", sig);
+}
+
+static void on_inner(int sig, siginfo_t *si, void *ctx)
+{
+	(void)si, (void)ctx;
+	printf("  inner %d\n", sig);
+}
+
+static void test_nested(void)
+{
+	install(SIGUSR1, on_outer, 0);
+	install(SIGUSR2, on_inner, 0);
+	raise(SIGUSR1);
+	printf("nested: done\n");
+}
+
+static void on_segv_jump(int sig, siginfo_t *si, void *ctx)
+{
+	(void)ctx;
+	last_sig = sig;
+	last_code = si->si_code;
+	last_addr = si->si_addr;
+	siglongjmp(jump, 1);
+}
+
+/* SEGV_MAPERR and SEGV_ACCERR with si_addr; siglongjmp out puts the mask back. */
+static void test_segv(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char *p = mmap(NULL, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *gone = mmap(NULL, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	munmap(gone, page);
+	install(SIGSEGV, on_segv_jump, 0);
+	if (!sigsetjmp(jump, 1))
+		*(volatile char *)(gone + 8) = 1;
+	printf("unmapped: sig %d code %d addr ok %d, SIGSEGV blocked after %d\n", last_sig,
+	       last_code, last_addr == gone + 8, blocked(SIGSEGV));
+	if (!sigsetjmp(jump, 1))
+		*(volatile char *)(p + 16) = 1;
+	printf("read-only: sig %d code %d addr ok %d\n", last_sig, last_code, last_addr == p + 16);
+	munmap(p, page);
+}
+
+static void *fix_page;
+
+static void on_segv_fix(int sig, siginfo_t *si, void *ctx)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	(void)sig, (void)ctx;
+	hits++;
+	mprotect((void *)((uintptr_t)si->si_addr & ~(uintptr_t)(page - 1)), page,
+		 PROT_READ | PROT_WRITE);
+}
+
+/* A handler that fixes the cause and returns: the access is retried and succeeds. */
+static void test_retry(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	fix_page = mmap(NULL, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	install(SIGSEGV, on_segv_fix, 0);
+	hits = 0;
+	*(volatile int *)fix_page = 7;
+	printf("retried: hits %d value %d\n", hits, *(volatile int *)fix_page);
+	munmap(fix_page, page);
+	signal(SIGSEGV, SIG_DFL);
+}
+
+/* ud2 with RAX = 1: the handler sets RAX = 42 in the frame and steps over ud2. */
+static void on_ill(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+
+	last_sig = sig;
+	last_code = si->si_code;
+	last_addr = si->si_addr;
+	hits = si->si_addr == (void *)uc->uc_mcontext.gregs[REG_RIP];
+	uc->uc_mcontext.gregs[REG_RAX] = 42;
+	uc->uc_mcontext.gregs[REG_RIP] += 2;
+}
+
+static void test_ill(void)
+{
+	long rax;
+
+	install(SIGILL, on_ill, 0);
+	hits = 0;
+	__asm__ volatile("mov $1, %%rax\n\tud2" : "=a"(rax) : : "memory");
+	printf("ud2: sig %d code %d addr is rip %d, rax now %ld\n", last_sig, last_code, hits, rax);
+}
+
+static void on_trap(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+
+	last_sig = sig;
+	last_code = si->si_code;
+	last_addr = si->si_addr;
+	hits = (int)uc->uc_mcontext.gregs[REG_TRAPNO];
+}
+
+/* int3: SIGTRAP, SI_KERNEL, no address, trap number 3; the program goes on after it. */
+static void test_trap(void)
+{
+	install(SIGTRAP, on_trap, 0);
+	__asm__ volatile("int3" ::: "memory");
+	printf("int3: sig %d code %d addr null %d trapno %d\n", last_sig, last_code,
+	       last_addr == NULL, hits);
+}
+
+static void on_fpe(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+
+	last_sig = sig;
+	last_code = si->si_code;
+	hits = (int)uc->uc_mcontext.gregs[REG_TRAPNO];
+	siglongjmp(jump, 1);
+}
+
+static void test_fpe(void)
+{
+	volatile int zero = 0, n = 10;
+
+	install(SIGFPE, on_fpe, 0);
+	if (!sigsetjmp(jump, 1))
+		n = n / zero;
+	printf("divide: sig %d code %d trapno %d\n", last_sig, last_code, hits);
+}
+
+/* The FPU and SSE state of the interrupted code survives a handler that uses them. */
+static void on_float(int sig)
+{
+	volatile double x = 1.5;
+
+	(void)sig;
+	for (int i = 0; i < 10; i++)
+		x = x * 3.25 + 0.125;
+	hits = x > 1;
+}
+
+static void test_fpu(void)
+{
+	volatile double a = 2.0, b = 0.1;
+	double r;
+
+	signal(SIGUSR1, on_float);
+	r = a / 3.0;
+	raise(SIGUSR1);
+	r += b;
+	printf("fpu: handler ran %d, result %.17g\n", hits, r);
+}
+
+static char altstack[65536] __attribute__((aligned(16)));
+
+static void on_alt(int sig, siginfo_t *si, void *ctx)
+{
+	stack_t now;
+	char local;
+
+	(void)si, (void)ctx;
+	sigaltstack(NULL, &now);
+	printf("  altstack handler %d: on it %d, SS_ONSTACK %d\n", sig,
+	       &local >= altstack && &local < altstack + sizeof(altstack),
+	       (now.ss_flags & SS_ONSTACK) != 0);
+}
+
+static void test_altstack(void)
+{
+	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) }, old;
+
+	sigaltstack(&ss, NULL);
+	install(SIGUSR1, on_alt, SA_ONSTACK);
+	raise(SIGUSR1);
+	install(SIGUSR1, on_alt, 0);
+	raise(SIGUSR1);
+	ss.ss_flags = SS_DISABLE;
+	sigaltstack(&ss, &old);
+	printf("altstack: was enabled %d, size right %d\n", !(old.ss_flags & SS_DISABLE),
+	       old.ss_size == sizeof(altstack));
+}
+
+/* The PKRU component's offset in the XSAVE image of a signal frame (CPUID leaf 0xD). */
+static unsigned pkru_offset(void)
+{
+	unsigned a, b, c, d;
+
+	__cpuid_count(0xd, 9, a, b, c, d);
+	return b;
+}
+
+static int pkey;
+static volatile int *secret;
+
+static unsigned rdpkru(void)
+{
+	unsigned eax, edx;
+
+	__asm__ volatile(".byte 0x0f, 0x01, 0xee" : "=a"(eax), "=d"(edx) : "c"(0));
+	return eax;
+}
+
+static void wrpkru(unsigned pkru)
+{
+	__asm__ volatile(".byte 0x0f, 0x01, 0xef" : : "a"(pkru), "c"(0), "d"(0) : "memory");
+}
+
+/* The pkeys idiom: SEGV_PKUERR with si_pkey; the frame's PKRU edited to let the access through. */
+static void on_pkey(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+	uint32_t *frame_pkru = (uint32_t *)((char *)uc->uc_mcontext.fpregs + pkru_offset());
+
+	hits++;
+	printf("  handler: sig %d code %d pkey ok %d addr ok %d, PKRU in handler %#x, in frame %#x\n",
+	       sig, si->si_code, si->si_pkey == (unsigned)pkey, si->si_addr == (void *)secret, rdpkru(),
+	       *frame_pkru);
+	*frame_pkru &= ~(3U << (2 * pkey));
+}
+
+static int test_pkeys(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned a, b, c, d;
+
+	__cpuid_count(7, 0, a, b, c, d);
+	if (!(c & (1U << 4))) {		/* OSPKE: the kernel enabled protection keys */
+		printf("no PKU\n");
+		return 77;
+	}
+	secret = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pkey = (int)syscall(SYS_pkey_alloc, 0, 0);
+	if (pkey < 0 || syscall(SYS_pkey_mprotect, secret, page, PROT_READ | PROT_WRITE, pkey)) {
+		printf("pkey_alloc/pkey_mprotect failed: %s\n", strerror(errno));
+		return 1;
+	}
+	*secret = 1234;
+	install(SIGSEGV, on_pkey, 0);
+	wrpkru(rdpkru() | (1U << (2 * pkey)));		/* access-disable */
+	hits = 0;
+	printf("read %d after %d fault(s), PKRU now %#x\n", *secret, hits, rdpkru());
+	wrpkru(rdpkru() | (2U << (2 * pkey)));		/* write-disable */
+	hits = 0;
+	*secret = 99;
+	printf("wrote %d after %d fault(s), PKRU now %#x\n", *secret, hits, rdpkru());
+	return 0;
+}
+
+static int bad_stack(void)
+{
+	/* The stack pointer at an unmapped page: no room for SIGSEGV's frame. */
+	install(SIGSEGV, on_segv_jump, 0);
+	__asm__ volatile("xor %%esp, %%esp\n\tmovb $1, (%%rsp)" ::: "memory");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IONBF, 0);
+	if (argc > 1 && !strcmp(argv[1], "pkeys"))
+		return test_pkeys();
+	if (argc > 1 && !strcmp(argv[1], "abort")) {
+		printf("aborting\n");
+		abort();
+	}
+	if (argc > 1 && !strcmp(argv[1], "badstack"))
+		return bad_stack();
+	test_raise();
+	test_masks();
+	test_nested();
+	test_segv();
+	test_retry();
+	test_ill();
+	test_trap();
+	test_fpe();
+	test_fpu();
+	test_altstack();
+	printf("signals ok\n");
+	return 0;
+}
