@@ -1,4 +1,4 @@
-/* kick.c: stopping a running vCPU from outside: the time limit and pkvm_interrupt(). */
+/* kick.c: stopping a running vCPU from outside: time limit, pkvm_interrupt(), servers' wakeups. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -65,6 +65,7 @@ int pkvm_kick_init(struct pkvm_kick *kick, int signo)
 	memset(kick, 0, sizeof(*kick));
 	kick->signo = signo;
 	atomic_init(&kick->interrupt, false);
+	atomic_init(&kick->wake, false);
 	pthread_mutex_init(&kick->lock, NULL);
 	return install_handler(signo);
 }
@@ -77,11 +78,20 @@ void pkvm_kick_destroy(struct pkvm_kick *kick)
 	pthread_mutex_destroy(&kick->lock);
 }
 
+/* The first of the time limit and the wakeup: when the timer must fire; 0 if never. */
+static uint64_t first_event(const struct pkvm_kick *kick)
+{
+	if (!kick->deadline_ns || (kick->wake_ns && kick->wake_ns < kick->deadline_ns))
+		return kick->wake_ns;
+	return kick->deadline_ns;
+}
+
 /* A per-thread timer: it must signal the thread that sits in KVM_RUN. */
 static int arm_timer(struct pkvm_kick *kick)
 {
 	pid_t tid = (pid_t)syscall(SYS_gettid);
 	struct itimerspec its = { 0 };
+	uint64_t at = first_event(kick);
 
 	if (kick->timer_valid && kick->timer_tid != tid) {
 		timer_delete(kick->timer);
@@ -98,8 +108,8 @@ static int arm_timer(struct pkvm_kick *kick)
 		kick->timer_valid = true;
 		kick->timer_tid = tid;
 	}
-	its.it_value.tv_sec = kick->deadline_ns / 1000000000ULL;
-	its.it_value.tv_nsec = kick->deadline_ns % 1000000000ULL;
+	its.it_value.tv_sec = at / 1000000000ULL;
+	its.it_value.tv_nsec = at % 1000000000ULL;
 	/* Re-fire while still running past it: a signal may find us between runs. */
 	its.it_interval.tv_nsec = 10 * 1000 * 1000;
 	if (timer_settime(kick->timer, TIMER_ABSTIME, &its, NULL) < 0)
@@ -134,7 +144,7 @@ int pkvm_kick_begin(struct pkvm_kick *kick, struct kvm_run *run)
 	run->immediate_exit = 0;
 	kick_run = run;
 	pthread_mutex_unlock(&kick->lock);
-	if (kick->deadline_ns)
+	if (first_event(kick))
 		err = arm_timer(kick);
 	if (err)
 		pkvm_kick_end(kick);
@@ -143,8 +153,7 @@ int pkvm_kick_begin(struct pkvm_kick *kick, struct kvm_run *run)
 
 void pkvm_kick_end(struct pkvm_kick *kick)
 {
-	if (kick->deadline_ns)
-		disarm_timer(kick);
+	disarm_timer(kick);
 	pthread_mutex_lock(&kick->lock);
 	kick->running = false;
 	kick_run = NULL;
@@ -167,6 +176,48 @@ int pkvm_interrupt(struct pkvm_vm *vm)
 		err = -pthread_kill(kick->thread, kick->signo);
 	pthread_mutex_unlock(&kick->lock);
 	return err;
+}
+
+int pkvm_wake(struct pkvm_vm *vm)
+{
+	struct pkvm_kick *kick = &vm->kick;
+	int err = 0;
+
+	atomic_store(&kick->wake, true);
+	pthread_mutex_lock(&kick->lock);
+	if (kick->running)
+		err = -pthread_kill(kick->thread, kick->signo);
+	pthread_mutex_unlock(&kick->lock);
+	return err;
+}
+
+int pkvm_wake_at(struct pkvm_vm *vm, uint64_t ns)
+{
+	struct pkvm_kick *kick = &vm->kick;
+
+	kick->wake_ns = ns;
+	if (!kick->running)
+		return 0;	/* pkvm_kick_begin() arms it */
+	if (first_event(kick))
+		return arm_timer(kick);
+	disarm_timer(kick);
+	return 0;
+}
+
+bool pkvm_kick_wake_pending(const struct pkvm_kick *kick)
+{
+	return atomic_load(&kick->wake) || (kick->wake_ns && pkvm_now_ns() >= kick->wake_ns);
+}
+
+bool pkvm_kick_take_wake(struct pkvm_kick *kick)
+{
+	bool due = atomic_exchange(&kick->wake, false);
+
+	if (kick->wake_ns && pkvm_now_ns() >= kick->wake_ns) {
+		kick->wake_ns = 0;
+		due = true;
+	}
+	return due;
 }
 
 int pkvm_set_time_limit(struct pkvm_vm *vm, uint64_t ns)

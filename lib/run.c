@@ -391,6 +391,23 @@ int pkvm_run(struct pkvm_vm *vm, struct pkvm_exit *exit)
 		err = 0;
 		if (!vm->finish_entry && stop_requested(vm, exit))
 			break;
+		if (!vm->finish_entry && pkvm_kick_take_wake(&vm->kick)) {
+			/* A server's wakeup (a timer, a signal from another thread). */
+			err = pkvm_exit_servers_wake(vm, exit);
+			if (err >= 0) {
+				/* The timer, for what is left to wait for. */
+				int rearm = pkvm_wake_at(vm, vm->kick.wake_ns);
+
+				if (rearm)
+					err = rearm;
+			}
+			if (err < 0)
+				break;
+			if (err == 1) {
+				err = 0;
+				break;
+			}
+		}
 		err = run_once(vm, exit);
 		if (err < 0)
 			break;

@@ -42,6 +42,18 @@ int pkvm_exit_servers_serve(struct pkvm_vm *vm, struct pkvm_exit *exit)
 	return 0;
 }
 
+int pkvm_exit_servers_wake(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	for (unsigned i = 0; i < vm->nservers; i++) {
+		const struct pkvm_exit_server *s = vm->servers[i].server;
+		int ret = s->wake ? s->wake(vm, vm->servers[i].ctx, exit) : 0;
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 int pkvm_exit_servers_lockdown(struct pkvm_vm *vm, struct pkvm_lockdown *rules)
 {
 	for (unsigned i = 0; i < vm->nservers; i++) {

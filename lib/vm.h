@@ -36,6 +36,12 @@ struct pkvm_exit_server {
 	 * with that error.
 	 */
 	int (*serve)(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit);
+	/*
+	 * A wakeup the server asked for came (may be NULL): 0 the guest goes
+	 * on (the server may have changed its state, e.g. for a signal), 1
+	 * @exit is filled and the run returns it, -errno the run stops.
+	 */
+	int (*wake)(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit);
 	/* What the server needs allowed by pkvm_seccomp_lockdown() (may be NULL). */
 	int (*lockdown)(void *ctx, struct pkvm_lockdown *rules);
 	/* Free @ctx: when another ctx replaces it, and when the VM goes (may be NULL). */
@@ -52,6 +58,9 @@ struct pkvm_kick {
 	pthread_t thread;
 	atomic_bool interrupt;
 	uint64_t deadline_ns;		/* CLOCK_MONOTONIC; 0: none */
+	/* A server's wakeup (pkvm_wake(), pkvm_wake_at()): the run offers it to the servers. */
+	atomic_bool wake;
+	uint64_t wake_ns;		/* CLOCK_MONOTONIC; 0: none */
 	bool timer_valid;
 	pid_t timer_tid;		/* the thread the timer signals */
 	timer_t timer;
@@ -191,6 +200,8 @@ int pkvm_exit_server_set(struct pkvm_vm *vm, const struct pkvm_exit_server *serv
 void *pkvm_exit_server_ctx(const struct pkvm_vm *vm, const struct pkvm_exit_server *server);
 /* Offer @exit to each server in turn, as struct pkvm_exit_server says: 1, 0 or -errno. */
 int pkvm_exit_servers_serve(struct pkvm_vm *vm, struct pkvm_exit *exit);
+/* A wakeup: each server's wake(), until one fills @exit (1); 0 or -errno. */
+int pkvm_exit_servers_wake(struct pkvm_vm *vm, struct pkvm_exit *exit);
 /* Each server's lockdown needs (seccomp.c); then release them all (vm.c). */
 int pkvm_exit_servers_lockdown(struct pkvm_vm *vm, struct pkvm_lockdown *rules);
 void pkvm_exit_servers_release(struct pkvm_vm *vm);
@@ -211,5 +222,18 @@ int pkvm_kick_begin(struct pkvm_kick *kick, struct kvm_run *run);
 void pkvm_kick_end(struct pkvm_kick *kick);
 bool pkvm_kick_deadline_passed(const struct pkvm_kick *kick);
 uint64_t pkvm_now_ns(void);
+/*
+ * Servers' wakeups: pkvm_wake() from any thread (not a signal handler) makes
+ * the run, or the next one, call the servers' wake() soon; pkvm_wake_at()
+ * from the thread that runs the VM (or while it does not run) asks for it at
+ * @ns on CLOCK_MONOTONIC (0: none), replacing the time asked before; a guest
+ * spinning in user code is stopped for it, as for the time limit.
+ */
+int pkvm_wake(struct pkvm_vm *vm);
+int pkvm_wake_at(struct pkvm_vm *vm, uint64_t ns);
+/* Is a wakeup due?  Takes it: the flag is cleared, the time forgotten. */
+bool pkvm_kick_take_wake(struct pkvm_kick *kick);
+/* Is one due, without taking it (for waits inside a server)? */
+bool pkvm_kick_wake_pending(const struct pkvm_kick *kick);
 
 #endif /* PKVM_VM_H */
