@@ -679,6 +679,19 @@ int pkvm_linux_get_stats(struct pkvm_vm *vm, struct pkvm_linux_stats *stats);
 /* The name of x86-64 Linux system call @nr as the personality knows it, or NULL. */
 const char *pkvm_linux_syscall_name(uint64_t nr);
 
+/*
+ * Send signal @sig (1..64) to the program, as kill() from another process
+ * would (si_code SI_USER, si_pid 0): it is delivered to its handler, or takes
+ * its default action (ending the program: PKVM_EXIT_EXIT with exit.signal),
+ * as soon as the guest runs, within the run now in progress if any (a guest
+ * spinning in its own code is stopped for it, and a blocking call it is in
+ * ends with EINTR or restarts, as on Linux).  SIGKILL always ends it.  Safe
+ * from any thread while the VM runs (not from a signal handler); not while
+ * the personality is being attached.  Returns 0, or -EINVAL for a bad @sig
+ * or a VM without the personality.
+ */
+int pkvm_linux_kill(struct pkvm_vm *vm, int sig);
+
 /* ------------------------------------------------------------------------ */
 /* Host lockdown                                                             */
 

@@ -1,5 +1,10 @@
-/* test_linux_block.c: the personality's blocking calls end on pkvm_interrupt() and the time limit. */
+/*
+ * test_linux_block.c: the personality's blocking calls end on pkvm_interrupt()
+ * and the time limit; pkvm_linux_kill() from another thread reaches a program
+ * that sleeps or spins.
+ */
 #include <check.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -10,6 +15,10 @@
 #define NR_READ		0
 #define NR_NANOSLEEP	35
 #define NR_EXIT		60
+#define NR_RT_SIGACTION	13
+#define SIGUSR1_NR	10
+#define SIGTERM_NR	15
+#define SA_RESTORER_FLAG 0x04000000ULL
 
 /* Sleep @sec seconds; exit 0 if nanosleep() said 0, 1 otherwise. */
 GUEST_CODE static void guest_sleep(uint64_t sec)
@@ -32,9 +41,43 @@ GUEST_CODE static void guest_read(void)
 	guest_syscall(NR_EXIT, r, 0, 0);
 }
 
+/* Spin in user code: nothing but a kick can stop it. */
+GUEST_CODE static void guest_spin(void)
+{
+	for (;;)
+		__asm__ volatile("pause");
+}
+
+/* SIGUSR1's handler: exit with 40 + the signal number. */
+GUEST_CODE static void guest_on_usr1(uint64_t sig)
+{
+	guest_syscall(NR_EXIT, 40 + sig, 0, 0);
+}
+
+/* Handle SIGUSR1 with the handler at @handler, then spin. */
+GUEST_CODE static void guest_handle_then_spin(uint64_t handler)
+{
+	volatile uint64_t act[4];
+	register uint64_t sigsetsize __asm__("r10") = 8;
+	uint64_t r;
+
+	act[0] = handler;
+	act[1] = SA_RESTORER_FLAG;
+	act[2] = handler;	/* never returned to: the handler exits */
+	act[3] = 0;
+	__asm__ volatile("syscall" : "=a"(r) : "a"(NR_RT_SIGACTION), "D"(SIGUSR1_NR),
+			 "S"((uint64_t)act), "d"(0), "r"(sigsetsize) : "rcx", "r11", "memory");
+	if (r)
+		guest_syscall(NR_EXIT, 99, 0, 0);
+	for (;;)
+		__asm__ volatile("pause");
+}
+
 struct kicker {
 	struct pkvm_vm *vm;
 	unsigned delay_ms;
+	int sig;			/* pkvm_linux_kill(sig); 0: pkvm_interrupt() */
+	int ret;			/* what that returned (checked after the join) */
 	pthread_t thread;
 };
 
@@ -43,7 +86,7 @@ static void *kick_later(void *p)
 	struct kicker *k = p;
 
 	usleep(k->delay_ms * 1000);
-	pkvm_interrupt(k->vm);
+	k->ret = k->sig ? pkvm_linux_kill(k->vm, k->sig) : pkvm_interrupt(k->vm);
 	return NULL;
 }
 
@@ -51,6 +94,7 @@ static void kick_in(struct kicker *k, struct pkvm_vm *vm, unsigned ms)
 {
 	k->vm = vm;
 	k->delay_ms = ms;
+	k->sig = 0;
 	ck_assert_int_eq(pthread_create(&k->thread, NULL, kick_later, k), 0);
 }
 
@@ -149,6 +193,84 @@ START_TEST(test_interrupt_ends_read)
 }
 END_TEST
 
+/* Kill @sig into the run from another thread after 200 ms. */
+static void kill_in(struct kicker *k, struct pkvm_vm *vm, int sig)
+{
+	k->vm = vm;
+	k->delay_ms = 200;
+	k->sig = sig;
+	ck_assert_int_eq(pthread_create(&k->thread, NULL, kick_later, k), 0);
+}
+
+/* SIGTERM's default action ends a program that sleeps: at once, reported as the signal. */
+START_TEST(test_kill_ends_sleep)
+{
+	struct vmtest t;
+	struct kicker k;
+	struct pkvm_exit *e;
+	double start;
+
+	vmtest_create(&t, _i);
+	attach(&t, -1);
+	vmtest_start(&t, guest_sleep, 1000, 0, 0);
+	kill_in(&k, t.vm, SIGTERM_NR);
+	start = now_s();
+	e = vmtest_run(&t);
+	pthread_join(k.thread, NULL);
+	ck_assert_int_eq(k.ret, 0);
+	ck_assert_int_eq(e->reason, PKVM_EXIT_EXIT);
+	ck_assert_int_eq(e->exit.signal, SIGTERM_NR);
+	ck_assert_int_eq(e->exit.status, 128 + SIGTERM_NR);
+	ck_assert_msg(now_s() - start < 3.0, "killed after %.2f s", now_s() - start);
+	vmtest_destroy(&t);
+}
+END_TEST
+
+/* A program spinning in its own code is stopped for the signal; its handler runs. */
+START_TEST(test_kill_reaches_spinning_program)
+{
+	struct vmtest t;
+	struct kicker k;
+
+	vmtest_create(&t, _i);
+	attach(&t, -1);
+	vmtest_start(&t, guest_spin, 0, 0, 0);
+	kill_in(&k, t.vm, SIGUSR1_NR);
+	{
+		struct pkvm_exit *e = vmtest_run(&t);
+
+		pthread_join(k.thread, NULL);
+		ck_assert_int_eq(k.ret, 0);
+		ck_assert_int_eq(e->reason, PKVM_EXIT_EXIT);
+		ck_assert_int_eq(e->exit.signal, SIGUSR1_NR);
+	}
+	vmtest_destroy(&t);
+
+	vmtest_create(&t, _i);
+	attach(&t, -1);
+	vmtest_start(&t, guest_handle_then_spin, vmtest_guest_addr(guest_on_usr1), 0, 0);
+	kill_in(&k, t.vm, SIGUSR1_NR);
+	expect_exit(&t, 40 + SIGUSR1_NR);
+	pthread_join(k.thread, NULL);
+	ck_assert_int_eq(k.ret, 0);
+	vmtest_destroy(&t);
+}
+END_TEST
+
+START_TEST(test_kill_refuses_bad_input)
+{
+	struct vmtest t;
+
+	vmtest_create(&t, _i);
+	ck_assert_int_eq(pkvm_linux_kill(t.vm, SIGUSR1_NR), -EINVAL);	/* no personality */
+	attach(&t, -1);
+	ck_assert_int_eq(pkvm_linux_kill(t.vm, 0), -EINVAL);
+	ck_assert_int_eq(pkvm_linux_kill(t.vm, 65), -EINVAL);
+	ck_assert_int_eq(pkvm_linux_kill(NULL, SIGUSR1_NR), -EINVAL);
+	vmtest_destroy(&t);
+}
+END_TEST
+
 int main(void)
 {
 	TCase *tc = tcase_create("interrupt");
@@ -157,6 +279,9 @@ int main(void)
 	tcase_add_loop_test(tc, test_interrupt_ends_sleep, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_interrupted_sleep_resumes, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_interrupt_ends_read, 0, vmtest_nbackends);
+	tcase_add_loop_test(tc, test_kill_ends_sleep, 0, vmtest_nbackends);
+	tcase_add_loop_test(tc, test_kill_reaches_spinning_program, 0, vmtest_nbackends);
+	tcase_add_loop_test(tc, test_kill_refuses_bad_input, 0, vmtest_nbackends);
 	tcase_set_timeout(tc, 30);
 	return vmtest_run_tcase("linux_block", tc, CK_NORMAL);
 }

@@ -16,10 +16,28 @@ static int64_t ts_ns(const struct timespec *ts)
 	return (int64_t)ts->tv_sec * NSEC_PER_SEC + ts->tv_nsec;
 }
 
+/*
+ * A stop (pkvm_interrupt(), the time limit) or a wakeup (a signal for the
+ * program: a timer, pkvm_linux_kill()) ends a wait.  Only looked at: run.c
+ * takes the flags and reports the exit or serves the wakeup.
+ */
 static bool stop_requested(struct pkvm_vm *vm)
 {
-	/* Only looked at: run.c takes the flag (atomic_exchange) and reports the exit. */
-	return atomic_load(&vm->kick.interrupt) || pkvm_kick_deadline_passed(&vm->kick);
+	return atomic_load(&vm->kick.interrupt) || pkvm_kick_deadline_passed(&vm->kick) ||
+	       pkvm_kick_wake_pending(&vm->kick);
+}
+
+/* The nearest of the time limit and the wakeup, as a wait of at most @left ns (-1: none). */
+static int64_t cap(int64_t left, uint64_t at)
+{
+	int64_t until_at;
+
+	if (!at)
+		return left;
+	until_at = (int64_t)(at - pkvm_now_ns());
+	if (until_at < 0)
+		until_at = 0;
+	return left < 0 || until_at < left ? until_at : left;
 }
 
 /*
@@ -60,12 +78,7 @@ int lx_wait(struct pkvm_vm *vm, int fd, short events, clockid_t clock,
 			if (left <= 0)
 				break;		/* the sleep's own end */
 		}
-		if (vm->kick.deadline_ns) {
-			int64_t limit = (int64_t)(vm->kick.deadline_ns - pkvm_now_ns());
-
-			if (left < 0 || limit < left)
-				left = limit > 0 ? limit : 0;
-		}
+		left = cap(cap(left, vm->kick.deadline_ns), vm->kick.wake_ns);
 		if (left >= 0) {
 			wait.tv_sec = left / NSEC_PER_SEC;
 			wait.tv_nsec = left % NSEC_PER_SEC;

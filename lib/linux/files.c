@@ -117,12 +117,20 @@ static int64_t write_from_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, struc
 	return done;
 }
 
-/* A call stopped before it moved a byte is made again at the next run (block.c). */
-static enum lx_action io_result(struct pkvm_vm *vm, uint64_t nr, int64_t n, int64_t *result)
+/*
+ * A call stopped before it moved a byte: by a signal for the program, it
+ * fails with EINTR, or is made again after the handler if the handler has
+ * SA_RESTART (Linux's ERESTARTSYS); by a stop of the run, it is made again
+ * at the next run (block.c).
+ */
+static enum lx_action io_result(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr, int64_t n,
+				int64_t *result)
 {
-	if (n == -EINTR)
-		return lx_restart(vm, nr, result);
-	return lx_ret(result, n);
+	if (n != -EINTR)
+		return lx_ret(result, n);
+	if (lx_signal_interrupts(vm, lx) && !lx_signal_restarts(lx))
+		return lx_ret(result, -EINTR);
+	return lx_restart(vm, nr, result);
 }
 
 LX_HANDLER_DEF(lx_sys_read)
@@ -131,7 +139,7 @@ LX_HANDLER_DEF(lx_sys_read)
 
 	if (!f)
 		return lx_ret(result, -EBADF);
-	return io_result(vm, LX_NR_READ, read_into_guest(vm, lx, f, args[1], cap_len(args[2]), -1),
+	return io_result(vm, lx, LX_NR_READ, read_into_guest(vm, lx, f, args[1], cap_len(args[2]), -1),
 			 result);
 }
 
@@ -152,7 +160,7 @@ LX_HANDLER_DEF(lx_sys_write)
 
 	if (!f)
 		return lx_ret(result, -EBADF);
-	return io_result(vm, LX_NR_WRITE, write_from_guest(vm, lx, f, args[1], cap_len(args[2])),
+	return io_result(vm, lx, LX_NR_WRITE, write_from_guest(vm, lx, f, args[1], cap_len(args[2])),
 			 result);
 }
 
@@ -210,7 +218,7 @@ static enum lx_action vectored(struct pkvm_vm *vm, struct pkvm_linux *lx, const 
 			break;
 	}
 	free(iov);
-	return io_result(vm, writing ? LX_NR_WRITEV : LX_NR_READV, (int64_t)total, result);
+	return io_result(vm, lx, writing ? LX_NR_WRITEV : LX_NR_READV, (int64_t)total, result);
 }
 
 LX_HANDLER_DEF(lx_sys_readv)

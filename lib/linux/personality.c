@@ -30,10 +30,16 @@ static void lx_release(void *ctx)
 	lx_destroy(ctx);
 }
 
+static int lx_wake(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
+{
+	return lx_signal_wake(vm, ctx, exit);
+}
+
 /* How the core knows the personality: the server of a guest's Linux system calls. */
 static const struct pkvm_exit_server lx_server = {
 	.name = "linux",
 	.serve = lx_serve,
+	.wake = lx_wake,
 	.lockdown = lx_lockdown,
 	.release = lx_release,
 };
@@ -157,7 +163,7 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 		return end_program(lx, exit);
 	pkvm_syscall_return(vm, (uint64_t)result);
 	/* On the way back to the program, as Linux delivers signals: with RAX as the call left it. */
-	if (lx_signal_pending(lx) && lx_signal_deliver(vm, lx) == LX_EXIT)
+	if (lx_signal_deliver_all(vm, lx) == LX_EXIT)
 		return end_program(lx, exit);
 	return 1;
 }

@@ -111,6 +111,13 @@ struct lx_signals {
 	uint64_t blocked, pending;			/* bit sig - 1 */
 	struct lx_siginfo info[LX_NR_SIGNALS];		/* of each pending signal */
 	struct lx_stack altstack;			/* SS_DISABLE in flags: none */
+	uint64_t saved_mask;				/* sigsuspend(): the mask to go back to */
+	bool mask_saved;
+	_Atomic uint64_t external;			/* pkvm_linux_kill(), any thread */
+	bool killed;					/* SIGKILL from outside */
+	struct {					/* ITIMER_REAL (time.c) */
+		uint64_t next_ns, interval_ns;		/* CLOCK_MONOTONIC; 0: off */
+	} itimer_real;
 	/* The last fault, which Linux keeps per thread and puts in every frame. */
 	uint64_t fault_err, fault_trapno, fault_cr2;
 };
@@ -200,6 +207,19 @@ bool lx_signal_pending(const struct pkvm_linux *lx);
  * end of the program (LX_EXIT, exit_signal and exit_status set).
  */
 enum lx_action lx_signal_deliver(struct pkvm_vm *vm, struct pkvm_linux *lx);
+/* Take in signals from outside the program's calls: pkvm_linux_kill(), timers. */
+void lx_signal_poll(struct pkvm_vm *vm, struct pkvm_linux *lx);
+/* For a blocking call that a wakeup ended: poll; must it end now (-EINTR or restart)? */
+bool lx_signal_interrupts(struct pkvm_vm *vm, struct pkvm_linux *lx);
+/* Would the signal about to be delivered restart an interrupted call (SA_RESTART)? */
+bool lx_signal_restarts(const struct pkvm_linux *lx);
+/* lx_signal_deliver() if anything is pending, and SIGKILL from outside. */
+enum lx_action lx_signal_deliver_all(struct pkvm_vm *vm, struct pkvm_linux *lx);
+/* The server's wake(): a timer or pkvm_linux_kill() came (struct pkvm_exit_server). */
+int lx_signal_wake(struct pkvm_vm *vm, struct pkvm_linux *lx, struct pkvm_exit *exit);
+/* time.c: send SIGALRM if ITIMER_REAL expired, and ask the core for the next wakeup. */
+void lx_timers_fire(struct pkvm_vm *vm, struct pkvm_linux *lx);
+
 /*
  * A CPU exception of the program's: 1 when its handler now runs, 0 when the
  * exit goes on to the embedder (unhandled: the program ends by the fault;
@@ -337,10 +357,12 @@ LX_HANDLER(lx_sys_umask);
 LX_HANDLER(lx_sys_rt_sigaction); LX_HANDLER(lx_sys_rt_sigprocmask);
 LX_HANDLER(lx_sys_rt_sigpending); LX_HANDLER(lx_sys_rt_sigreturn); LX_HANDLER(lx_sys_sigaltstack);
 LX_HANDLER(lx_sys_kill); LX_HANDLER(lx_sys_tkill); LX_HANDLER(lx_sys_tgkill);
+LX_HANDLER(lx_sys_pause); LX_HANDLER(lx_sys_rt_sigsuspend);
 /* time.c */
 LX_HANDLER(lx_sys_clock_gettime); LX_HANDLER(lx_sys_clock_getres);
 LX_HANDLER(lx_sys_gettimeofday); LX_HANDLER(lx_sys_time); LX_HANDLER(lx_sys_nanosleep);
-LX_HANDLER(lx_sys_clock_nanosleep);
+LX_HANDLER(lx_sys_clock_nanosleep); LX_HANDLER(lx_sys_alarm); LX_HANDLER(lx_sys_setitimer);
+LX_HANDLER(lx_sys_getitimer);
 #undef LX_HANDLER
 /* A handler's definition; the parameters are those of lx_handler, not all used by each. */
 #define LX_UNUSED __attribute__((unused))

@@ -1,6 +1,7 @@
 /* signal.c: Linux signals for the guest: actions, masks, pending signals, frames, rt_sigreturn. */
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -23,6 +24,8 @@
 #define LX_SS_DISABLE		2
 #define LX_SS_AUTODISARM	(1U << 31)
 #define LX_MINSIGSTKSZ		2048
+#define LX_NR_PAUSE		34
+#define LX_NR_RT_SIGSUSPEND	130
 
 /* si_code values */
 #define LX_SI_USER		0
@@ -249,9 +252,10 @@ static int setup_frame(struct pkvm_vm *vm, struct pkvm_linux *lx, int sig,
 	frame.uc.mcontext.err = lx->sig.fault_err;
 	frame.uc.mcontext.trapno = lx->sig.fault_trapno;
 	frame.uc.mcontext.cr2 = lx->sig.fault_cr2;
-	frame.uc.mcontext.oldmask = lx->sig.blocked;
+	/* After sigsuspend(), the mask from before it is the one the handler's return restores. */
+	frame.uc.sigmask = lx->sig.mask_saved ? lx->sig.saved_mask : lx->sig.blocked;
+	frame.uc.mcontext.oldmask = frame.uc.sigmask;
 	frame.uc.mcontext.fpstate = fpaddr;
-	frame.uc.sigmask = lx->sig.blocked;
 	frame.info = *info;
 
 	/* As the program itself would write them: its rights and its PKRU. */
@@ -328,6 +332,7 @@ enum lx_action lx_signal_deliver(struct pkvm_vm *vm, struct pkvm_linux *lx)
 		}
 		if (lx->config.trace)
 			lx_trace_signal(vm, lx, &info);
+		lx->sig.mask_saved = false;	/* it is in the frame */
 		lx->sig.blocked |= taken.mask | ((taken.flags & LX_SA_NODEFER) ? 0 : SIG_BIT(sig));
 		lx->sig.blocked &= ~UNBLOCKABLE;
 		if (taken.flags & LX_SA_RESETHAND)
@@ -339,7 +344,12 @@ enum lx_action lx_signal_deliver(struct pkvm_vm *vm, struct pkvm_linux *lx)
 			lx->sig.altstack.sp = lx->sig.altstack.size = 0;
 		}
 		/* One frame at a time: the next signal waits for this handler's first instruction. */
-		break;
+		return LX_RETURN;
+	}
+	/* No handler ran: a mask sigsuspend() set ends here (restore_saved_sigmask()). */
+	if (lx->sig.mask_saved) {
+		lx->sig.blocked = lx->sig.saved_mask;
+		lx->sig.mask_saved = false;
 	}
 	return LX_RETURN;
 }
@@ -680,4 +690,127 @@ LX_HANDLER_DEF(lx_sys_tgkill)
 	if ((int)args[0] != LX_PID)
 		return lx_ret(result, -ESRCH);
 	return signal_self(lx, args[1], args[2], LX_SI_TKILL, result);
+}
+
+/*
+ * Signals that arrived from outside the program's own calls: from another
+ * thread of the embedder (pkvm_linux_kill()), and the timers' (time.c).
+ */
+void lx_signal_poll(struct pkvm_vm *vm, struct pkvm_linux *lx)
+{
+	uint64_t external = atomic_exchange(&lx->sig.external, 0);
+
+	while (external) {
+		int sig = __builtin_ctzll(external) + 1;
+		struct lx_siginfo info = { .signo = sig, .code = LX_SI_USER };
+
+		external &= external - 1;
+		if (sig == SIGKILL) {
+			lx->sig.killed = true;
+			continue;
+		}
+		lx_signal_send(lx, sig, &info);
+	}
+	lx_timers_fire(vm, lx);
+}
+
+bool lx_signal_interrupts(struct pkvm_vm *vm, struct pkvm_linux *lx)
+{
+	lx_signal_poll(vm, lx);
+	return lx->sig.killed || lx_signal_pending(lx);
+}
+
+bool lx_signal_restarts(const struct pkvm_linux *lx)
+{
+	int sig = next_signal(lx);
+
+	return sig && !lx->sig.killed && (lx->sig.action[sig - 1].flags & LX_SA_RESTART);
+}
+
+/* SIGKILL from outside: the end, whatever the program does. */
+static enum lx_action killed(struct pkvm_linux *lx)
+{
+	lx->exit_signal = SIGKILL;
+	lx->exit_status = 128 + SIGKILL;
+	return LX_EXIT;
+}
+
+enum lx_action lx_signal_deliver_all(struct pkvm_vm *vm, struct pkvm_linux *lx)
+{
+	if (lx->sig.killed)
+		return killed(lx);
+	return lx_signal_pending(lx) ? lx_signal_deliver(vm, lx) : LX_RETURN;
+}
+
+int lx_signal_wake(struct pkvm_vm *vm, struct pkvm_linux *lx, struct pkvm_exit *exit)
+{
+	lx_signal_poll(vm, lx);
+	if (lx_signal_deliver_all(vm, lx) != LX_EXIT)
+		return 0;
+	exit->reason = PKVM_EXIT_EXIT;
+	exit->exit.status = lx->exit_status;
+	exit->exit.signal = lx->exit_signal;
+	return 1;
+}
+
+int pkvm_linux_kill(struct pkvm_vm *vm, int sig)
+{
+	struct pkvm_linux *lx = vm ? lx_get(vm) : NULL;
+
+	if (!lx || sig < 1 || sig > LX_NR_SIGNALS)
+		return -EINVAL;
+	atomic_fetch_or(&lx->sig.external, SIG_BIT(sig));
+	return pkvm_wake(vm);
+}
+
+/*
+ * Wait for a signal with @mask blocked meanwhile (pause(): the mask as it
+ * is).  The handler's frame gets the mask from before, as Linux's
+ * sigsuspend() restores it when the handler returns.  -EINTR, always, once
+ * a signal came; a stop (pkvm_interrupt(), the time limit) makes the call
+ * start again at the next run.
+ */
+static enum lx_action wait_for_signal(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
+				      uint64_t mask, int64_t *result)
+{
+	uint64_t before = lx->sig.blocked;
+
+	lx->sig.blocked = mask & ~UNBLOCKABLE;
+	while (!lx_signal_interrupts(vm, lx)) {
+		int err = lx_wait(vm, -1, 0, CLOCK_MONOTONIC, NULL);
+
+		if (err == -EINTR && !lx_signal_interrupts(vm, lx)) {
+			lx->sig.blocked = before;
+			return lx_restart(vm, nr, result);
+		}
+		if (err && err != -EINTR) {
+			lx->sig.blocked = before;
+			return lx_ret(result, err);
+		}
+	}
+	if (lx_signal_pending(lx)) {
+		lx->sig.saved_mask = before;
+		lx->sig.mask_saved = true;
+	} else {
+		lx->sig.blocked = before;
+	}
+	return lx_ret(result, -EINTR);
+}
+
+LX_HANDLER_DEF(lx_sys_pause)
+{
+	return wait_for_signal(vm, lx, LX_NR_PAUSE, lx->sig.blocked, result);
+}
+
+LX_HANDLER_DEF(lx_sys_rt_sigsuspend)
+{
+	uint64_t mask;
+	int err;
+
+	if (args[1] != 8)
+		return lx_ret(result, -EINVAL);
+	err = lx_read(vm, &mask, args[0], sizeof(mask));
+	if (err)
+		return lx_ret(result, err);
+	return wait_for_signal(vm, lx, LX_NR_RT_SIGSUSPEND, mask, result);
 }

@@ -1,5 +1,6 @@
 /* time.c: clocks and sleeps, from the host's clocks; pkvm_interrupt() and the time limit stop sleeps. */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 
@@ -109,13 +110,33 @@ static bool same_call(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint64_t 
  */
 static enum lx_action sleep_until(struct pkvm_vm *vm, struct pkvm_linux *lx,
 				  const uint64_t args[6], uint64_t nr, clockid_t clock,
-				  const struct timespec *until, bool relative, int64_t *result)
+				  const struct timespec *until, bool relative, uint64_t rem_gva,
+				  int64_t *result)
 {
 	struct pkvm_regs regs;
 	int err = lx_wait(vm, -1, 0, clock, until);
 
 	if (err != -EINTR)
 		return lx_ret(result, err);
+	/* A signal for the program: the sleep ends with EINTR and what was left, as on Linux. */
+	if (lx_signal_interrupts(vm, lx)) {
+		if (relative && rem_gva) {
+			struct timespec now;
+			int64_t left, rem[2];
+
+			clock_gettime(clock, &now);
+			left = ((int64_t)until->tv_sec - now.tv_sec) * (int64_t)NSEC_PER_SEC +
+			       (until->tv_nsec - now.tv_nsec);
+			if (left < 0)
+				left = 0;
+			rem[0] = left / (int64_t)NSEC_PER_SEC;
+			rem[1] = left % (int64_t)NSEC_PER_SEC;
+			err = lx_write(vm, rem_gva, rem, sizeof(rem));
+			if (err)
+				return lx_ret(result, err);
+		}
+		return lx_ret(result, -EINTR);
+	}
 	if (relative) {
 		pkvm_get_regs(vm, &regs);
 		lx->restart.valid = true;
@@ -128,7 +149,7 @@ static enum lx_action sleep_until(struct pkvm_vm *vm, struct pkvm_linux *lx,
 
 static enum lx_action do_sleep(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint64_t args[6],
 			       uint64_t nr, clockid_t clock, uint64_t flags, uint64_t req_gva,
-			       int64_t *result)
+			       uint64_t rem_gva, int64_t *result)
 {
 	struct timespec req, now, until;
 	bool resumed = same_call(vm, lx, args);
@@ -139,7 +160,7 @@ static enum lx_action do_sleep(struct pkvm_vm *vm, struct pkvm_linux *lx, const 
 	if (err)
 		return lx_ret(result, err);
 	if (flags & LX_TIMER_ABSTIME)
-		return sleep_until(vm, lx, args, nr, clock, &req, false, result);
+		return sleep_until(vm, lx, args, nr, clock, &req, false, 0, result);
 	/* Relative: on CLOCK_MONOTONIC whatever the clock, as Linux measures it too. */
 	if (resumed) {
 		until = lx->restart.until;
@@ -152,12 +173,13 @@ static enum lx_action do_sleep(struct pkvm_vm *vm, struct pkvm_linux *lx, const 
 			until.tv_nsec -= NSEC_PER_SEC;
 		}
 	}
-	return sleep_until(vm, lx, args, nr, CLOCK_MONOTONIC, &until, true, result);
+	return sleep_until(vm, lx, args, nr, CLOCK_MONOTONIC, &until, true, rem_gva, result);
 }
 
 LX_HANDLER_DEF(lx_sys_nanosleep)
 {
-	return do_sleep(vm, lx, args, LX_NR_NANOSLEEP, CLOCK_MONOTONIC, 0, args[0], result);
+	return do_sleep(vm, lx, args, LX_NR_NANOSLEEP, CLOCK_MONOTONIC, 0, args[0], args[1],
+			result);
 }
 
 LX_HANDLER_DEF(lx_sys_clock_nanosleep)
@@ -168,5 +190,120 @@ LX_HANDLER_DEF(lx_sys_clock_nanosleep)
 	if (args[1] & ~(uint64_t)LX_TIMER_ABSTIME)
 		return lx_ret(result, -EINVAL);
 	return do_sleep(vm, lx, args, LX_NR_CLOCK_NANOSLEEP, (clockid_t)args[0], args[1], args[2],
-			result);
+			args[3], result);
+}
+
+/*
+ * ITIMER_REAL, which alarm() sets too: SIGALRM on the host's monotonic
+ * clock, when due; the core wakes the run for it, even while the program
+ * spins in its own code.
+ */
+#define LX_ITIMER_REAL		0
+#define USEC_PER_SEC		1000000ULL
+
+void lx_timers_fire(struct pkvm_vm *vm, struct pkvm_linux *lx)
+{
+	uint64_t now = pkvm_now_ns();
+
+	if (lx->sig.itimer_real.next_ns && now >= lx->sig.itimer_real.next_ns) {
+		struct lx_siginfo info = { .signo = SIGALRM, .code = 0x80 /* SI_KERNEL */ };
+
+		lx_signal_send(lx, SIGALRM, &info);
+		if (lx->sig.itimer_real.interval_ns) {
+			uint64_t late = now - lx->sig.itimer_real.next_ns;
+
+			/* Overruns collapse into one signal, as a pending one does not queue. */
+			lx->sig.itimer_real.next_ns += (late / lx->sig.itimer_real.interval_ns + 1) *
+						       lx->sig.itimer_real.interval_ns;
+		} else {
+			lx->sig.itimer_real.next_ns = 0;
+		}
+	}
+	pkvm_wake_at(vm, lx->sig.itimer_real.next_ns);
+}
+
+/* Set ITIMER_REAL to fire in @value_ns (0: off), then every @interval_ns; the old setting out. */
+static void set_real(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t value_ns,
+		     uint64_t interval_ns, uint64_t *old_left, uint64_t *old_interval)
+{
+	uint64_t now = pkvm_now_ns(), next = lx->sig.itimer_real.next_ns;
+
+	*old_left = next ? (next > now ? next - now : 1) : 0;
+	*old_interval = lx->sig.itimer_real.interval_ns;
+	lx->sig.itimer_real.next_ns = value_ns ? now + value_ns : 0;
+	lx->sig.itimer_real.interval_ns = value_ns ? interval_ns : 0;
+	pkvm_wake_at(vm, lx->sig.itimer_real.next_ns);
+}
+
+LX_HANDLER_DEF(lx_sys_alarm)
+{
+	uint64_t left, interval, secs = (uint32_t)args[0];
+
+	set_real(vm, lx, secs * NSEC_PER_SEC, 0, &left, &interval);
+	/* What was left, in whole seconds, rounded to the nearest; never 0 if one was set. */
+	left = (left + NSEC_PER_SEC / 2) / NSEC_PER_SEC;
+	return lx_ret(result, (int64_t)(left || !lx->sig.itimer_real.next_ns ? left : 1));
+}
+
+static int timeval_ns(const int64_t tv[2], uint64_t *ns)
+{
+	if (tv[0] < 0 || tv[1] < 0 || (uint64_t)tv[1] >= USEC_PER_SEC)
+		return -EINVAL;
+	/* Capped far away, so that "now + it" cannot overflow. */
+	*ns = (uint64_t)tv[0] > (UINT64_MAX / 4) / NSEC_PER_SEC ? UINT64_MAX / 4 :
+	      (uint64_t)tv[0] * NSEC_PER_SEC + (uint64_t)tv[1] * 1000;
+	return 0;
+}
+
+static void ns_timeval(uint64_t ns, int64_t tv[2])
+{
+	/* Linux rounds a remaining time up to the next microsecond. */
+	ns = (ns + 999) / 1000;
+	tv[0] = (int64_t)(ns / USEC_PER_SEC);
+	tv[1] = (int64_t)(ns % USEC_PER_SEC);
+}
+
+LX_HANDLER_DEF(lx_sys_getitimer)
+{
+	uint64_t now = pkvm_now_ns(), next = lx->sig.itimer_real.next_ns;
+	int64_t out[4];
+
+	if (args[0] != LX_ITIMER_REAL)
+		return lx_ret(result, -EINVAL);
+	ns_timeval(lx->sig.itimer_real.interval_ns, out);
+	ns_timeval(next ? (next > now ? next - now : 1) : 0, out + 2);
+	return lx_ret(result, lx_write(vm, args[1], out, sizeof(out)));
+}
+
+LX_HANDLER_DEF(lx_sys_setitimer)
+{
+	int64_t in[4] = { 0 }, out[4];
+	uint64_t value, interval, left, old_interval;
+	int err;
+
+	/* ITIMER_VIRTUAL and ITIMER_PROF (CPU time) are not kept. */
+	if (args[0] != LX_ITIMER_REAL)
+		return lx_ret(result, -EINVAL);
+	if (args[1]) {
+		err = lx_read(vm, in, args[1], sizeof(in));
+		if (!err)
+			err = timeval_ns(in, &interval);
+		if (!err)
+			err = timeval_ns(in + 2, &value);
+		if (err)
+			return lx_ret(result, err);
+	} else {
+		value = interval = 0;	/* Linux: a NULL new value disarms */
+	}
+	if (args[2]) {
+		uint64_t now = pkvm_now_ns(), next = lx->sig.itimer_real.next_ns;
+
+		ns_timeval(lx->sig.itimer_real.interval_ns, out);
+		ns_timeval(next ? (next > now ? next - now : 1) : 0, out + 2);
+		err = lx_write(vm, args[2], out, sizeof(out));
+		if (err)
+			return lx_ret(result, err);
+	}
+	set_real(vm, lx, value, interval, &left, &old_interval);
+	return lx_ret(result, 0);
 }

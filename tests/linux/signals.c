@@ -8,6 +8,7 @@
  *   signals pkeys      the pkeys idiom (a PKU machine; exits 77 without one)
  *   signals abort      abort(): killed by SIGABRT
  *   signals badstack   a fault whose frame cannot be written: killed by SIGSEGV
+ *   signals alarm      a spinning program killed by SIGALRM
  */
 #define _GNU_SOURCE
 #include <cpuid.h>
@@ -20,6 +21,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -309,6 +312,78 @@ static void test_altstack(void)
 	       old.ss_size == sizeof(altstack));
 }
 
+static volatile sig_atomic_t ticks;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	ticks++;
+}
+
+static void arm_ms(long first_ms, long every_ms)
+{
+	struct itimerval it = {
+		.it_value = { first_ms / 1000, (first_ms % 1000) * 1000 },
+		.it_interval = { every_ms / 1000, (every_ms % 1000) * 1000 },
+	};
+
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/*
+ * Timers: alarm() ending pause(); a periodic ITIMER_REAL interrupting a
+ * program that spins in its own code; sigsuspend() with the signal blocked
+ * outside it; sleeps cut short with EINTR and the time left.
+ */
+static void test_timers(void)
+{
+	struct itimerval it;
+	struct timespec req = { 5, 0 }, rem = { 0, 0 };
+	sigset_t block, old, none;
+	int r, e;
+
+	signal(SIGALRM, on_alarm);
+	ticks = 0;
+	alarm(1);
+	r = pause();
+	e = errno;
+	printf("pause: %d %s, ticks %d\n", r, e == EINTR ? "EINTR" : "?", ticks);
+
+	ticks = 0;
+	arm_ms(20, 20);
+	while (ticks < 3)
+		;	/* spinning: only the timer can get us out */
+	arm_ms(0, 0);
+	getitimer(ITIMER_REAL, &it);
+	printf("spin: ticks %d, timer off %d\n", ticks >= 3, !it.it_value.tv_sec && !it.it_value.tv_usec);
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGALRM);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	ticks = 0;
+	arm_ms(30, 0);
+	sigemptyset(&none);
+	r = sigsuspend(&none);
+	e = errno;
+	sigprocmask(SIG_SETMASK, NULL, &none);
+	printf("sigsuspend: %d %s, ticks %d, SIGALRM blocked again %d\n", r,
+	       e == EINTR ? "EINTR" : "?", ticks, sigismember(&none, SIGALRM));
+	sigprocmask(SIG_SETMASK, &old, NULL);
+
+	alarm(1);
+	r = nanosleep(&req, &rem);
+	e = errno;
+	printf("nanosleep: %d %s, left between 3 and 5 s %d\n", r, e == EINTR ? "EINTR" : "?",
+	       rem.tv_sec >= 3 && rem.tv_sec < 5);
+	alarm(1);
+	r = (int)sleep(5);
+	printf("sleep(5) after alarm(1): left in [3, 4] %d\n", r >= 3 && r <= 4);
+	printf("alarm(0) after none pending: %u\n", alarm(0));
+	alarm(10);
+	printf("alarm(0) after alarm(10): %u\n", alarm(0));
+	signal(SIGALRM, SIG_DFL);
+}
+
 /* The PKRU component's offset in the XSAVE image of a signal frame (CPUID leaf 0xD). */
 static unsigned pkru_offset(void)
 {
@@ -394,6 +469,12 @@ int main(int argc, char **argv)
 	}
 	if (argc > 1 && !strcmp(argv[1], "badstack"))
 		return bad_stack();
+	if (argc > 1 && !strcmp(argv[1], "alarm")) {
+		/* SIGALRM's default action: the program ends (142). */
+		alarm(1);
+		for (;;)
+			;
+	}
 	test_raise();
 	test_masks();
 	test_nested();
@@ -404,6 +485,7 @@ int main(int argc, char **argv)
 	test_fpe();
 	test_fpu();
 	test_altstack();
+	test_timers();
 	printf("signals ok\n");
 	return 0;
 }
