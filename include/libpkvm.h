@@ -587,7 +587,26 @@ int pkvm_elf_symbol(const void *image, size_t size, const char *name, uint64_t *
  * the guest gets ENOMEM when pkvm_config.mem_size is used up.  On a backend
  * that enforces keys the guest starts with Linux's PKRU (every key but 0
  * access-disabled) and pkey_alloc()/pkey_free()/pkey_mprotect() work as on
- * a PKU machine; on the none backend pkey_alloc() fails with ENOSPC.
+ * a PKU machine; on the none backend pkey_alloc() fails with ENOSPC.  On hw,
+ * PROT_EXEC without PROT_READ is execute-only as on Linux: those pages get a
+ * key of their own (allocated once, counted by pkey_alloc()) that PKRU
+ * denies access to, so reading them is SEGV_PKUERR.  On soft, whose views
+ * cannot tell a fetch from a read, they stay readable, as on Linux without
+ * PKU, and no key is taken.
+ *
+ * Signals: the personality keeps the program's handlers, masks, pending
+ * signals and alternate stack, and delivers them as Linux x86-64 does, with
+ * the kernel's frame (siginfo, ucontext, the XSAVE image with PKRU at the
+ * offset CPUID leaf 0xD gives, on soft too): on the way back from a system
+ * call, for an exception the program handles (#PF as SIGSEGV with
+ * SEGV_MAPERR/ACCERR/PKUERR and si_pkey, #UD SIGILL, #DE/#MF/#XM SIGFPE,
+ * #BP/#DB SIGTRAP, #AC SIGBUS, #GP SIGSEGV), when ITIMER_REAL/alarm() fires
+ * (the run is woken for it) and for pkvm_linux_kill().  A handler starts with
+ * Linux's handler PKRU (0x55555554) where the PKRU policy allows it, and
+ * rt_sigreturn takes the frame's PKRU only if the policy lets the guest set
+ * it.  An exception the program does not handle ends the run as that
+ * PKVM_EXIT_FAULT; a signal whose default action ends the program gives
+ * PKVM_EXIT_EXIT with exit.signal set.
  */
 
 /*

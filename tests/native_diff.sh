@@ -8,7 +8,7 @@
 # Each line of LIST: [pku:] NAME [ARG...]; NAME-glibc and NAME-musl from
 # LINUX_PROGS run with the ARGs (an empty file is a variant not built here:
 # skipped); "pku:" lines run only where the CPU and kernel have protection
-# keys.  "#" starts a comment.
+# keys, "hw:" lines only there and with --pkeys=hw.  "#" starts a comment.
 set -u
 : "${PKSANDBOX:?}" "${LINUX_PROGS:=${PKVM_BUILDDIR:+$PKVM_BUILDDIR/tests/linux}}"
 : "${LINUX_PROGS:?}"
@@ -36,8 +36,10 @@ sandbox() {
 
 while read -r first rest; do
 	case $first in ''|'#'*) continue ;; esac
-	if [ "$first" = "pku:" ]; then
+	if [ "$first" = "pku:" ] || [ "$first" = "hw:" ]; then
 		[ "$pku" = yes ] || { skip=$((skip + 1)); continue; }
+		[ "$first" = "hw:" ] && [ "${PKSANDBOX_ARGS:-}" != "--pkeys=hw" ] &&
+			{ skip=$((skip + 1)); continue; }
 		set -- $rest
 		first=$1
 		shift

@@ -101,6 +101,12 @@ for v in glibc glibc-pie musl; do
 	same "files-$v" "$dir/files-$v" "$tmp/ro" -- --ro "$tmp/ro" "$dir/files-$v" "$tmp/ro"
 	expect "files-$v writing under --ro" 0 "open for writing: Permission denied" --ro "$tmp/ro" "$dir/files-$v" "$tmp/ro" write
 	expect "files-$v without --ro" 1 "open data: No such file or directory" "$dir/files-$v" "$tmp/ro"
+	case "${PKSANDBOX_ARGS:-}" in
+	*soft*)
+		[ -s "$dir/signals-$v" ] &&
+			expect "signals-$v execute-only on soft: readable" 0 "read: sig 0 code 0 addr ok 1, byte 0xb8" \
+				"$dir/signals-$v" execonly ;;
+	esac
 	if [ "$pku" = yes ]; then
 		same "pkeys-$v" "$dir/pkeys-$v" -- "$dir/pkeys-$v"
 		same "pkeys-$v WD fault" "$dir/pkeys-$v" wd -- "$dir/pkeys-$v" wd

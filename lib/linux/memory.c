@@ -270,15 +270,21 @@ LX_HANDLER_DEF(lx_sys_mmap)
 		}
 	}
 	err = map_fresh(vm, lx, addr, len, prot);
-	if (!err && file) {
+	if (err)
+		return lx_ret(result, err);
+	if (file) {
 		/* Recorded, so that MADV_DONTNEED reads the file again, as Linux does. */
 		err = fill_from_file(vm, lx, file, addr, len, offset);
 		if (!err)
 			err = lx_vma_add_file(&lx->filemaps, addr, addr + len, file, offset);
-		if (err)
-			unmap_range(vm, lx, addr, len);
 	}
-	return lx_ret(result, err ? err : (int64_t)addr);
+	if (!err)
+		err = lx_pkey_apply_exec_only(vm, lx, addr, len, prot);
+	if (err) {
+		unmap_range(vm, lx, addr, len);
+		return lx_ret(result, err);
+	}
+	return lx_ret(result, (int64_t)addr);
 }
 
 LX_HANDLER_DEF(lx_sys_munmap)
@@ -294,6 +300,7 @@ LX_HANDLER_DEF(lx_sys_mprotect)
 {
 	uint64_t addr = args[0], len = page_up(args[1]);
 	unsigned prot = args[2];
+	int err;
 
 	if (prot & ~LX_PROT_MASK || addr % PAGE_SIZE || args[1] > PKVM_USER_TOP)
 		return lx_ret(result, -EINVAL);
@@ -301,7 +308,10 @@ LX_HANDLER_DEF(lx_sys_mprotect)
 		return lx_ret(result, 0);
 	if (!user_range(addr, len) || !lx_vma_covered(&lx->vmas, addr, addr + len))
 		return lx_ret(result, -ENOMEM);
-	return lx_ret(result, lx_protect(vm, addr, len, prot));
+	err = lx_protect(vm, addr, len, prot);
+	if (!err)
+		err = lx_pkey_apply_exec_only(vm, lx, addr, len, prot);
+	return lx_ret(result, err);
 }
 
 /* The rights (PROT_*) and key a leaf gives, as mmap() and pkey_mprotect() would name them. */

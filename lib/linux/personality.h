@@ -144,6 +144,7 @@ struct pkvm_linux {
 	/* pkeys.c: the guest's keys are its own, never the host's */
 	uint16_t pkey_pool;		/* keys the guest may allocate (bit k: key k) */
 	uint16_t pkeys_held;		/* keys the guest allocated and has not freed */
+	int exec_only_key;		/* hw: the key of PROT_EXEC-only pages, -1 until one is needed */
 
 	struct lx_signals sig;		/* signal.c */
 
@@ -237,6 +238,14 @@ int lx_protect(struct pkvm_vm *vm, uint64_t start, uint64_t len, unsigned prot);
 void lx_pkeys_init(struct pkvm_vm *vm, struct pkvm_linux *lx);
 /* Is @pkey one the guest may put on its pages (0, or one it allocated)? */
 bool lx_pkey_is_guests(const struct pkvm_linux *lx, int pkey);
+/*
+ * The key an mprotect() or mmap() without a key gives [addr, addr + len)
+ * for @prot, as Linux's arch_override_mprotect_pkey(): the execute-only key
+ * for PROT_EXEC alone on hw; pages that had it go back to key 0 for any
+ * other @prot; else the pages keep theirs.  Applies it.
+ */
+int lx_pkey_apply_exec_only(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t addr,
+			    uint64_t len, unsigned prot);
 
 /* vmas.c: ranges are page aligned, [start, end). */
 /* Add to a plain set, merging. */

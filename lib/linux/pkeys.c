@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 
+#include "../x86.h"
 #include "personality.h"
 
 #define LX_PKEY_DISABLE_ACCESS	0x1
@@ -25,6 +26,7 @@ void lx_pkeys_init(struct pkvm_vm *vm, struct pkvm_linux *lx)
 			pool &= ~(1U << key);
 	lx->pkey_pool = lx->pkeys ? pool : 0;
 	lx->pkeys_held = 0;
+	lx->exec_only_key = -1;
 }
 
 bool lx_pkey_is_guests(const struct pkvm_linux *lx, int pkey)
@@ -88,6 +90,88 @@ LX_HANDLER_DEF(lx_sys_pkey_free)
 	return lx_ret(result, err);
 }
 
+/* Set @key's rights in the PKRU to @rights (PKEY_DISABLE_*), if the PKRU policy lets the guest. */
+static int set_key_rights(struct pkvm_vm *vm, int key, uint32_t rights)
+{
+	uint32_t pkru, old;
+	int err = pkvm_get_pkru(vm, &old);
+
+	if (err)
+		return err;
+	pkru = (old & ~(3U << (2 * key))) | rights << (2 * key);
+	if (pkru == old)
+		return 0;
+	return pkvm_pkru_guest_may_set(vm, pkru) ? pkvm_set_pkru(vm, pkru) : -EPERM;
+}
+
+/*
+ * Linux's execute_only_pkey(): allocated once, like any key (pkey_alloc()
+ * sees it taken, pkey_free() may free it); its access disabled in PKRU
+ * again whenever the PKRU lets it be read.  -1 when there is none to have.
+ */
+static int exec_only_key(struct pkvm_vm *vm, struct pkvm_linux *lx)
+{
+	int key = lx->exec_only_key;
+	bool fresh;
+	uint32_t pkru;
+
+	/* Freed by the program meanwhile (Linux lets it): take a key again. */
+	if (key > 0 && !pkvm_pkeys_is_allocated(&vm->pkeys, key))
+		key = lx->exec_only_key = -1;
+	fresh = key < 0;
+
+	if (fresh) {
+		key = alloc_from_pool(vm, lx);
+		if (key < 0)
+			return -1;
+	}
+	if (!fresh && !pkvm_get_pkru(vm, &pkru) && (pkru & (LX_PKEY_DISABLE_ACCESS << (2 * key))))
+		return key;
+	if (set_key_rights(vm, key, LX_PKEY_DISABLE_ACCESS)) {
+		if (fresh)
+			pkvm_pkey_free(vm, key);
+		return -1;
+	}
+	if (fresh) {
+		lx->exec_only_key = key;
+		lx->pkeys_held |= 1U << key;
+	}
+	return key;
+}
+
+struct exec_only_leaves {
+	struct pkvm_vm *vm;
+	int key;
+	int err;
+};
+
+static int drop_exec_only(void *ctx, uint64_t start, uint64_t end, uint64_t leaf)
+{
+	struct exec_only_leaves *x = ctx;
+
+	if ((int)((leaf & PTE_PKEY_MASK) >> PTE_PKEY_SHIFT) == x->key)
+		x->err = pkvm_set_pkey(x->vm, start, end - start, 0);
+	return x->err;
+}
+
+int lx_pkey_apply_exec_only(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t addr,
+			    uint64_t len, unsigned prot)
+{
+	struct exec_only_leaves x = { vm, lx->exec_only_key, 0 };
+	int key;
+
+	/* Only hw has execute-only pages; on soft PROT_EXEC stays readable, as without PKU. */
+	if (vm->backend != PKVM_PKEYS_HW)
+		return 0;
+	if (prot == PROT_EXEC) {
+		key = exec_only_key(vm, lx);
+		return key > 0 ? pkvm_set_pkey(vm, addr, len, key) : 0;
+	}
+	if (x.key <= 0)
+		return 0;
+	return pkvm_pt_for_each_leaf(&vm->pt, addr, len, drop_exec_only, &x);
+}
+
 LX_HANDLER_DEF(lx_sys_pkey_mprotect)
 {
 	uint64_t addr = args[0], len = (args[1] + PAGE_SIZE - 1) & PAGE_MASK;
@@ -108,5 +192,7 @@ LX_HANDLER_DEF(lx_sys_pkey_mprotect)
 	err = lx_protect(vm, addr, len, prot);
 	if (!err && pkey != -1)
 		err = pkvm_set_pkey(vm, addr, len, pkey);
+	else if (!err)
+		err = lx_pkey_apply_exec_only(vm, lx, addr, len, prot);
 	return lx_ret(result, err);
 }

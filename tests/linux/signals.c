@@ -9,6 +9,7 @@
  *   signals abort      abort(): killed by SIGABRT
  *   signals badstack   a fault whose frame cannot be written: killed by SIGSEGV
  *   signals alarm      a spinning program killed by SIGALRM
+ *   signals execonly   PROT_EXEC without PROT_READ (execute-only on a PKU machine)
  */
 #define _GNU_SOURCE
 #include <cpuid.h>
@@ -450,6 +451,40 @@ static int test_pkeys(void)
 	return 0;
 }
 
+/*
+ * Execute-only memory, as Linux makes it on a PKU machine: PROT_EXEC alone
+ * gets a key of its own, access-disabled, so the code runs but reading it
+ * is SEGV_PKUERR; that key counts as allocated; PROT_READ makes it
+ * readable again.  On a machine without keys the read simply works.
+ */
+static int exec_only(void)
+{
+	static const unsigned char ret42[] = { 0xb8, 0x2a, 0, 0, 0, 0xc3 };	/* mov $42,%eax; ret */
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned char *code = mmap(NULL, page, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile unsigned char first = 0;
+	int (*fn)(void) = (int (*)(void))code;
+	int key;
+
+	memcpy(code, ret42, sizeof(ret42));
+	if (mprotect(code, page, PROT_EXEC))
+		return 1;
+	printf("call: %d\n", fn());
+	install(SIGSEGV, on_segv_jump, 0);
+	last_sig = 0;
+	if (!sigsetjmp(jump, 1))
+		first = *(volatile unsigned char *)code;
+	printf("read: sig %d code %d addr ok %d, byte %#x\n", last_sig, last_code,
+	       last_sig ? last_addr == code : 1, last_sig ? 0 : first);
+	key = (int)syscall(SYS_pkey_alloc, 0, 0);
+	printf("next pkey_alloc: %d\n", key);
+	if (mprotect(code, page, PROT_READ | PROT_EXEC))
+		return 1;
+	printf("readable again: %#x, call %d\n", *(volatile unsigned char *)code, fn());
+	return 0;
+}
+
 static int bad_stack(void)
 {
 	/* The stack pointer at an unmapped page: no room for SIGSEGV's frame. */
@@ -469,6 +504,8 @@ int main(int argc, char **argv)
 	}
 	if (argc > 1 && !strcmp(argv[1], "badstack"))
 		return bad_stack();
+	if (argc > 1 && !strcmp(argv[1], "execonly"))
+		return exec_only();
 	if (argc > 1 && !strcmp(argv[1], "alarm")) {
 		/* SIGALRM's default action: the program ends (142). */
 		alarm(1);
