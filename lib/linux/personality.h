@@ -93,8 +93,30 @@ struct lx_siginfo {
 			uint8_t pad[6];
 			uint32_t pkey;		/* SEGV_PKUERR */
 		} fault;
+		struct {
+			int32_t tid;		/* the POSIX timer's id */
+			int32_t overrun;
+			uint64_t value;		/* sigev_value */
+		} timer;
 		uint8_t raw[112];
 	};
+};
+
+/* A timer on the host's CLOCK_MONOTONIC: when it fires next (0: disarmed), then how often. */
+struct lx_timer {
+	uint64_t next_ns, interval_ns;
+};
+
+#define LX_MAX_TIMERS		32	/* POSIX timers per program: more is EAGAIN */
+
+/* A timer_create() timer (timers.c). */
+struct lx_posix_timer {
+	bool used;
+	struct lx_timer t;
+	clockid_t clock;
+	int signo, notify;		/* SIGEV_SIGNAL or SIGEV_NONE */
+	uint64_t value;			/* sigev_value, given back in si_value */
+	int overrun;			/* expirations the pending signal stands for, beyond one */
 };
 
 /* stack_t */
@@ -115,9 +137,7 @@ struct lx_signals {
 	bool mask_saved;
 	_Atomic uint64_t external;			/* pkvm_linux_kill(), any thread */
 	bool killed;					/* SIGKILL from outside */
-	struct {					/* ITIMER_REAL (time.c) */
-		uint64_t next_ns, interval_ns;		/* CLOCK_MONOTONIC; 0: off */
-	} itimer_real;
+	struct lx_timer itimer_real;			/* ITIMER_REAL, alarm() (time.c) */
 	/* The last fault, which Linux keeps per thread and puts in every frame. */
 	uint64_t fault_err, fault_trapno, fault_cr2;
 };
@@ -147,6 +167,7 @@ struct pkvm_linux {
 	int exec_only_key;		/* hw: the key of PROT_EXEC-only pages, -1 until one is needed */
 
 	struct lx_signals sig;		/* signal.c */
+	struct lx_posix_timer timers[LX_MAX_TIMERS];	/* timers.c: timer_create() */
 
 	/* process.c */
 	uint64_t tid_address;
@@ -218,8 +239,12 @@ bool lx_signal_restarts(const struct pkvm_linux *lx);
 enum lx_action lx_signal_deliver_all(struct pkvm_vm *vm, struct pkvm_linux *lx);
 /* The server's wake(): a timer or pkvm_linux_kill() came (struct pkvm_exit_server). */
 int lx_signal_wake(struct pkvm_vm *vm, struct pkvm_linux *lx, struct pkvm_exit *exit);
-/* time.c: send SIGALRM if ITIMER_REAL expired, and ask the core for the next wakeup. */
+/* time.c: a guest struct timespec, checked (EINVAL) and capped far away (EFAULT). */
+int lx_read_timespec(struct pkvm_vm *vm, uint64_t gva, struct timespec *ts);
+/* timers.c: send the signals of the timers that expired, and ask the core for the next wakeup. */
 void lx_timers_fire(struct pkvm_vm *vm, struct pkvm_linux *lx);
+/* timers.c: how many times @t expired by @now (0: not due); its next time moves on. */
+uint64_t lx_timer_expire(struct lx_timer *t, uint64_t now);
 
 /*
  * A CPU exception of the program's: 1 when its handler now runs, 0 when the
@@ -366,12 +391,15 @@ LX_HANDLER(lx_sys_umask);
 LX_HANDLER(lx_sys_rt_sigaction); LX_HANDLER(lx_sys_rt_sigprocmask);
 LX_HANDLER(lx_sys_rt_sigpending); LX_HANDLER(lx_sys_rt_sigreturn); LX_HANDLER(lx_sys_sigaltstack);
 LX_HANDLER(lx_sys_kill); LX_HANDLER(lx_sys_tkill); LX_HANDLER(lx_sys_tgkill);
-LX_HANDLER(lx_sys_pause); LX_HANDLER(lx_sys_rt_sigsuspend);
+LX_HANDLER(lx_sys_pause); LX_HANDLER(lx_sys_rt_sigsuspend); LX_HANDLER(lx_sys_rt_sigtimedwait);
 /* time.c */
 LX_HANDLER(lx_sys_clock_gettime); LX_HANDLER(lx_sys_clock_getres);
 LX_HANDLER(lx_sys_gettimeofday); LX_HANDLER(lx_sys_time); LX_HANDLER(lx_sys_nanosleep);
 LX_HANDLER(lx_sys_clock_nanosleep); LX_HANDLER(lx_sys_alarm); LX_HANDLER(lx_sys_setitimer);
 LX_HANDLER(lx_sys_getitimer);
+/* timers.c */
+LX_HANDLER(lx_sys_timer_create); LX_HANDLER(lx_sys_timer_settime); LX_HANDLER(lx_sys_timer_gettime);
+LX_HANDLER(lx_sys_timer_getoverrun); LX_HANDLER(lx_sys_timer_delete);
 #undef LX_HANDLER
 /* A handler's definition; the parameters are those of lx_handler, not all used by each. */
 #define LX_UNUSED __attribute__((unused))

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 
 #include "../x86.h"
 #include "personality.h"
@@ -26,6 +27,7 @@
 #define LX_MINSIGSTKSZ		2048
 #define LX_NR_PAUSE		34
 #define LX_NR_RT_SIGSUSPEND	130
+#define LX_NR_RT_SIGTIMEDWAIT	128
 
 /* si_code values */
 #define LX_SI_USER		0
@@ -813,4 +815,81 @@ LX_HANDLER_DEF(lx_sys_rt_sigsuspend)
 	if (err)
 		return lx_ret(result, err);
 	return wait_for_signal(vm, lx, LX_NR_RT_SIGSUSPEND, mask, result);
+}
+
+/* Take the first pending signal of @set (synchronous ones first), its siginfo out; 0 if none. */
+static int dequeue(struct pkvm_linux *lx, uint64_t set, struct lx_siginfo *info)
+{
+	uint64_t ready = lx->sig.pending & set;
+	int sig;
+
+	if (ready & SYNCHRONOUS)
+		ready &= SYNCHRONOUS;
+	if (!ready)
+		return 0;
+	sig = __builtin_ctzll(ready) + 1;
+	lx->sig.pending &= ~SIG_BIT(sig);
+	*info = lx->sig.info[sig - 1];
+	return sig;
+}
+
+/*
+ * sigtimedwait(): take a signal of the set (blocked, as a program keeps
+ * them) without running its handler; EAGAIN when the timeout passes, EINTR
+ * when another signal comes and is delivered instead.
+ */
+LX_HANDLER_DEF(lx_sys_rt_sigtimedwait)
+{
+	struct timespec rel, now, until;
+	struct lx_siginfo info;
+	uint64_t set;
+	int sig, err;
+
+	if (args[3] != 8)
+		return lx_ret(result, -EINVAL);
+	err = lx_read(vm, &set, args[0], sizeof(set));
+	if (!err && args[2])
+		err = lx_read_timespec(vm, args[2], &rel);
+	if (err)
+		return lx_ret(result, err);
+	set &= ~UNBLOCKABLE;
+	if (args[2]) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		until.tv_sec = now.tv_sec + rel.tv_sec;
+		until.tv_nsec = now.tv_nsec + rel.tv_nsec;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+	}
+	for (;;) {
+		lx_signal_poll(vm, lx);
+		sig = dequeue(lx, set, &info);
+		if (sig)
+			break;
+		if (lx->sig.killed || lx_signal_pending(lx))
+			return lx_ret(result, -EINTR);
+		err = lx_wait(vm, -1, 0, CLOCK_MONOTONIC, args[2] ? &until : NULL);
+		if (err == -EINTR) {
+			/* A signal (looked at above), or a stop: the call again at the next run. */
+			lx_signal_poll(vm, lx);
+			if (!(lx->sig.pending & set) && !lx->sig.killed && !lx_signal_pending(lx))
+				return lx_restart(vm, LX_NR_RT_SIGTIMEDWAIT, result);
+			continue;
+		}
+		if (err)
+			return lx_ret(result, err);
+		if (args[2]) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec > until.tv_sec ||
+			    (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec))
+				return lx_ret(result, -EAGAIN);
+		}
+	}
+	if (args[1]) {
+		err = lx_write(vm, args[1], &info, sizeof(info));
+		if (err)
+			return lx_ret(result, err);
+	}
+	return lx_ret(result, sig);
 }

@@ -76,7 +76,7 @@ LX_HANDLER_DEF(lx_sys_time)
 	return lx_ret(result, err ? err : now);
 }
 
-static int read_timespec(struct pkvm_vm *vm, uint64_t gva, struct timespec *ts)
+int lx_read_timespec(struct pkvm_vm *vm, uint64_t gva, struct timespec *ts)
 {
 	int64_t in[2];
 	int err = lx_read(vm, in, gva, sizeof(in));
@@ -156,7 +156,7 @@ static enum lx_action do_sleep(struct pkvm_vm *vm, struct pkvm_linux *lx, const 
 	int err;
 
 	lx->restart.valid = false;
-	err = read_timespec(vm, req_gva, &req);
+	err = lx_read_timespec(vm, req_gva, &req);
 	if (err)
 		return lx_ret(result, err);
 	if (flags & LX_TIMER_ABSTIME)
@@ -201,27 +201,6 @@ LX_HANDLER_DEF(lx_sys_clock_nanosleep)
 #define LX_ITIMER_REAL		0
 #define USEC_PER_SEC		1000000ULL
 
-void lx_timers_fire(struct pkvm_vm *vm, struct pkvm_linux *lx)
-{
-	uint64_t now = pkvm_now_ns();
-
-	if (lx->sig.itimer_real.next_ns && now >= lx->sig.itimer_real.next_ns) {
-		struct lx_siginfo info = { .signo = SIGALRM, .code = 0x80 /* SI_KERNEL */ };
-
-		lx_signal_send(lx, SIGALRM, &info);
-		if (lx->sig.itimer_real.interval_ns) {
-			uint64_t late = now - lx->sig.itimer_real.next_ns;
-
-			/* Overruns collapse into one signal, as a pending one does not queue. */
-			lx->sig.itimer_real.next_ns += (late / lx->sig.itimer_real.interval_ns + 1) *
-						       lx->sig.itimer_real.interval_ns;
-		} else {
-			lx->sig.itimer_real.next_ns = 0;
-		}
-	}
-	pkvm_wake_at(vm, lx->sig.itimer_real.next_ns);
-}
-
 /* Set ITIMER_REAL to fire in @value_ns (0: off), then every @interval_ns; the old setting out. */
 static void set_real(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t value_ns,
 		     uint64_t interval_ns, uint64_t *old_left, uint64_t *old_interval)
@@ -232,7 +211,7 @@ static void set_real(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t value_n
 	*old_interval = lx->sig.itimer_real.interval_ns;
 	lx->sig.itimer_real.next_ns = value_ns ? now + value_ns : 0;
 	lx->sig.itimer_real.interval_ns = value_ns ? interval_ns : 0;
-	pkvm_wake_at(vm, lx->sig.itimer_real.next_ns);
+	lx_timers_fire(vm, lx);		/* the core's wakeup, for the first timer */
 }
 
 LX_HANDLER_DEF(lx_sys_alarm)

@@ -379,10 +379,70 @@ static void test_timers(void)
 	alarm(1);
 	r = (int)sleep(5);
 	printf("sleep(5) after alarm(1): left in [3, 4] %d\n", r >= 3 && r <= 4);
+	{
+		struct timespec short_wait = { 0, 50 * 1000 * 1000 }, long_wait = { 5, 0 };
+		siginfo_t si;
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		sigaddset(&set, SIGALRM);
+		sigprocmask(SIG_BLOCK, &set, &old);
+		raise(SIGUSR1);
+		r = sigtimedwait(&set, &si, &long_wait);
+		printf("sigtimedwait: %d, code %d\n", r, si.si_code);
+		r = sigtimedwait(&set, &si, &short_wait);
+		e = errno;
+		printf("sigtimedwait, nothing: %d %s\n", r, e == EAGAIN ? "EAGAIN" : "?");
+		alarm(1);
+		r = sigwaitinfo(&set, &si);
+		printf("sigwaitinfo: %d, code %d, handler ran %d\n", r, si.si_code, ticks);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	}
 	printf("alarm(0) after none pending: %u\n", alarm(0));
 	alarm(10);
 	printf("alarm(0) after alarm(10): %u\n", alarm(0));
 	signal(SIGALRM, SIG_DFL);
+}
+
+static volatile int timer_code, timer_value;
+
+static void on_timer(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig, (void)ctx;
+	ticks++;
+	timer_code = si->si_code;
+	timer_value = si->si_value.sival_int;
+}
+
+/* timer_create() with SIGEV_SIGNAL: si_code SI_TIMER, si_value; periodic; deleted. */
+static void test_posix_timer(void)
+{
+	struct sigevent sev;
+	struct itimerspec its = { { 0, 10 * 1000 * 1000 }, { 0, 10 * 1000 * 1000 } }, cur;
+	timer_t timer;
+	int r;
+
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_SIGNAL;
+	sev.sigev_signo = SIGUSR2;
+	sev.sigev_value.sival_int = 77;
+	install(SIGUSR2, on_timer, 0);
+	if (timer_create(CLOCK_MONOTONIC, &sev, &timer)) {
+		printf("timer_create: %s\n", strerror(errno));
+		return;
+	}
+	ticks = 0;
+	timer_settime(timer, 0, &its, NULL);
+	while (ticks < 3)
+		pause();
+	timer_gettime(timer, &cur);
+	printf("posix timer: code %d value %d, period %ld ns, armed %d\n", timer_code, timer_value,
+	       cur.it_interval.tv_nsec, cur.it_value.tv_sec || cur.it_value.tv_nsec);
+	r = timer_delete(timer);
+	printf("timer_delete: %d, settime after: %s\n", r,
+	       timer_settime(timer, 0, &its, NULL) == -1 && errno == EINVAL ? "EINVAL" : "?");
+	signal(SIGUSR2, SIG_DFL);
 }
 
 /* The PKRU component's offset in the XSAVE image of a signal frame (CPUID leaf 0xD). */
@@ -523,6 +583,7 @@ int main(int argc, char **argv)
 	test_fpu();
 	test_altstack();
 	test_timers();
+	test_posix_timer();
 	printf("signals ok\n");
 	return 0;
 }
