@@ -165,12 +165,12 @@ bool pkvm_kick_deadline_passed(const struct pkvm_kick *kick)
 	return kick->deadline_ns && pkvm_now_ns() >= kick->deadline_ns;
 }
 
-int pkvm_interrupt(struct pkvm_vm *vm)
+/* Raise @flag, then stop the vCPU if it runs: the run looks at the flag before each entry. */
+static int kick_with(struct pkvm_kick *kick, atomic_bool *flag)
 {
-	struct pkvm_kick *kick = &vm->kick;
 	int err = 0;
 
-	atomic_store(&kick->interrupt, true);
+	atomic_store(flag, true);
 	pthread_mutex_lock(&kick->lock);
 	if (kick->running)
 		err = -pthread_kill(kick->thread, kick->signo);
@@ -178,17 +178,14 @@ int pkvm_interrupt(struct pkvm_vm *vm)
 	return err;
 }
 
+int pkvm_interrupt(struct pkvm_vm *vm)
+{
+	return kick_with(&vm->kick, &vm->kick.interrupt);
+}
+
 int pkvm_wake(struct pkvm_vm *vm)
 {
-	struct pkvm_kick *kick = &vm->kick;
-	int err = 0;
-
-	atomic_store(&kick->wake, true);
-	pthread_mutex_lock(&kick->lock);
-	if (kick->running)
-		err = -pthread_kill(kick->thread, kick->signo);
-	pthread_mutex_unlock(&kick->lock);
-	return err;
+	return kick_with(&vm->kick, &vm->kick.wake);
 }
 
 int pkvm_wake_at(struct pkvm_vm *vm, uint64_t ns)

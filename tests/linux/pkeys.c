@@ -8,23 +8,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static uint32_t rdpkru(void)
-{
-	uint32_t eax, edx;
-
-	__asm__ volatile(".byte 0x0f,0x01,0xee" : "=a"(eax), "=d"(edx) : "c"(0));
-	return eax;
-}
-
-static void wrpkru(uint32_t pkru)
-{
-	__asm__ volatile(".byte 0x0f,0x01,0xef" : : "a"(pkru), "c"(0), "d"(0) : "memory");
-}
+#include "pkru.h"
 
 int main(int argc, char **argv)
 {
 	long key = syscall(SYS_pkey_alloc, 0, 0);
 	char *p;
+
+	(void)argv;	/* any argument: the write-disable fault (tests/test_linux.sh "wd") */
 
 	if (key < 0) {
 		printf("pkey_alloc: %s\n", strerror(errno));

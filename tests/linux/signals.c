@@ -27,6 +27,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "pkru.h"
+
 static volatile sig_atomic_t hits;
 static volatile int last_sig, last_code, last_pid;
 static volatile void *last_addr;
@@ -457,19 +459,6 @@ static unsigned pkru_offset(void)
 static int pkey;
 static volatile int *secret;
 
-static unsigned rdpkru(void)
-{
-	unsigned eax, edx;
-
-	__asm__ volatile(".byte 0x0f, 0x01, 0xee" : "=a"(eax), "=d"(edx) : "c"(0));
-	return eax;
-}
-
-static void wrpkru(unsigned pkru)
-{
-	__asm__ volatile(".byte 0x0f, 0x01, 0xef" : : "a"(pkru), "c"(0), "d"(0) : "memory");
-}
-
 /* The pkeys idiom: SEGV_PKUERR with si_pkey; the frame's PKRU edited to let the access through. */
 static void on_pkey(int sig, siginfo_t *si, void *ctx)
 {
@@ -508,6 +497,20 @@ static int test_pkeys(void)
 	hits = 0;
 	*secret = 99;
 	printf("wrote %d after %d fault(s), PKRU now %#x\n", *secret, hits, rdpkru());
+
+	/* All the keys there are, then ENOSPC; a key still on pages may be freed. */
+	{
+		int keys[16], n = 0, k;
+
+		while (n < 16 && (k = (int)syscall(SYS_pkey_alloc, 0, 0)) > 0)
+			keys[n++] = k;
+		printf("more keys: %d, then %s\n", n, errno == ENOSPC ? "ENOSPC" : strerror(errno));
+		printf("free of the key in use: %ld\n", syscall(SYS_pkey_free, pkey));
+		while (n)
+			syscall(SYS_pkey_free, keys[--n]);
+		k = (int)syscall(SYS_pkey_alloc, 0, 2 /* PKEY_DISABLE_WRITE */);
+		printf("init rights: key %d, PKRU bits %u\n", k, (rdpkru() >> (2 * k)) & 3);
+	}
 	return 0;
 }
 
