@@ -101,6 +101,19 @@ for v in glibc glibc-pie musl; do
 	same "files-$v" "$dir/files-$v" "$tmp/ro" -- --ro "$tmp/ro" "$dir/files-$v" "$tmp/ro"
 	expect "files-$v writing under --ro" 0 "open for writing: Permission denied" --ro "$tmp/ro" "$dir/files-$v" "$tmp/ro" write
 	expect "files-$v without --ro" 1 "open data: No such file or directory" "$dir/files-$v" "$tmp/ro"
+	if [ -s "$dir/signals-$v" ]; then
+		# A read of a pipe that SIGALRM interrupts: EINTR, then restarted with SA_RESTART.
+		(sleep 4; echo late line) | "$dir/signals-$v" restart >"$tmp/n.out" 2>&1
+		ns=$?
+		(sleep 4; echo late line) | sandbox "$dir/signals-$v" restart >"$tmp/s.out" 2>&1
+		ss=$?
+		if [ "$ns" -eq "$ss" ] && cmp -s "$tmp/n.out" "$tmp/s.out"; then
+			ok
+		else
+			bad "signals-$v restart: native status $ns, sandboxed $ss"
+			diff "$tmp/n.out" "$tmp/s.out" | head -10 | sed 's/^/  /'
+		fi
+	fi
 	case "${PKSANDBOX_ARGS:-}" in
 	*soft*)
 		[ -s "$dir/signals-$v" ] &&

@@ -10,6 +10,7 @@
  *   signals badstack   a fault whose frame cannot be written: killed by SIGSEGV
  *   signals alarm      a spinning program killed by SIGALRM
  *   signals execonly   PROT_EXEC without PROT_READ (execute-only on a PKU machine)
+ *   signals restart    a pipe read interrupted, with and without SA_RESTART (stdin: a pipe)
  */
 #define _GNU_SOURCE
 #include <cpuid.h>
@@ -548,6 +549,31 @@ static int exec_only(void)
 	return 0;
 }
 
+/*
+ * A read from a pipe that a signal interrupts: EINTR without SA_RESTART,
+ * made again after the handler with it.  Standard input must be a pipe
+ * whose writer sends a line only after about four seconds.
+ */
+static int restart(void)
+{
+	char buf[64];
+	ssize_t n;
+	int e;
+
+	install(SIGALRM, on_info, 0);
+	alarm(1);
+	n = read(0, buf, sizeof(buf));
+	e = errno;
+	printf("read without SA_RESTART: %zd %s\n", n, n < 0 && e == EINTR ? "EINTR" : "?");
+	install(SIGALRM, on_info, SA_RESTART);
+	hits = 0;
+	alarm(1);
+	n = read(0, buf, sizeof(buf));
+	printf("read with SA_RESTART: %zd after %d signal(s): %.*s", n, hits, n > 0 ? (int)n : 0,
+	       buf);
+	return 0;
+}
+
 static int bad_stack(void)
 {
 	/* The stack pointer at an unmapped page: no room for SIGSEGV's frame. */
@@ -569,6 +595,8 @@ int main(int argc, char **argv)
 		return bad_stack();
 	if (argc > 1 && !strcmp(argv[1], "execonly"))
 		return exec_only();
+	if (argc > 1 && !strcmp(argv[1], "restart"))
+		return restart();
 	if (argc > 1 && !strcmp(argv[1], "alarm")) {
 		/* SIGALRM's default action: the program ends (142). */
 		alarm(1);
