@@ -105,9 +105,11 @@ static int set_key_rights(struct pkvm_vm *vm, int key, uint32_t rights)
 }
 
 /*
- * Linux's execute_only_pkey(): allocated once, like any key (pkey_alloc()
- * sees it taken, pkey_free() may free it); its access disabled in PKRU
- * again whenever the PKRU lets it be read.  -1 when there is none to have.
+ * Linux's execute_only_pkey(): allocated once, so that pkey_alloc() sees it
+ * taken, but not the program's to name: pkey_free() and pkey_mprotect() of
+ * it are EINVAL, as for a key never allocated (mm_pkey_is_allocated()).
+ * Its access is disabled in PKRU again whenever the PKRU lets it be read.
+ * -1 when there is none to have.
  */
 static int exec_only_key(struct pkvm_vm *vm, struct pkvm_linux *lx)
 {
@@ -115,9 +117,6 @@ static int exec_only_key(struct pkvm_vm *vm, struct pkvm_linux *lx)
 	bool fresh;
 	uint32_t pkru;
 
-	/* Freed by the program meanwhile (Linux lets it): take a key again. */
-	if (key > 0 && !pkvm_pkeys_is_allocated(&vm->pkeys, key))
-		key = lx->exec_only_key = -1;
 	fresh = key < 0;
 
 	if (fresh) {
@@ -132,10 +131,8 @@ static int exec_only_key(struct pkvm_vm *vm, struct pkvm_linux *lx)
 			pkvm_pkey_free(vm, key);
 		return -1;
 	}
-	if (fresh) {
+	if (fresh)
 		lx->exec_only_key = key;
-		lx->pkeys_held |= 1U << key;
-	}
 	return key;
 }
 
