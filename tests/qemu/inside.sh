@@ -19,6 +19,8 @@ suite() {
 	fi
 }
 
+# The kernel's pkeys selftest (test_linux.sh) reads /etc/passwd: this throw-away guest has none.
+[ -e /etc/passwd ] || { mkdir -p /etc && echo "root:x:0:0:root:/:/bin/sh" >/etc/passwd; }
 ./pksandbox-static --caps
 suite "test_vm (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOSITY=normal ./test_vm
 suite "test_embed (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOSITY=normal ./test_embed
