@@ -606,7 +606,11 @@ int pkvm_elf_symbol(const void *image, size_t size, const char *name, uint64_t *
  * rt_sigreturn takes the frame's PKRU only if the policy lets the guest set
  * it.  An exception the program does not handle ends the run as that
  * PKVM_EXIT_FAULT; a signal whose default action ends the program gives
- * PKVM_EXIT_EXIT with exit.signal set.
+ * PKVM_EXIT_EXIT with exit.signal set.  A write to a pipe or socket whose
+ * reader is gone fails with EPIPE and sends the program SIGPIPE; the host
+ * process never gets that SIGPIPE (the calling thread blocks it around such
+ * writes and takes it back).  Stop signals are ignored (nothing could
+ * continue the program); real-time signals do not queue.
  */
 
 /*

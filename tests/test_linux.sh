@@ -114,6 +114,20 @@ for v in glibc glibc-pie musl; do
 			diff "$tmp/n.out" "$tmp/s.out" | head -10 | sed 's/^/  /'
 		fi
 	fi
+	if [ -s "$dir/signals-$v" ]; then
+		# Standard output a pipe whose reader leaves: EPIPE when ignored, else SIGPIPE (141).
+		( "$dir/signals-$v" sigpipe 2>"$tmp/n.out"; echo "status $?" >>"$tmp/n.out" ) |
+			head -c 1 >/dev/null
+		( sandbox "$dir/signals-$v" sigpipe 2>"$tmp/s.err"; echo "status $?" >>"$tmp/s.err" ) |
+			head -c 1 >/dev/null
+		grep -v '^pksandbox' "$tmp/s.err" >"$tmp/s.out"
+		if cmp -s "$tmp/n.out" "$tmp/s.out" && grep -q "status 141" "$tmp/s.out"; then
+			ok
+		else
+			bad "signals-$v sigpipe differs from Linux"
+			diff "$tmp/n.out" "$tmp/s.out" | head -10 | sed 's/^/  /'
+		fi
+	fi
 	case "${PKSANDBOX_ARGS:-}" in
 	*soft*)
 		[ -s "$dir/signals-$v" ] &&

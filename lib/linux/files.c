@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -44,6 +46,32 @@ static uint64_t cap_len(uint64_t len)
 }
 
 /*
+ * A write to a stream: a pipe whose reader is gone raises SIGPIPE in the
+ * process, which would end the embedder.  It is blocked around the write,
+ * and taken back if it came, so that the program alone gets it (EPIPE, and
+ * SIGPIPE from the personality: write_from_guest()).
+ */
+static ssize_t stream_write(int fd, const void *buf, size_t len)
+{
+	const struct timespec now = { 0, 0 };
+	sigset_t pipe_sig, old;
+	ssize_t n;
+	int e;
+
+	sigemptyset(&pipe_sig);
+	sigaddset(&pipe_sig, SIGPIPE);
+	if (pthread_sigmask(SIG_BLOCK, &pipe_sig, &old))
+		return -EINVAL;
+	n = write(fd, buf, len);
+	e = errno;
+	if (n < 0 && e == EPIPE && !sigismember(&old, SIGPIPE))
+		sigtimedwait(&pipe_sig, NULL, &now);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return n;
+}
+
+/*
  * One host read or write, waiting first on a stream that may block (a pipe,
  * a terminal) so that pkvm_interrupt() and the time limit end the wait:
  * -EINTR then means "stop the run", never the host's own EINTR.
@@ -62,7 +90,8 @@ static ssize_t host_io(struct pkvm_vm *vm, struct lx_file *f, void *buf, size_t 
 				return err;
 		}
 		if (writing)
-			n = write(f->host_fd, buf, len);
+			n = f->may_block ? stream_write(f->host_fd, buf, len) :
+					   write(f->host_fd, buf, len);
 		else
 			n = offset < 0 ? read(f->host_fd, buf, len) : pread(f->host_fd, buf, len, offset);
 		if (n >= 0)
@@ -108,6 +137,13 @@ static int64_t write_from_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, struc
 		if (err)
 			return done ? (int64_t)done : err;
 		n = host_io(vm, f, lx->bounce, chunk, -1, true);
+		if (n == -EPIPE) {
+			/* No reader: SIGPIPE, as Linux's pipe_write() sends it. */
+			struct lx_siginfo info = { .signo = SIGPIPE, .code = 0 /* SI_USER */,
+						   .kill = { LX_PID, LX_UID } };
+
+			lx_signal_send(lx, SIGPIPE, &info);
+		}
 		if (n < 0)
 			return done ? (int64_t)done : n;
 		done += n;

@@ -11,6 +11,7 @@
  *   signals alarm      a spinning program killed by SIGALRM
  *   signals execonly   PROT_EXEC without PROT_READ (execute-only on a PKU machine)
  *   signals restart    a pipe read interrupted, with and without SA_RESTART (stdin: a pipe)
+ *   signals sigpipe    writes to a pipe with no reader: EPIPE, then SIGPIPE (stdout: a pipe)
  */
 #define _GNU_SOURCE
 #include <cpuid.h>
@@ -574,6 +575,31 @@ static int restart(void)
 	return 0;
 }
 
+/*
+ * Writes to standard output, a pipe whose reader leaves: with SIGPIPE
+ * ignored the write fails with EPIPE; with the default action SIGPIPE ends
+ * the program (141).  Reports go to standard error.
+ */
+static int sigpipe(void)
+{
+	static const char line[] = "a line for the reader\n";
+	ssize_t n;
+
+	signal(SIGPIPE, SIG_IGN);
+	while ((n = write(1, line, sizeof(line) - 1)) > 0)
+		;
+	fprintf(stderr, "ignored: write %zd %s\n", n, errno == EPIPE ? "EPIPE" : strerror(errno));
+	install(SIGPIPE, on_info, 0);
+	hits = 0;
+	n = write(1, line, sizeof(line) - 1);
+	fprintf(stderr, "handled: write %zd %s, sig %d code %d pid ok %d\n", n,
+		errno == EPIPE ? "EPIPE" : "?", hits ? last_sig : 0, last_code, last_pid == getpid());
+	signal(SIGPIPE, SIG_DFL);
+	write(1, line, sizeof(line) - 1);
+	fprintf(stderr, "not reached\n");
+	return 0;
+}
+
 static int bad_stack(void)
 {
 	/* The stack pointer at an unmapped page: no room for SIGSEGV's frame. */
@@ -597,6 +623,8 @@ int main(int argc, char **argv)
 		return exec_only();
 	if (argc > 1 && !strcmp(argv[1], "restart"))
 		return restart();
+	if (argc > 1 && !strcmp(argv[1], "sigpipe"))
+		return sigpipe();
 	if (argc > 1 && !strcmp(argv[1], "alarm")) {
 		/* SIGALRM's default action: the program ends (142). */
 		alarm(1);
