@@ -216,12 +216,12 @@ static void set_real(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t value_n
 
 LX_HANDLER_DEF(lx_sys_alarm)
 {
-	uint64_t left, interval, secs = (uint32_t)args[0];
+	uint64_t left_ns, interval, secs = (uint32_t)args[0], left;
 
-	set_real(vm, lx, secs * NSEC_PER_SEC, 0, &left, &interval);
-	/* What was left, in whole seconds, rounded to the nearest; never 0 if one was set. */
-	left = (left + NSEC_PER_SEC / 2) / NSEC_PER_SEC;
-	return lx_ret(result, (int64_t)(left || !lx->sig.itimer_real.next_ns ? left : 1));
+	set_real(vm, lx, secs * NSEC_PER_SEC, 0, &left_ns, &interval);
+	/* What the old alarm had left, in whole seconds, rounded; never 0 if it was pending. */
+	left = (left_ns + NSEC_PER_SEC / 2) / NSEC_PER_SEC;
+	return lx_ret(result, (int64_t)(left || !left_ns ? left : 1));
 }
 
 static int timeval_ns(const int64_t tv[2], uint64_t *ns)

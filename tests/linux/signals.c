@@ -404,6 +404,9 @@ static void test_timers(void)
 		sigprocmask(SIG_SETMASK, &old, NULL);
 	}
 	printf("alarm(0) after none pending: %u\n", alarm(0));
+	printf("alarm(10) after none pending: %u\n", alarm(10));
+	arm_ms(200, 0);
+	printf("alarm(0) after 0.2 s left: %u\n", alarm(0));
 	alarm(10);
 	printf("alarm(0) after alarm(10): %u\n", alarm(0));
 	signal(SIGALRM, SIG_DFL);
