@@ -577,7 +577,9 @@ int pkvm_elf_symbol(const void *image, size_t size, const char *name, uint64_t *
  *
  * The guest never sees host descriptors: the personality keeps its own fd
  * table.  Guest fds 0, 1 and 2 are the host fds given here (-1: closed);
- * every other file is one the guest opened read-only under @ro_paths.  Every
+ * every other file is one the guest opened read-only under @ro_paths, or a
+ * pipe it made (pipe(), pipe2(): host pipes, so pkvm_seccomp_lockdown()
+ * allows pipe2 when the personality is attached; vmsplice() copies).  Every
  * guest pointer is copied through pkvm_read_guest()/pkvm_write_guest() under
  * the guest's PKRU (a key-denied buffer gives EFAULT, as on Linux), and every
  * length is bounded before anything is allocated or copied.

@@ -9,7 +9,41 @@
  * Linux's access_ok() first (user addresses only), then every page through
  * the walker as an explicit supervisor access with EFLAGS.AC=1 (PKEYS.md,
  * "Host copies of guest memory"): SMAP allows it, CR0.WP and the keys apply.
+ * Returns how many bytes from @gva pass, up to @len; with @host, copies them.
  */
+static size_t copy_guest_prefix(struct pkvm_vm *vm, uint32_t pkru, uint64_t gva, size_t len,
+				unsigned access, void *host, bool to_guest)
+{
+	size_t done = 0;
+
+	if (gva >= PKVM_USER_TOP || len > PKVM_USER_TOP - gva)
+		return 0;
+	while (done < len) {
+		struct pkvm_walk w;
+		size_t chunk = PAGE_SIZE - (gva & (PAGE_SIZE - 1));
+
+		if (chunk > len - done)
+			chunk = len - done;
+		if (pkvm_walk(&vm->walk, vm->pt.root, gva, access | PKVM_ACC_SMAP_EXEMPT, pkru, &w))
+			break;
+		/* A supervisor page in the user half (PROT_NONE) is no user buffer. */
+		if (!(w.pte_acc & PKVM_PTE_ACC_U))
+			break;
+		/* The tables are ours, but the bound is cheap and keeps this file honest. */
+		if (w.gpa > vm->mem.size || chunk > vm->mem.size - w.gpa)
+			break;
+		if (host && to_guest) {
+			memcpy(vm->mem.base + w.gpa, (uint8_t *)host + done, chunk);
+			pkvm_mark_dirty(vm, w.gpa, chunk);
+		} else if (host) {
+			memcpy((uint8_t *)host + done, vm->mem.base + w.gpa, chunk);
+		}
+		gva += chunk;
+		done += chunk;
+	}
+	return done;
+}
+
 static int copy_guest(struct pkvm_vm *vm, uint64_t gva, size_t len, unsigned access,
 		      void *host, bool to_guest)
 {
@@ -18,36 +52,19 @@ static int copy_guest(struct pkvm_vm *vm, uint64_t gva, size_t len, unsigned acc
 
 	if (len == 0)
 		return 0;
-	if (gva >= PKVM_USER_TOP || len > PKVM_USER_TOP - gva)
-		return -EFAULT;
 	err = pkvm_get_pkru(vm, &pkru);
 	if (err)
 		return err;
-	while (len) {
-		struct pkvm_walk w;
-		size_t chunk = PAGE_SIZE - (gva & (PAGE_SIZE - 1));
+	return copy_guest_prefix(vm, pkru, gva, len, access, host, to_guest) == len ? 0 : -EFAULT;
+}
 
-		if (chunk > len)
-			chunk = len;
-		if (pkvm_walk(&vm->walk, vm->pt.root, gva, access | PKVM_ACC_SMAP_EXEMPT, pkru, &w))
-			return -EFAULT;
-		/* A supervisor page in the user half (PROT_NONE) is no user buffer. */
-		if (!(w.pte_acc & PKVM_PTE_ACC_U))
-			return -EFAULT;
-		/* The tables are ours, but the bound is cheap and keeps this file honest. */
-		if (w.gpa > vm->mem.size || chunk > vm->mem.size - w.gpa)
-			return -EFAULT;
-		if (to_guest) {
-			memcpy(vm->mem.base + w.gpa, host, chunk);
-			pkvm_mark_dirty(vm, w.gpa, chunk);
-		} else {
-			memcpy(host, vm->mem.base + w.gpa, chunk);
-		}
-		host = (uint8_t *)host + chunk;
-		gva += chunk;
-		len -= chunk;
-	}
-	return 0;
+size_t pkvm_guest_accessible(struct pkvm_vm *vm, uint64_t gva, size_t len, bool write)
+{
+	uint32_t pkru;
+
+	if (len == 0 || pkvm_get_pkru(vm, &pkru))
+		return 0;
+	return copy_guest_prefix(vm, pkru, gva, len, write ? PKVM_ACC_WRITE : 0, NULL, false);
 }
 
 int pkvm_read_guest(struct pkvm_vm *vm, void *dst, uint64_t gva, size_t len)

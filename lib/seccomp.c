@@ -138,6 +138,11 @@ int pkvm_lockdown_allow_ioctl(struct pkvm_lockdown *rules, int fd, unsigned long
 				SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, request));
 }
 
+int pkvm_lockdown_allow_call(struct pkvm_lockdown *rules, const char *name)
+{
+	return allow(rules->ctx, name);
+}
+
 static int build(scmp_filter_ctx ctx, struct pkvm_vm *vm)
 {
 	struct pkvm_lockdown rules = { ctx };

@@ -207,6 +207,15 @@ int pkvm_exit_servers_lockdown(struct pkvm_vm *vm, struct pkvm_lockdown *rules);
 void pkvm_exit_servers_release(struct pkvm_vm *vm);
 /* seccomp.c: for a server's lockdown(): allow ioctl @request on host @fd. */
 int pkvm_lockdown_allow_ioctl(struct pkvm_lockdown *rules, int fd, unsigned long request);
+/* seccomp.c: for a server's lockdown(): allow host system call @name, with any arguments. */
+int pkvm_lockdown_allow_call(struct pkvm_lockdown *rules, const char *name);
+
+/*
+ * guestmem.c: how many bytes from @gva (0..@len) the guest's checked copies
+ * (pkvm_read_guest(), pkvm_write_guest() with @write) would accept now: for
+ * a caller that must not consume input it could not deliver.
+ */
+size_t pkvm_guest_accessible(struct pkvm_vm *vm, uint64_t gva, size_t len, bool write);
 
 /* soft_exits.c: 1 when the exit was served and the guest resumes, 0 to report it. */
 int pkvm_soft_handle_fault(struct pkvm_vm *vm, struct pkvm_exit *exit);

@@ -54,7 +54,10 @@ int lx_fdtable_init(struct pkvm_linux *lx)
 		if (!lx->fds[i].file)
 			return -ENOMEM;
 		/* A pipe or a terminal may block: its reads and writes wait in lx_wait(). */
-		lx->fds[i].file->may_block = fstat(host[i], &st) < 0 || !S_ISREG(st.st_mode);
+		if (fstat(host[i], &st) < 0)
+			st.st_mode = 0;
+		lx->fds[i].file->may_block = !S_ISREG(st.st_mode);
+		lx->fds[i].file->is_pipe = S_ISFIFO(st.st_mode);
 	}
 	return 0;
 }

@@ -28,6 +28,9 @@
 #define LX_NR_WRITE		1
 #define LX_NR_READV		19
 #define LX_NR_WRITEV		20
+#define LX_NR_VMSPLICE		278
+#define LX_SPLICE_F_NONBLOCK	0x02
+#define LX_SPLICE_F_ALL		0x0f	/* MOVE, NONBLOCK, MORE, GIFT */
 
 /* x86-64's struct stat as the guest's libc expects it, built field by field: no host padding. */
 struct lx_stat {
@@ -71,24 +74,40 @@ static ssize_t stream_write(int fd, const void *buf, size_t len)
 	return n;
 }
 
+/* Whether host @fd is ready for @events now, without waiting: 1, 0 or -errno. */
+static int ready_now(int fd, short events)
+{
+	const struct timespec now = { 0, 0 };
+	struct pollfd p = { .fd = fd, .events = events };
+	int n = ppoll(&p, 1, &now, NULL);	/* the lockdown allows ppoll, not poll */
+
+	return n < 0 ? -errno : n;
+}
+
 /*
  * One host read or write, waiting first on a stream that may block (a pipe,
  * a terminal) so that pkvm_interrupt() and the time limit end the wait:
- * -EINTR then means "stop the run", never the host's own EINTR.
+ * -EINTR then means "stop the run", never the host's own EINTR.  With
+ * @nonblock (the guest's O_NONBLOCK, or SPLICE_F_NONBLOCK) a stream that is
+ * not ready is -EAGAIN instead; so is one the host made non-blocking, such
+ * as the guest's own pipes, when it turns out not ready after all.
  */
 static ssize_t host_io(struct pkvm_vm *vm, struct lx_file *f, void *buf, size_t len,
-		       int64_t offset, bool writing)
+		       int64_t offset, bool writing, bool nonblock)
 {
+	const short events = writing ? POLLOUT : POLLIN;
+	const bool stream = f->may_block && offset < 0;
+
 	for (;;) {
 		ssize_t n;
+		int err = 0;
 
-		if (f->may_block && offset < 0) {
-			int err = lx_wait(vm, f->host_fd, writing ? POLLOUT : POLLIN, CLOCK_MONOTONIC,
-					  NULL);
-
-			if (err)
-				return err;
-		}
+		if (stream && nonblock)
+			err = ready_now(f->host_fd, events) ?: -EAGAIN;
+		else if (stream)
+			err = lx_wait(vm, f->host_fd, events, CLOCK_MONOTONIC, NULL);
+		if (err < 0)
+			return err;
 		if (writing)
 			n = f->may_block ? stream_write(f->host_fd, buf, len) :
 					   write(f->host_fd, buf, len);
@@ -96,17 +115,24 @@ static ssize_t host_io(struct pkvm_vm *vm, struct lx_file *f, void *buf, size_t 
 			n = offset < 0 ? read(f->host_fd, buf, len) : pread(f->host_fd, buf, len, offset);
 		if (n >= 0)
 			return n;
+		if (errno == EAGAIN && stream && nonblock)
+			return -EAGAIN;
 		/* A kick during the call, or a stream the host made non-blocking: wait again. */
-		if (errno != EINTR && !(errno == EAGAIN && f->may_block && offset < 0))
+		if (errno != EINTR && !(errno == EAGAIN && stream))
 			return -errno;
 	}
 }
 
-/* One bounded host read into the guest buffer: short counts are the caller's to accept. */
+/*
+ * One bounded host read into the guest buffer: short counts are the caller's
+ * to accept.  No more is read than the buffer can take, so a pipe keeps
+ * what a bad buffer could not receive, as Linux's pipe_read() keeps it.
+ */
 static int64_t read_into_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, struct lx_file *f,
-			       uint64_t gva, uint64_t len, int64_t offset)
+			       uint64_t gva, uint64_t len, int64_t offset, bool nonblock)
 {
 	size_t chunk = len < LX_BOUNCE ? len : LX_BOUNCE;
+	size_t room = lx_accessible(vm, gva, chunk, true);
 	ssize_t n;
 	int err;
 
@@ -114,41 +140,55 @@ static int64_t read_into_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, struct
 		return -EBADF;
 	if (f->is_dir)
 		return -EISDIR;
-	n = host_io(vm, f, lx->bounce, chunk, offset, false);
+	if (chunk && !room)
+		return -EFAULT;
+	n = host_io(vm, f, lx->bounce, room, offset, false, nonblock);
 	if (n < 0)
 		return n;
 	err = lx_write(vm, gva, lx->bounce, n);
 	return err ? err : n;
 }
 
-/* Host writes in bounded steps from the guest buffer, until done or short. */
+/*
+ * Host writes in bounded steps from the guest buffer, as far as it can be
+ * read.  A regular file's short write ends the call; a blocking stream's
+ * does not: Linux's pipe_write() waits for room until all is written or a
+ * signal comes.
+ */
 static int64_t write_from_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, struct lx_file *f,
-				uint64_t gva, uint64_t len)
+				uint64_t gva, uint64_t len, bool nonblock)
 {
+	const bool write_all = f->may_block && !nonblock;
 	uint64_t done = 0;
 
 	if (!f->writable)
 		return -EBADF;
 	while (done < len) {
-		size_t chunk = len - done < LX_BOUNCE ? len - done : LX_BOUNCE;
-		int err = lx_read(vm, lx->bounce, gva + done, chunk);
-		ssize_t n;
+		size_t chunk = len - done < LX_BOUNCE ? len - done : LX_BOUNCE, put = 0;
+		size_t avail = lx_accessible(vm, gva + done, chunk, false);
+		int err = avail ? lx_read(vm, lx->bounce, gva + done, avail) : -EFAULT;
 
 		if (err)
 			return done ? (int64_t)done : err;
-		n = host_io(vm, f, lx->bounce, chunk, -1, true);
-		if (n == -EPIPE) {
-			/* No reader: SIGPIPE, as Linux's pipe_write() sends it. */
-			struct lx_siginfo info = { .signo = SIGPIPE, .code = 0 /* SI_USER */,
-						   .kill = { LX_PID, LX_UID } };
+		while (put < avail) {
+			ssize_t n = host_io(vm, f, lx->bounce + put, avail - put, -1, true, nonblock);
 
-			lx_signal_send(lx, SIGPIPE, &info);
+			if (n == -EPIPE) {
+				/* No reader: SIGPIPE, as Linux's pipe_write() sends it. */
+				struct lx_siginfo info = { .signo = SIGPIPE, .code = 0 /* SI_USER */,
+							   .kill = { LX_PID, LX_UID } };
+
+				lx_signal_send(lx, SIGPIPE, &info);
+			}
+			if (n < 0)
+				return done + put ? (int64_t)(done + put) : n;
+			put += n;
+			if (!write_all && put < avail)
+				return done + put;
 		}
-		if (n < 0)
-			return done ? (int64_t)done : n;
-		done += n;
-		if ((size_t)n < chunk)
-			break;
+		done += avail;
+		if (avail < chunk)
+			break;		/* the rest of the buffer cannot be read: a short write */
 	}
 	return done;
 }
@@ -175,7 +215,8 @@ LX_HANDLER_DEF(lx_sys_read)
 
 	if (!f)
 		return lx_ret(result, -EBADF);
-	return io_result(vm, lx, LX_NR_READ, read_into_guest(vm, lx, f, args[1], cap_len(args[2]), -1),
+	return io_result(vm, lx, LX_NR_READ,
+			 read_into_guest(vm, lx, f, args[1], cap_len(args[2]), -1, f->nonblock),
 			 result);
 }
 
@@ -187,7 +228,7 @@ LX_HANDLER_DEF(lx_sys_pread64)
 		return lx_ret(result, -EBADF);
 	if ((int64_t)args[3] < 0)
 		return lx_ret(result, -EINVAL);
-	return lx_ret(result, read_into_guest(vm, lx, f, args[1], cap_len(args[2]), args[3]));
+	return lx_ret(result, read_into_guest(vm, lx, f, args[1], cap_len(args[2]), args[3], false));
 }
 
 LX_HANDLER_DEF(lx_sys_write)
@@ -196,7 +237,8 @@ LX_HANDLER_DEF(lx_sys_write)
 
 	if (!f)
 		return lx_ret(result, -EBADF);
-	return io_result(vm, lx, LX_NR_WRITE, write_from_guest(vm, lx, f, args[1], cap_len(args[2])),
+	return io_result(vm, lx, LX_NR_WRITE,
+			 write_from_guest(vm, lx, f, args[1], cap_len(args[2]), f->nonblock),
 			 result);
 }
 
@@ -223,30 +265,26 @@ static int read_iov(struct pkvm_vm *vm, uint64_t gva, uint64_t count, struct lx_
 	return err;
 }
 
-static enum lx_action vectored(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint64_t args[6],
-			       int64_t *result, bool writing)
+/* Read or write through the guest's iovec array at @iov_gva, as readv()/writev() do. */
+static int64_t vectored(struct pkvm_vm *vm, struct pkvm_linux *lx, struct lx_file *f,
+			uint64_t iov_gva, uint64_t count, bool writing, bool nonblock)
 {
-	struct lx_file *f = lx_fd_get(lx, args[0]);
 	struct lx_iovec *iov;
 	uint64_t total = 0;
-	int err;
+	int64_t err = read_iov(vm, iov_gva, count, &iov);
 
-	if (!f)
-		return lx_ret(result, -EBADF);
-	err = read_iov(vm, args[1], args[2], &iov);
 	if (err)
-		return lx_ret(result, err);
-	for (uint64_t i = 0; i < args[2] && total < LX_MAX_RW; i++) {
+		return err;
+	for (uint64_t i = 0; i < count && total < LX_MAX_RW; i++) {
 		uint64_t want = iov[i].len < LX_MAX_RW - total ? iov[i].len : LX_MAX_RW - total;
 		int64_t n;
 
 		if (!want)
 			continue;
-		n = writing ? write_from_guest(vm, lx, f, iov[i].base, want) :
-			      read_into_guest(vm, lx, f, iov[i].base, want, -1);
+		n = writing ? write_from_guest(vm, lx, f, iov[i].base, want, nonblock) :
+			      read_into_guest(vm, lx, f, iov[i].base, want, -1, nonblock);
 		if (n < 0) {
-			if (!total)
-				total = n;
+			err = n;
 			break;
 		}
 		total += n;
@@ -254,17 +292,53 @@ static enum lx_action vectored(struct pkvm_vm *vm, struct pkvm_linux *lx, const 
 			break;
 	}
 	free(iov);
-	return io_result(vm, lx, writing ? LX_NR_WRITEV : LX_NR_READV, (int64_t)total, result);
+	return total ? (int64_t)total : err;
 }
 
 LX_HANDLER_DEF(lx_sys_readv)
 {
-	return vectored(vm, lx, args, result, false);
+	struct lx_file *f = lx_fd_get(lx, args[0]);
+
+	if (!f)
+		return lx_ret(result, -EBADF);
+	return io_result(vm, lx, LX_NR_READV, vectored(vm, lx, f, args[1], args[2], false, f->nonblock),
+			 result);
 }
 
 LX_HANDLER_DEF(lx_sys_writev)
 {
-	return vectored(vm, lx, args, result, true);
+	struct lx_file *f = lx_fd_get(lx, args[0]);
+
+	if (!f)
+		return lx_ret(result, -EBADF);
+	return io_result(vm, lx, LX_NR_WRITEV, vectored(vm, lx, f, args[1], args[2], true, f->nonblock),
+			 result);
+}
+
+/*
+ * vmsplice(): the guest's pages into a pipe's write end, or a pipe's read end
+ * into them.  Linux moves page references, not bytes; here the bytes are
+ * copied when the call is made, as if every page were SPLICE_F_GIFT and never
+ * written again (pksandbox(1) says so).  What a program can check is the
+ * same: the pages are read under its PKRU, and an access-disabled buffer
+ * fails with EFAULT before anything moves, as the kernel's GUP refuses it.
+ */
+LX_HANDLER_DEF(lx_sys_vmsplice)
+{
+	struct lx_file *f = lx_fd_get(lx, args[0]);
+	bool nonblock;
+
+	if (!f)
+		return lx_ret(result, -EBADF);
+	if (args[3] & ~(uint64_t)LX_SPLICE_F_ALL)
+		return lx_ret(result, -EINVAL);
+	if (!f->is_pipe || f->readable == f->writable)
+		return lx_ret(result, -EBADF);
+	if (args[2] > LX_MAX_IOV)
+		return lx_ret(result, -EINVAL);
+	nonblock = f->nonblock || (args[3] & LX_SPLICE_F_NONBLOCK);
+	return io_result(vm, lx, LX_NR_VMSPLICE,
+			 vectored(vm, lx, f, args[1], args[2], f->writable, nonblock), result);
 }
 
 LX_HANDLER_DEF(lx_sys_lseek)
@@ -310,6 +384,8 @@ static int64_t do_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd,
 	}
 	f->is_dir = S_ISDIR(st.st_mode);
 	f->may_block = !S_ISREG(st.st_mode) && !f->is_dir;
+	f->is_pipe = S_ISFIFO(st.st_mode);
+	f->nonblock = flags & O_NONBLOCK;
 	f->path = guest_path;
 	f->held = &lx->host_fds;
 	lx->host_fds++;
@@ -513,11 +589,20 @@ LX_HANDLER_DEF(lx_sys_fcntl)
 		return lx_ret(result, 0);
 	case F_GETFL:
 		fl = f->readable && f->writable ? O_RDWR : f->writable ? O_WRONLY : O_RDONLY;
-		if (f->owned && !f->readable)
+		if (f->owned && !f->readable && !f->writable)
 			fl |= O_PATH;
+		fl |= f->nonblock ? O_NONBLOCK : 0;
 		return lx_ret(result, fl | (f->is_dir ? O_DIRECTORY : 0));
 	case F_SETFL:
-		return lx_ret(result, 0);	/* status flags are not the guest's to change on the host */
+		/*
+		 * The host fd's flags stay as they are (a host stream is the
+		 * embedder's): O_NONBLOCK is kept here, on the open file that
+		 * dup()s share, as Linux keeps it; the other flags are ignored.
+		 */
+		f->nonblock = args[2] & O_NONBLOCK;
+		return lx_ret(result, 0);
+	case F_GETPIPE_SZ:
+		return lx_ret(result, f->is_pipe ? LX_PIPE_SIZE : -EBADF);
 	default:
 		return lx_ret(result, -EINVAL);
 	}

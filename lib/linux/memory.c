@@ -153,6 +153,19 @@ static bool none_overlaps(struct pkvm_vm *vm, uint64_t gva, size_t len)
 	return lx_vma_overlaps(&lx->none, start, end);
 }
 
+size_t lx_accessible(struct pkvm_vm *vm, uint64_t gva, size_t len, bool write)
+{
+	struct pkvm_linux *lx = lx_get(vm);
+	size_t ok = pkvm_guest_accessible(vm, gva, len, write);
+
+	if (!lx || !lx->none.n)
+		return ok;
+	for (uint64_t page = gva & PAGE_MASK; page < gva + ok; page += PAGE_SIZE)
+		if (lx_vma_overlaps(&lx->none, page, page + PAGE_SIZE))
+			return page > gva ? page - gva : 0;
+	return ok;
+}
+
 int lx_read(struct pkvm_vm *vm, void *dst, uint64_t gva, size_t len)
 {
 	return none_overlaps(vm, gva, len) ? -EFAULT : pkvm_read_guest(vm, dst, gva, len);

@@ -17,6 +17,7 @@
 #define LX_MAX_VMAS		65530		/* vm.max_map_count */
 #define LX_NR_SIGNALS		64
 #define LX_BOUNCE		65536		/* one host copy buffer's worth per step */
+#define LX_PIPE_SIZE		65536		/* a pipe's capacity: Linux's default, and the host's */
 
 /* Identity the guest sees: a plain user in its own little world. */
 #define LX_PID			2
@@ -41,6 +42,8 @@ struct lx_file {
 	char *path;			/* a directory's normalized guest path, for openat() */
 	unsigned *held;			/* owned: the count of host fds it is one of */
 	bool may_block;			/* not a regular file: reads and writes wait (block.c) */
+	bool is_pipe;			/* a pipe (ours, or a host stream): vmsplice() takes it */
+	bool nonblock;			/* the guest's O_NONBLOCK: a stream that would wait says EAGAIN */
 };
 
 struct lx_fd {
@@ -318,6 +321,12 @@ void lx_vmaset_destroy(struct lx_vmaset *set);
  * supervisor pages, which a supervisor copy could otherwise reach.
  */
 int lx_read(struct pkvm_vm *vm, void *dst, uint64_t gva, size_t len);
+/*
+ * How many bytes from @gva (0..@len) lx_read() (or lx_write(), with @write)
+ * would take now: input is not consumed that could not be delivered, and a
+ * buffer that goes bad part-way gives a short count, as Linux's copies do.
+ */
+size_t lx_accessible(struct pkvm_vm *vm, uint64_t gva, size_t len, bool write);
 int lx_write(struct pkvm_vm *vm, uint64_t gva, const void *src, size_t len);
 long lx_read_string(struct pkvm_vm *vm, char *dst, uint64_t gva, size_t size);
 
@@ -376,8 +385,11 @@ LX_HANDLER(lx_sys_fstat); LX_HANDLER(lx_sys_stat); LX_HANDLER(lx_sys_lstat);
 LX_HANDLER(lx_sys_newfstatat); LX_HANDLER(lx_sys_statx);
 LX_HANDLER(lx_sys_ioctl); LX_HANDLER(lx_sys_fcntl); LX_HANDLER(lx_sys_dup);
 LX_HANDLER(lx_sys_dup2); LX_HANDLER(lx_sys_dup3); LX_HANDLER(lx_sys_getdents64);
+LX_HANDLER(lx_sys_vmsplice);
 LX_HANDLER(lx_sys_access); LX_HANDLER(lx_sys_faccessat); LX_HANDLER(lx_sys_getcwd);
 LX_HANDLER(lx_sys_readlink); LX_HANDLER(lx_sys_readlinkat);
+/* pipes.c */
+LX_HANDLER(lx_sys_pipe); LX_HANDLER(lx_sys_pipe2);
 /* process.c */
 LX_HANDLER(lx_sys_exit); LX_HANDLER(lx_sys_getpid); LX_HANDLER(lx_sys_getppid);
 LX_HANDLER(lx_sys_getuid); LX_HANDLER(lx_sys_getgid); LX_HANDLER(lx_sys_getresuid);

@@ -7,7 +7,6 @@
  * what the personality does not serve yet, which are replaced by a no-op:
  *   test_ptrace_of_child, test_ptrace_modifies_pkru  fork() and ptrace()
  *   test_pkey_init_state, test_pkey_alloc_exhaust    fork()
- *   test_kernel_gup_of_access_disabled_region        pipe() and vmsplice()
  * It opens /etc/passwd (give it with --ro) and prints "done (all tests OK)".
  */
 #define main protection_keys_main
@@ -25,8 +24,7 @@ int main(void)
 		if (pkey_tests[i] == test_ptrace_of_child ||
 		    pkey_tests[i] == test_ptrace_modifies_pkru ||
 		    pkey_tests[i] == test_pkey_init_state ||
-		    pkey_tests[i] == test_pkey_alloc_exhaust ||
-		    pkey_tests[i] == test_kernel_gup_of_access_disabled_region)
+		    pkey_tests[i] == test_pkey_alloc_exhaust)
 			pkey_tests[i] = not_yet;
 	return protection_keys_main();
 }
