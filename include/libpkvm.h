@@ -611,8 +611,12 @@ int pkvm_elf_symbol(const void *image, size_t size, const char *name, uint64_t *
  * PKVM_EXIT_EXIT with exit.signal set.  A write to a pipe or socket whose
  * reader is gone fails with EPIPE and sends the program SIGPIPE; the host
  * process never gets that SIGPIPE (the calling thread blocks it around such
- * writes and takes it back).  Stop signals are ignored (nothing could
- * continue the program); real-time signals do not queue.
+ * writes and takes it back).  SIGSTOP stops the program: pkvm_run() then
+ * runs no guest code, and returns only for pkvm_interrupt(), the time limit
+ * (the program stays stopped in the next run) or SIGKILL, until SIGCONT
+ * from pkvm_linux_kill() continues it; signals sent meanwhile stay pending.
+ * SIGTSTP, SIGTTIN and SIGTTOU do not stop it: its process group is an
+ * orphaned one, as Linux treats those.  Real-time signals do not queue.
  */
 
 /*

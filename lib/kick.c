@@ -188,6 +188,12 @@ int pkvm_wake(struct pkvm_vm *vm)
 	return kick_with(&vm->kick, &vm->kick.wake);
 }
 
+/* No signal needed: the run looks at the flag before it enters the guest again. */
+void pkvm_wake_before_entry(struct pkvm_vm *vm)
+{
+	atomic_store(&vm->kick.wake, true);
+}
+
 int pkvm_wake_at(struct pkvm_vm *vm, uint64_t ns)
 {
 	struct pkvm_kick *kick = &vm->kick;

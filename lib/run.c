@@ -407,6 +407,10 @@ int pkvm_run(struct pkvm_vm *vm, struct pkvm_exit *exit)
 				err = 0;
 				break;
 			}
+			if (err == PKVM_WAKE_HOLD) {
+				pkvm_wake_before_entry(vm);
+				continue;
+			}
 		}
 		err = run_once(vm, exit);
 		if (err < 0)

@@ -40,6 +40,10 @@ struct pkvm_exit_server {
 	 * A wakeup the server asked for came (may be NULL): 0 the guest goes
 	 * on (the server may have changed its state, e.g. for a signal), 1
 	 * @exit is filled and the run returns it, -errno the run stops.
+	 * PKVM_WAKE_HOLD: the guest may not run yet (a stopped program) and the
+	 * server waited as long as it could; the run looks for a stop
+	 * (pkvm_interrupt(), the time limit), and, in this run or the next,
+	 * offers the server a wakeup again before the guest runs.
 	 */
 	int (*wake)(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit);
 	/* What the server needs allowed by pkvm_seccomp_lockdown() (may be NULL). */
@@ -49,6 +53,10 @@ struct pkvm_exit_server {
 };
 
 #define PKVM_MAX_SERVERS	4
+#define PKVM_WAKE_HOLD		2
+
+/* Ask for the servers' wake() before the guest next runs, from the thread that runs it. */
+void pkvm_wake_before_entry(struct pkvm_vm *vm);
 
 /* How the vCPU is stopped from outside: time limit and pkvm_interrupt(). */
 struct pkvm_kick {

@@ -17,6 +17,21 @@ sandbox() {
 		"$PKSANDBOX" "$@"
 	fi
 }
+# continued OUT CMD...: run CMD (a program, not a function) in the background,
+# sending it SIGCONT every 0.2 s until it ends (at most 10 s); its status.
+continued() {
+	out=$1
+	shift
+	"$@" >"$out" 2>/dev/null </dev/null &
+	pid=$!
+	n=0
+	while [ $n -lt 50 ] && kill -0 "$pid" 2>/dev/null; do
+		sleep 0.2
+		kill -CONT "$pid" 2>/dev/null
+		n=$((n + 1))
+	done
+	wait "$pid"
+}
 pass=0
 fail=0
 tmp=$(mktemp -d)
@@ -125,6 +140,21 @@ for v in glibc glibc-pie musl; do
 			ok
 		else
 			bad "signals-$v sigpipe differs from Linux"
+			diff "$tmp/n.out" "$tmp/s.out" | head -10 | sed 's/^/  /'
+		fi
+	fi
+	if [ -s "$dir/signals-$v" ]; then
+		# SIGSTOP stops it until SIGCONT; pksandbox hands its SIGCONT to the program.
+		continued "$tmp/n.out" "$dir/signals-$v" stop
+		ns=$?
+		continued "$tmp/s.out" "$PKSANDBOX" ${PKSANDBOX_ARGS:+"$PKSANDBOX_ARGS"} \
+			"$dir/signals-$v" stop
+		ss=$?
+		if [ "$ns" -eq "$ss" ] && cmp -s "$tmp/n.out" "$tmp/s.out" &&
+		   grep -q "SIGCONT handled 1" "$tmp/s.out"; then
+			ok
+		else
+			bad "signals-$v stop: native status $ns, sandboxed $ss"
 			diff "$tmp/n.out" "$tmp/s.out" | head -10 | sed 's/^/  /'
 		fi
 	fi

@@ -16,6 +16,11 @@
 #define NR_NANOSLEEP	35
 #define NR_EXIT		60
 #define NR_RT_SIGACTION	13
+#define NR_KILL		62
+#define LX_PID		2	/* the pid the personality gives the program */
+#define SIGKILL_NR	9
+#define SIGCONT_NR	18
+#define SIGSTOP_NR	19
 #define SIGUSR1_NR	10
 #define SIGTERM_NR	15
 #define SA_RESTORER_FLAG 0x04000000ULL
@@ -39,6 +44,14 @@ GUEST_CODE static void guest_read(void)
 	uint64_t r = guest_syscall(NR_READ, 0, (uint64_t)buf, sizeof(buf));
 
 	guest_syscall(NR_EXIT, r, 0, 0);
+}
+
+/* Stop itself with SIGSTOP; once continued, exit 7. */
+GUEST_CODE static void guest_stop_self(void)
+{
+	uint64_t r = guest_syscall(NR_KILL, LX_PID, SIGSTOP_NR, 0);
+
+	guest_syscall(NR_EXIT, r == 0 ? 7 : 99, 0, 0);
 }
 
 /* Spin in user code: nothing but a kick can stop it. */
@@ -257,6 +270,78 @@ START_TEST(test_kill_reaches_spinning_program)
 }
 END_TEST
 
+/* Send @sig (0: pkvm_interrupt()) after 100 ms, from another thread, and wait for it. */
+static void send_later(struct vmtest *t, int sig, struct pkvm_exit **e)
+{
+	struct kicker k = { .vm = t->vm, .delay_ms = 100, .sig = sig };
+
+	ck_assert_int_eq(pthread_create(&k.thread, NULL, kick_later, &k), 0);
+	*e = vmtest_run(t);
+	pthread_join(k.thread, NULL);
+	ck_assert_int_eq(k.ret, 0);
+}
+
+/*
+ * SIGSTOP stops the program: runs end only by pkvm_interrupt(), the time
+ * limit or SIGKILL, and other signals wait, until SIGCONT continues it.
+ */
+START_TEST(test_stop_and_continue)
+{
+	struct vmtest t;
+	struct pkvm_exit *e;
+
+	vmtest_create(&t, _i);
+	attach(&t, -1);
+	vmtest_start(&t, guest_stop_self, 0, 0, 0);
+	send_later(&t, 0, &e);
+	ck_assert_str_eq(pkvm_exit_reason_name(e->reason), "interrupted");
+	/* Still stopped in the next run: SIGTERM stays pending, the program does not go on. */
+	ck_assert_int_eq(pkvm_linux_kill(t.vm, SIGTERM_NR), 0);
+	send_later(&t, 0, &e);
+	ck_assert_str_eq(pkvm_exit_reason_name(e->reason), "interrupted");
+	ck_assert_int_eq(pkvm_set_time_limit(t.vm, 200 * 1000000ULL), 0);
+	e = vmtest_run(&t);
+	ck_assert_str_eq(pkvm_exit_reason_name(e->reason), "timeout");
+	ck_assert_int_eq(pkvm_set_time_limit(t.vm, 0), 0);
+	/* SIGCONT: it goes on, and the pending SIGTERM ends it. */
+	send_later(&t, SIGCONT_NR, &e);
+	ck_assert_int_eq(e->reason, PKVM_EXIT_EXIT);
+	ck_assert_int_eq(e->exit.signal, SIGTERM_NR);
+	vmtest_destroy(&t);
+
+	/* With nothing else pending, SIGCONT lets it finish its own way. */
+	vmtest_create(&t, _i);
+	attach(&t, -1);
+	vmtest_start(&t, guest_stop_self, 0, 0, 0);
+	send_later(&t, SIGCONT_NR, &e);
+	ck_assert_int_eq(e->reason, PKVM_EXIT_EXIT);
+	ck_assert_int_eq(e->exit.signal, 0);
+	ck_assert_int_eq(e->exit.status, 7);
+	vmtest_destroy(&t);
+
+	/* SIGKILL ends a stopped program. */
+	vmtest_create(&t, _i);
+	attach(&t, -1);
+	vmtest_start(&t, guest_stop_self, 0, 0, 0);
+	send_later(&t, SIGKILL_NR, &e);
+	ck_assert_int_eq(e->reason, PKVM_EXIT_EXIT);
+	ck_assert_int_eq(e->exit.signal, SIGKILL_NR);
+	vmtest_destroy(&t);
+
+	/* Stopped from outside before its first instruction: it makes no call until SIGCONT. */
+	vmtest_create(&t, _i);
+	attach(&t, -1);
+	vmtest_start(&t, guest_sleep, 0, 0, 0);
+	ck_assert_int_eq(pkvm_linux_kill(t.vm, SIGSTOP_NR), 0);
+	send_later(&t, 0, &e);
+	ck_assert_str_eq(pkvm_exit_reason_name(e->reason), "interrupted");
+	send_later(&t, SIGCONT_NR, &e);
+	ck_assert_int_eq(e->reason, PKVM_EXIT_EXIT);
+	ck_assert_int_eq(e->exit.status, 0);
+	vmtest_destroy(&t);
+}
+END_TEST
+
 START_TEST(test_kill_refuses_bad_input)
 {
 	struct vmtest t;
@@ -281,6 +366,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_interrupt_ends_read, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_kill_ends_sleep, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_kill_reaches_spinning_program, 0, vmtest_nbackends);
+	tcase_add_loop_test(tc, test_stop_and_continue, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_kill_refuses_bad_input, 0, vmtest_nbackends);
 	tcase_set_timeout(tc, 30);
 	return vmtest_run_tcase("linux_block", tc, CK_NORMAL);

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -357,11 +359,74 @@ static void print_stats(struct pkvm_vm *vm, const struct run_stats *rs)
 	}
 }
 
+/*
+ * Signals sent to pksandbox are the program's, as if sent to it: Ctrl-C or
+ * kill(1) runs its handlers, and SIGCONT continues it after a SIGSTOP.  A
+ * thread takes them (they are blocked everywhere else) and hands them to
+ * pkvm_linux_kill(), which is safe from another thread and not from a
+ * signal handler.  SIGTSTP (Ctrl-Z) keeps its default: it stops pksandbox,
+ * and the program with it; fg's SIGCONT then reaches the program too.
+ */
+static const int forwarded_signals[] = {
+	SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGCONT, SIGWINCH,
+};
+
+static struct {
+	pthread_mutex_t lock;		/* held while vm is used, so that it can go */
+	struct pkvm_vm *vm;
+	sigset_t set;
+	sem_t started;
+} forwarder = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void *forward_signals(void *unused)
+{
+	(void)unused;
+	sem_post(&forwarder.started);
+	for (;;) {
+		int sig = sigwaitinfo(&forwarder.set, NULL);
+
+		if (sig <= 0)
+			continue;
+		pthread_mutex_lock(&forwarder.lock);
+		if (forwarder.vm)
+			pkvm_linux_kill(forwarder.vm, sig);
+		pthread_mutex_unlock(&forwarder.lock);
+	}
+	return NULL;
+}
+
+/* Before the lockdown, which allows no new thread. */
+static void start_forwarding(struct pkvm_vm *vm)
+{
+	pthread_t thread;
+	int err;
+
+	sigemptyset(&forwarder.set);
+	for (size_t i = 0; i < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); i++)
+		sigaddset(&forwarder.set, forwarded_signals[i]);
+	err = pthread_sigmask(SIG_BLOCK, &forwarder.set, NULL);
+	forwarder.vm = vm;
+	if (!err && sem_init(&forwarder.started, 0, 0))
+		err = errno;
+	if (!err)
+		err = pthread_create(&thread, NULL, forward_signals, NULL);
+	if (!err)
+		err = pthread_detach(thread);
+	/* The thread's own start (rseq, set_robust_list...) is over before the lockdown. */
+	while (!err && sem_wait(&forwarder.started))
+		err = errno == EINTR ? 0 : errno;
+	if (err)
+		die(EXIT_OWN_ERROR, "cannot start the signal forwarder: %s", strerror(err));
+}
+
 static int finish(struct pkvm_vm *vm, const struct options *o, const struct run_stats *rs,
 		  int status)
 {
 	if (o->stats)
 		print_stats(vm, rs);
+	pthread_mutex_lock(&forwarder.lock);
+	forwarder.vm = NULL;
+	pthread_mutex_unlock(&forwarder.lock);
 	pkvm_vm_destroy(vm);
 	return status;
 }
@@ -417,6 +482,7 @@ static int run_program(const struct options *o)
 		err = pkvm_set_time_limit(vm, (uint64_t)(o->timeout * 1e9 + 0.5));
 	if (err)
 		die(EXIT_OWN_ERROR, "%s", pkvm_strerror(err));
+	start_forwarding(vm);
 	/* From here on pksandbox itself can only run this VM (see pkvm_seccomp_lockdown()). */
 	if (!o->no_seccomp) {
 		err = pkvm_seccomp_lockdown(vm, 0);

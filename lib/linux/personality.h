@@ -140,6 +140,7 @@ struct lx_signals {
 	bool mask_saved;
 	_Atomic uint64_t external;			/* pkvm_linux_kill(), any thread */
 	bool killed;					/* SIGKILL from outside */
+	bool stopped;					/* by SIGSTOP, until SIGCONT */
 	struct lx_timer itimer_real;			/* ITIMER_REAL, alarm() (time.c) */
 	/* The last fault, which Linux keeps per thread and puts in every frame. */
 	uint64_t fault_err, fault_trapno, fault_cr2;

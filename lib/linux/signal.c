@@ -61,9 +61,15 @@
 				 SIG_BIT(SIGTRAP) | SIG_BIT(SIGFPE) | SIG_BIT(SIGSYS))
 #define DEFAULT_IGNORE		(SIG_BIT(SIGCHLD) | SIG_BIT(SIGURG) | SIG_BIT(SIGWINCH) | \
 				 SIG_BIT(SIGCONT))
-/* Stopping needs someone to continue the program: nobody can, so a stop is ignored. */
 #define DEFAULT_STOP		(SIG_BIT(SIGSTOP) | SIG_BIT(SIGTSTP) | SIG_BIT(SIGTTIN) | \
 				 SIG_BIT(SIGTTOU))
+/*
+ * The program is alone in a process group whose parent (pid 1) is outside
+ * its session: an orphaned group, whose members Linux does not stop for the
+ * terminal's stop signals (get_signal(): is_current_pgrp_orphaned()).
+ * SIGSTOP stops it all the same, until SIGCONT (pkvm_linux_kill()).
+ */
+#define ORPHANED_STOP		(DEFAULT_STOP & ~SIG_BIT(SIGSTOP))
 
 struct lx_sigcontext {
 	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
@@ -119,11 +125,22 @@ static bool ignored(const struct pkvm_linux *lx, int sig)
 	uint64_t handler = lx->sig.action[sig - 1].handler;
 
 	return handler == LX_SIG_IGN ||
-	       (handler == LX_SIG_DFL && ((DEFAULT_IGNORE | DEFAULT_STOP) & SIG_BIT(sig)));
+	       (handler == LX_SIG_DFL && ((DEFAULT_IGNORE | ORPHANED_STOP) & SIG_BIT(sig)));
 }
 
 void lx_signal_send(struct pkvm_linux *lx, int sig, const struct lx_siginfo *info)
 {
+	/*
+	 * As Linux's prepare_signal(): SIGCONT continues a stopped program
+	 * and discards pending stops, blocked or ignored as it may be; a stop
+	 * discards a pending SIGCONT.
+	 */
+	if (sig == SIGCONT) {
+		lx->sig.pending &= ~DEFAULT_STOP;
+		lx->sig.stopped = false;
+	} else if (DEFAULT_STOP & SIG_BIT(sig)) {
+		lx->sig.pending &= ~SIG_BIT(SIGCONT);
+	}
 	/* An ignored signal is dropped when sent, unless blocked (it may be handled by then). */
 	if (ignored(lx, sig) && !(lx->sig.blocked & SIG_BIT(sig)))
 		return;
@@ -313,6 +330,14 @@ enum lx_action lx_signal_deliver(struct pkvm_vm *vm, struct pkvm_linux *lx)
 		lx->sig.pending &= ~SIG_BIT(sig);
 		if (ignored(lx, sig))
 			continue;
+		if (sig == SIGSTOP) {
+			/* Stopped: the guest runs no more until SIGCONT (lx_signal_wake()). */
+			lx->sig.stopped = true;
+			if (lx->config.trace)
+				lx_trace_signal(vm, lx, &info);
+			pkvm_wake_before_entry(vm);
+			return LX_RETURN;
+		}
 		if (taken.handler == LX_SIG_DFL) {
 			/* Every default left is to end the program (with a core, for some). */
 			lx->exit_signal = sig;
@@ -716,10 +741,16 @@ void lx_signal_poll(struct pkvm_vm *vm, struct pkvm_linux *lx)
 	lx_timers_fire(vm, lx);
 }
 
+/*
+ * A stop alone does not end a blocking call: the call is made again once
+ * the program continues, as Linux restarts it when no handler ran
+ * (ERESTARTNOHAND, ERESTARTSYS); the caller's "stop of the run" path does
+ * exactly that, and the stop happens on the way back (lx_signal_deliver()).
+ */
 bool lx_signal_interrupts(struct pkvm_vm *vm, struct pkvm_linux *lx)
 {
 	lx_signal_poll(vm, lx);
-	return lx->sig.killed || lx_signal_pending(lx);
+	return lx->sig.killed || (lx->sig.pending & ~lx->sig.blocked & ~SIG_BIT(SIGSTOP));
 }
 
 bool lx_signal_restarts(const struct pkvm_linux *lx)
@@ -744,11 +775,32 @@ enum lx_action lx_signal_deliver_all(struct pkvm_vm *vm, struct pkvm_linux *lx)
 	return lx_signal_pending(lx) ? lx_signal_deliver(vm, lx) : LX_RETURN;
 }
 
+/*
+ * A stopped program waits here, before its guest would run, for SIGCONT or
+ * SIGKILL; other signals stay pending.  A stop of the run (pkvm_interrupt(),
+ * the time limit) returns PKVM_WAKE_HOLD: the run reports it, and the next
+ * run comes back here, still stopped.
+ */
 int lx_signal_wake(struct pkvm_vm *vm, struct pkvm_linux *lx, struct pkvm_exit *exit)
 {
-	lx_signal_poll(vm, lx);
-	if (lx_signal_deliver_all(vm, lx) != LX_EXIT)
-		return 0;
+	for (;;) {
+		int err;
+
+		lx_signal_poll(vm, lx);
+		if (!lx->sig.stopped || lx->sig.killed) {
+			if (lx_signal_deliver_all(vm, lx) == LX_EXIT)
+				break;
+			if (!lx->sig.stopped)
+				return 0;
+			continue;	/* SIGSTOP was the signal delivered */
+		}
+		if (atomic_load(&vm->kick.interrupt) || pkvm_kick_deadline_passed(&vm->kick))
+			return PKVM_WAKE_HOLD;
+		err = lx_wait(vm, -1, 0, CLOCK_MONOTONIC, NULL);
+		if (err && err != -EINTR)
+			return err;
+		pkvm_kick_take_wake(&vm->kick);	/* pkvm_linux_kill() or a timer: polled above */
+	}
 	exit->reason = PKVM_EXIT_EXIT;
 	exit->exit.status = lx->exit_status;
 	exit->exit.signal = lx->exit_signal;

@@ -12,6 +12,7 @@
  *   signals execonly   PROT_EXEC without PROT_READ (execute-only on a PKU machine)
  *   signals restart    a pipe read interrupted, with and without SA_RESTART (stdin: a pipe)
  *   signals sigpipe    writes to a pipe with no reader: EPIPE, then SIGPIPE (stdout: a pipe)
+ *   signals stop       stopped by SIGSTOP until a SIGCONT from outside (sent repeatedly)
  */
 #define _GNU_SOURCE
 #include <cpuid.h>
@@ -603,6 +604,16 @@ static int sigpipe(void)
 	return 0;
 }
 
+/* SIGSTOP stops the program until SIGCONT comes, whose handler then runs. */
+static int stop(void)
+{
+	install(SIGCONT, on_info, 0);
+	printf("stopping\n");
+	kill(getpid(), SIGSTOP);
+	printf("continued, SIGCONT handled %d sig %d\n", hits > 0, last_sig);
+	return 0;
+}
+
 static int bad_stack(void)
 {
 	/* The stack pointer at an unmapped page: no room for SIGSEGV's frame. */
@@ -628,6 +639,8 @@ int main(int argc, char **argv)
 		return restart();
 	if (argc > 1 && !strcmp(argv[1], "sigpipe"))
 		return sigpipe();
+	if (argc > 1 && !strcmp(argv[1], "stop"))
+		return stop();
 	if (argc > 1 && !strcmp(argv[1], "alarm")) {
 		/* SIGALRM's default action: the program ends (142). */
 		alarm(1);
