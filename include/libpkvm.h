@@ -198,13 +198,47 @@ const char *pkvm_pkeys_backend_name(enum pkvm_pkeys_backend backend);
 int pkvm_map(struct pkvm_vm *vm, uint64_t gva, const void *data, size_t data_len, uint64_t len,
 	     int prot, int pkey);
 
-/* Unmap [@gva, @gva + @len) and free its guest memory; holes are fine. */
+/*
+ * Map @len bytes at @gva as pkvm_map() does with no data, but without
+ * frames: demand-backed memory.  Each page gets a zeroed frame of guest
+ * memory the first time the guest touches it (inside pkvm_run(), which the
+ * caller never sees) or a copy call reaches it, with @prot and @pkey (or
+ * what pkvm_protect()/pkvm_set_pkey() made of them since).  So reserving
+ * address space costs nothing until it is used, and pkvm_config.mem_size
+ * bounds the frames in use, not the address space reserved.  A page with
+ * @prot 0 never gets a frame from the guest's touch: that is a protection
+ * fault, as for pkvm_map()'s.  When no frame (or page-table page) is left,
+ * the touch ends the run with PKVM_EXIT_OUT_OF_MEMORY, and a copy call
+ * fails with -ENOMEM.  Frames a snapshot did not have are dropped by
+ * pkvm_restore().  Returns 0; -EINVAL for bad arguments, -EEXIST if any
+ * page is mapped or reserved already, -ENOMEM when the VM holds too many
+ * separate ranges (65530, as Linux's vm.max_map_count).
+ */
+int pkvm_map_demand(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int prot, int pkey);
+
+/*
+ * Unmap [@gva, @gva + @len) and free its guest memory; holes are fine.
+ * Demand-backed ranges in it are released too.
+ */
 int pkvm_unmap(struct pkvm_vm *vm, uint64_t gva, uint64_t len);
 
-/* Change the rights of a fully mapped range, 0 included (-ENOMEM if part is unmapped). */
+/*
+ * Throw away the contents of [@gva, @gva + @len), as Linux's
+ * MADV_DONTNEED does for private anonymous memory: it reads as zeros
+ * afterwards.  Demand-backed pages give their frames back to the guest's
+ * memory (to be filled again when touched); other pages are zeroed in
+ * place; holes are fine.  Costs what is mapped, not the length.
+ */
+int pkvm_discard(struct pkvm_vm *vm, uint64_t gva, uint64_t len);
+
+/*
+ * Change the rights of a range, 0 included.  Every page must be mapped or
+ * demand-backed (-ENOMEM otherwise, nothing changed); demand-backed pages
+ * not filled yet will be filled with the new rights.
+ */
 int pkvm_protect(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int prot);
 
-/* Change the protection key of a fully mapped range (-ENOMEM if part is unmapped). */
+/* Change the protection key of a range; as pkvm_protect() for what must be mapped. */
 int pkvm_set_pkey(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int pkey);
 
 /*
@@ -213,8 +247,10 @@ int pkvm_set_pkey(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int pkey);
  * checked page by page as the CPU would check an explicit supervisor access
  * with EFLAGS.AC=1 and CR0.WP=1 under the guest's current PKRU.  So a buffer
  * whose key is access-disabled cannot be read and one whose key is
- * write-disabled cannot be written.  Returns 0, or -EFAULT (nothing is
- * guaranteed about a partially copied destination).
+ * write-disabled cannot be written.  A demand-backed page not filled yet is
+ * filled, as the guest's touch would.  Returns 0, or -EFAULT (nothing is
+ * guaranteed about a partially copied destination), or -ENOMEM when a
+ * demand-backed page finds no frame.
  */
 int pkvm_read_guest(struct pkvm_vm *vm, void *dst, uint64_t gva, size_t len);
 int pkvm_write_guest(struct pkvm_vm *vm, uint64_t gva, const void *src, size_t len);
@@ -223,7 +259,8 @@ int pkvm_write_guest(struct pkvm_vm *vm, uint64_t gva, const void *src, size_t l
  * Copy as the host, not on the guest's behalf: any page mapped in the user
  * half, whatever its rights and key (to fill a key-protected input buffer,
  * say, or read a result the guest may not see).  Only -EFAULT for an
- * unmapped page or an address outside [0, PKVM_USER_TOP).
+ * unmapped page or an address outside [0, PKVM_USER_TOP), and -ENOMEM when
+ * a demand-backed page it reaches finds no frame.
  */
 int pkvm_host_read_guest(struct pkvm_vm *vm, void *dst, uint64_t gva, size_t len);
 int pkvm_host_write_guest(struct pkvm_vm *vm, uint64_t gva, const void *src, size_t len);
@@ -343,6 +380,14 @@ enum pkvm_exit_reason {
 	 * exit.ret.value and the context from before the call is back.
 	 */
 	PKVM_EXIT_RETURN,
+	/*
+	 * The guest touched a page of demand-backed memory (pkvm_map_demand())
+	 * and no frame or page-table page was left for it: guest memory is
+	 * used up.  exit.fault describes the access (#PF, not present).
+	 * Running again retries it: after pkvm_discard() or pkvm_unmap() have
+	 * given frames back, it may then succeed.
+	 */
+	PKVM_EXIT_OUT_OF_MEMORY,
 };
 
 /* Page-fault error code bits, as the CPU pushes them (SDM vol. 3A §4.7). */
@@ -389,6 +434,12 @@ struct pkvm_exit {
 			int status;
 			/* Linux personality: the signal that ended it (status 128 + it), 0 if none */
 			int signal;
+			/*
+			 * Linux personality: SIGKILL because guest memory ran out
+			 * when a page was first touched (PKVM_EXIT_OUT_OF_MEMORY),
+			 * as Linux's OOM killer ends a process.
+			 */
+			bool out_of_memory;
 		} exit;
 		struct {
 			uint64_t value;
@@ -435,6 +486,8 @@ struct pkvm_stats {
 	uint64_t pkru_emulations;	/* soft: guest RDPKRU/WRPKRU served */
 	uint64_t view_builds;		/* soft: page-table views built */
 	uint64_t view_pages;		/* soft: pool pages the views hold now */
+	uint64_t demand_fills;		/* demand-backed pages given a frame */
+	uint64_t frames_in_use;		/* pages of guest memory mapped now */
 };
 
 int pkvm_get_stats(struct pkvm_vm *vm, struct pkvm_stats *stats);
@@ -585,8 +638,11 @@ int pkvm_elf_symbol(const void *image, size_t size, const char *name, uint64_t *
  * length is bounded before anything is allocated or copied.
  *
  * Memory: brk starts at @program->brk; mmap() places anonymous private memory
- * top-down below the stack; all of it comes out of the VM's guest memory, so
- * the guest gets ENOMEM when pkvm_config.mem_size is used up.  On a backend
+ * top-down below the stack.  All of it is demand-backed (pkvm_map_demand()):
+ * reserving costs nothing, up to @max_address_space, and pages take guest
+ * memory when first touched; a touch that finds pkvm_config.mem_size used up
+ * ends the program with SIGKILL (PKVM_EXIT_EXIT, exit.out_of_memory), and a
+ * system call whose buffer needs a page then fails with ENOMEM.  On a backend
  * that enforces keys the guest starts with Linux's PKRU (every key but 0
  * access-disabled) and pkey_alloc()/pkey_free()/pkey_mprotect() work as on
  * a PKU machine; on the none backend pkey_alloc() fails with ENOSPC.  On hw,
@@ -683,6 +739,16 @@ struct pkvm_linux_config {
 	 * and a few sandboxes; at most 1024, at least 3 (else -EINVAL).
 	 */
 	unsigned max_fds;
+	/*
+	 * The address space the guest may reserve with mmap(), brk() and
+	 * mremap(), in bytes (beyond it: ENOMEM); 0: 512 GiB.  Its memory is
+	 * demand-backed (pkvm_map_demand()): a reservation costs no frames
+	 * until touched, so runtimes that reserve large ranges up front (Go,
+	 * Java) work in a small pkvm_config.mem_size.  As Linux's heuristic
+	 * overcommit does, one private writable mapping larger than all of
+	 * guest memory is refused (ENOMEM) unless MAP_NORESERVE.
+	 */
+	uint64_t max_address_space;
 };
 
 /*

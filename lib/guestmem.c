@@ -6,13 +6,32 @@
 #include "vm.h"
 
 /*
+ * A copy that reaches a demand-backed page not filled yet fills it, as the
+ * guest's own touch would (and Linux's copies fault pages in).  Only a page
+ * the guest could reach at all, unless @any_rights (the host's copies).
+ * True when filled; *@err is -ENOMEM when no frame was left.
+ */
+static bool fill_for_copy(struct pkvm_vm *vm, uint64_t gva, bool any_rights, int *err)
+{
+	const struct pkvm_demand_range *r = pkvm_demand_find(&vm->demand, gva);
+	uint64_t leaf;
+	unsigned level;
+
+	if (!r || (!any_rights && !(r->flags & PTE_U)) ||
+	    pkvm_pt_lookup(&vm->pt, gva, &leaf, &level) == 0)
+		return false;
+	*err = pkvm_demand_fill(vm, gva);
+	return *err == 0;
+}
+
+/*
  * Linux's access_ok() first (user addresses only), then every page through
  * the walker as an explicit supervisor access with EFLAGS.AC=1 (PKEYS.md,
  * "Host copies of guest memory"): SMAP allows it, CR0.WP and the keys apply.
  * Returns how many bytes from @gva pass, up to @len; with @host, copies them.
  */
 static size_t copy_guest_prefix(struct pkvm_vm *vm, uint32_t pkru, uint64_t gva, size_t len,
-				unsigned access, void *host, bool to_guest)
+				unsigned access, void *host, bool to_guest, int *err)
 {
 	size_t done = 0;
 
@@ -24,7 +43,9 @@ static size_t copy_guest_prefix(struct pkvm_vm *vm, uint32_t pkru, uint64_t gva,
 
 		if (chunk > len - done)
 			chunk = len - done;
-		if (pkvm_walk(&vm->walk, vm->pt.root, gva, access | PKVM_ACC_SMAP_EXEMPT, pkru, &w))
+		if (pkvm_walk(&vm->walk, vm->pt.root, gva, access | PKVM_ACC_SMAP_EXEMPT, pkru, &w) &&
+		    (!fill_for_copy(vm, gva, false, err) ||
+		     pkvm_walk(&vm->walk, vm->pt.root, gva, access | PKVM_ACC_SMAP_EXEMPT, pkru, &w)))
 			break;
 		/* A supervisor page in the user half (PROT_NONE) is no user buffer. */
 		if (!(w.pte_acc & PKVM_PTE_ACC_U))
@@ -48,23 +69,27 @@ static int copy_guest(struct pkvm_vm *vm, uint64_t gva, size_t len, unsigned acc
 		      void *host, bool to_guest)
 {
 	uint32_t pkru;
-	int err;
+	int err, fill_err = 0;
 
 	if (len == 0)
 		return 0;
 	err = pkvm_get_pkru(vm, &pkru);
 	if (err)
 		return err;
-	return copy_guest_prefix(vm, pkru, gva, len, access, host, to_guest) == len ? 0 : -EFAULT;
+	if (copy_guest_prefix(vm, pkru, gva, len, access, host, to_guest, &fill_err) == len)
+		return 0;
+	return fill_err ? fill_err : -EFAULT;
 }
 
 size_t pkvm_guest_accessible(struct pkvm_vm *vm, uint64_t gva, size_t len, bool write)
 {
 	uint32_t pkru;
+	int fill_err = 0;
 
 	if (len == 0 || pkvm_get_pkru(vm, &pkru))
 		return 0;
-	return copy_guest_prefix(vm, pkru, gva, len, write ? PKVM_ACC_WRITE : 0, NULL, false);
+	return copy_guest_prefix(vm, pkru, gva, len, write ? PKVM_ACC_WRITE : 0, NULL, false,
+				 &fill_err);
 }
 
 int pkvm_read_guest(struct pkvm_vm *vm, void *dst, uint64_t gva, size_t len)
@@ -114,10 +139,14 @@ static int host_copy(struct pkvm_vm *vm, uint64_t gva, size_t len, void *host, b
 	while (len) {
 		size_t chunk = PAGE_SIZE - (gva & (PAGE_SIZE - 1));
 		uint64_t leaf, gpa;
+		int err = 0;
 
 		if (chunk > len)
 			chunk = len;
-		if (pkvm_pt_translate(&vm->pt, gva, &gpa, &leaf) || chunk > vm->mem.size - gpa)
+		if (pkvm_pt_translate(&vm->pt, gva, &gpa, &leaf) &&
+		    (!fill_for_copy(vm, gva, true, &err) || pkvm_pt_translate(&vm->pt, gva, &gpa, &leaf)))
+			return err ? err : -EFAULT;
+		if (chunk > vm->mem.size - gpa)
 			return -EFAULT;
 		if (to_guest) {
 			memcpy(vm->mem.base + gpa, host, chunk);

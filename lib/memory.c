@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "demand.h"
 #include "layout.h"
 #include "vm.h"
 
@@ -87,18 +88,25 @@ static int map_piece(struct pkvm_vm *vm, uint64_t gva, uint64_t len, uint64_t fl
 	return err;
 }
 
-int pkvm_map(struct pkvm_vm *vm, uint64_t gva, const void *data, size_t data_len, uint64_t len,
-	     int prot, int pkey)
+/* What pkvm_map() and pkvm_map_demand() take: a user range, rights and a key; its leaf flags. */
+static int check_new_mapping(const struct pkvm_vm *vm, uint64_t gva, uint64_t len, int prot,
+			     int pkey, uint64_t *flags)
 {
-	uint64_t flags, done = 0;
 	int err = check_user_range(gva, len);
 
 	if (!err && gva < PKVM_USER_BOTTOM)
 		err = -EINVAL;
 	if (!err)
-		err = prot_to_flags(prot, &flags);
-	if (!err)
-		err = check_pkey(vm, pkey);
+		err = prot_to_flags(prot, flags);
+	return err ? err : check_pkey(vm, pkey);
+}
+
+int pkvm_map(struct pkvm_vm *vm, uint64_t gva, const void *data, size_t data_len, uint64_t len,
+	     int prot, int pkey)
+{
+	uint64_t flags, done = 0;
+	int err = check_new_mapping(vm, gva, len, prot, pkey, &flags);
+
 	if (err)
 		return err;
 	if (data_len > len || (!data && data_len))
@@ -112,7 +120,7 @@ int pkvm_map(struct pkvm_vm *vm, uint64_t gva, const void *data, size_t data_len
 	 * pieces, and a request larger than all free memory before any work:
 	 * a guest-sized length must never cost host time in proportion to it.
 	 */
-	err = pkvm_pt_check_free(&vm->pt, gva, len);
+	err = pkvm_range_is_free(vm, gva, len);
 	if (err)
 		return err;
 	if (len / PAGE_SIZE > vm->frames.free)
@@ -139,14 +147,194 @@ int pkvm_map(struct pkvm_vm *vm, uint64_t gva, const void *data, size_t data_len
 	return err;
 }
 
+int pkvm_range_is_free(struct pkvm_vm *vm, uint64_t gva, uint64_t len)
+{
+	int err = pkvm_pt_check_free(&vm->pt, gva, len);
+
+	if (!err && pkvm_demand_overlaps(&vm->demand, gva, gva + len))
+		err = -EEXIST;
+	return err;
+}
+
+int pkvm_map_demand(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int prot, int pkey)
+{
+	uint64_t flags;
+	int err = check_new_mapping(vm, gva, len, prot, pkey, &flags);
+
+	/* The rights alone: there are no bytes to scan, and the pages come zeroed. */
+	if (!err)
+		err = pkvm_wx_check(vm, gva, 0, prot);
+	if (!err)
+		err = pkvm_range_is_free(vm, gva, len);
+	return err ? err : pkvm_demand_add(&vm->demand, gva, gva + len, flags, (unsigned)pkey);
+}
+
+int pkvm_demand_fill(struct pkvm_vm *vm, uint64_t gva)
+{
+	const struct pkvm_demand_range *r = pkvm_demand_find(&vm->demand, gva);
+	uint64_t page = gva & PAGE_MASK, gpa, leaf;
+	unsigned level;
+	int err;
+
+	if (!r)
+		return -ENOENT;
+	if (pkvm_pt_lookup(&vm->pt, page, &leaf, &level) == 0)
+		return -EEXIST;
+	/* Free frames are zero (release_frames()): the page needs no clearing. */
+	if (pkvm_frames_alloc(&vm->frames, PAGE_SIZE, &gpa))
+		return -ENOMEM;
+	err = pkvm_pt_map(&vm->pt, page, gpa, PAGE_SIZE, r->flags, r->pkey);
+	if (err == -ENOMEM && vm->backend == PKVM_PKEYS_SOFT && pkvm_soft_view_pages(&vm->soft)) {
+		/* The pool is shared with the soft views: make room and try again. */
+		pkvm_soft_drop_views(&vm->soft, &vm->pt);
+		err = pkvm_pt_map(&vm->pt, page, gpa, PAGE_SIZE, r->flags, r->pkey);
+	}
+	if (err) {
+		release_frames(vm, gpa, PAGE_SIZE);
+		return -ENOMEM;		/* the table pool is used up */
+	}
+	/* The soft views go at the next entry, as after any change of the tables (run.c). */
+	vm->stats.demand_fills++;
+	return 0;
+}
+
+/*
+ * The demand-backed pieces of [start, end) (which holds no mapped page), as
+ * leaves of their rights and key.  @fn may change the ranges: nothing is
+ * held across its call but the address reached.
+ */
+static int demand_pieces(struct pkvm_vm *vm, uint64_t start, uint64_t end, pkvm_pt_leaf_fn fn,
+			 void *ctx)
+{
+	while (start < end) {
+		const struct pkvm_demand_range *r = pkvm_demand_next(&vm->demand, start);
+		uint64_t from, to;
+		int err;
+
+		if (!r || r->start >= end)
+			return 0;
+		from = r->start > start ? r->start : start;
+		to = r->end < end ? r->end : end;
+		err = fn(ctx, from, to, r->flags | ((uint64_t)r->pkey << PTE_PKEY_SHIFT));
+		if (err)
+			return err;
+		start = to;
+	}
+	return 0;
+}
+
+struct mapping_walk {
+	struct pkvm_vm *vm;
+	uint64_t next;			/* the end of what was visited */
+	pkvm_pt_leaf_fn fn;
+	void *ctx;
+};
+
+static int leaf_after_gap(void *ctx, uint64_t start, uint64_t end, uint64_t leaf)
+{
+	struct mapping_walk *w = ctx;
+	int err = start > w->next ? demand_pieces(w->vm, w->next, start, w->fn, w->ctx) : 0;
+
+	if (!err)
+		err = w->fn(w->ctx, start, end, leaf);
+	w->next = end;
+	return err;
+}
+
+int pkvm_for_each_mapping(struct pkvm_vm *vm, uint64_t gva, uint64_t len, pkvm_pt_leaf_fn fn,
+			  void *ctx)
+{
+	struct mapping_walk w = { vm, gva, fn, ctx };
+	int err = pkvm_pt_for_each_leaf(&vm->pt, gva, len, leaf_after_gap, &w);
+
+	if (!err && w.next < gva + len)
+		err = demand_pieces(vm, w.next, gva + len, fn, ctx);
+	return err;
+}
+
+/* Gaps between mapped leaves must be demand-backed: a walk over what exists. */
+struct backing {
+	const struct pkvm_demand *demand;
+	uint64_t next;
+};
+
+static int gap_is_backed(void *ctx, uint64_t start, uint64_t end, uint64_t leaf)
+{
+	struct backing *b = ctx;
+
+	(void)leaf;
+	if (start > b->next && !pkvm_demand_covers(b->demand, b->next, start))
+		return -ENOMEM;
+	b->next = end;
+	return 0;
+}
+
+/* Is every page of [gva, gva + len) mapped or demand-backed?  0 or -ENOMEM. */
+static int check_backed(struct pkvm_vm *vm, uint64_t gva, uint64_t len)
+{
+	struct backing b = { &vm->demand, gva };
+	int err = pkvm_pt_for_each_leaf(&vm->pt, gva, len, gap_is_backed, &b);
+
+	if (!err && b.next < gva + len && !pkvm_demand_covers(&vm->demand, b.next, gva + len))
+		err = -ENOMEM;
+	return err;
+}
+
 int pkvm_unmap(struct pkvm_vm *vm, uint64_t gva, uint64_t len)
 {
 	int err = check_user_range(gva, len);
 
+	/* Room first, so that nothing is left half done. */
+	if (!err && pkvm_demand_overlaps(&vm->demand, gva, gva + len))
+		err = pkvm_demand_reserve(&vm->demand);
 	if (err)
 		return err;
 	master_will_change(vm);
-	return pkvm_pt_unmap(&vm->pt, gva, len, release_frames, vm);
+	err = pkvm_pt_unmap(&vm->pt, gva, len, release_frames, vm);
+	if (!err)
+		err = pkvm_demand_remove(&vm->demand, gva, gva + len);
+	return err;
+}
+
+/* pkvm_discard(): a page with a frame of its own for good is zeroed in place. */
+static int zero_unless_demand(void *ctx, uint64_t start, uint64_t end, uint64_t leaf)
+{
+	struct pkvm_vm *vm = ctx;
+
+	(void)leaf;
+	for (uint64_t gva = start; gva < end; gva += PAGE_SIZE) {
+		uint64_t gpa, pte;
+
+		if (pkvm_demand_find(&vm->demand, gva) || pkvm_pt_translate(&vm->pt, gva, &gpa, &pte))
+			continue;
+		memset(vm->mem.base + (gpa & PAGE_MASK), 0, PAGE_SIZE);
+		pkvm_mark_dirty(vm, gpa & PAGE_MASK, PAGE_SIZE);
+	}
+	return 0;
+}
+
+int pkvm_discard(struct pkvm_vm *vm, uint64_t gva, uint64_t len)
+{
+	uint64_t end = gva + len;
+	int err = check_user_range(gva, len);
+
+	if (!err)
+		err = pkvm_pt_for_each_leaf(&vm->pt, gva, len, zero_unless_demand, vm);
+	if (err || !pkvm_demand_overlaps(&vm->demand, gva, end))
+		return err;
+	/* Demand-backed pages give their frames back: they are filled again when touched. */
+	master_will_change(vm);
+	for (const struct pkvm_demand_range *r = pkvm_demand_find(&vm->demand, gva) ?: vm->demand.r;
+	     r < vm->demand.r + vm->demand.n && r->start < end; r++) {
+		uint64_t from = r->start > gva ? r->start : gva, to = r->end < end ? r->end : end;
+
+		if (from < to) {
+			err = pkvm_pt_unmap(&vm->pt, from, to - from, release_frames, vm);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
 }
 
 int pkvm_protect(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int prot)
@@ -160,8 +348,18 @@ int pkvm_protect(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int prot)
 		err = pkvm_wx_check(vm, gva, len, prot);
 	if (err)
 		return err;
+	if (!pkvm_demand_overlaps(&vm->demand, gva, gva + len)) {
+		master_will_change(vm);
+		return pkvm_pt_protect(&vm->pt, gva, len, flags);
+	}
+	err = check_backed(vm, gva, len);
+	if (!err)
+		err = pkvm_demand_reserve(&vm->demand);
+	if (err)
+		return err;
 	master_will_change(vm);
-	return pkvm_pt_protect(&vm->pt, gva, len, flags);
+	err = pkvm_pt_protect_mapped(&vm->pt, gva, len, flags);
+	return err ? err : pkvm_demand_set_flags(&vm->demand, gva, gva + len, flags);
 }
 
 int pkvm_set_pkey(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int pkey)
@@ -172,8 +370,18 @@ int pkvm_set_pkey(struct pkvm_vm *vm, uint64_t gva, uint64_t len, int pkey)
 		err = check_pkey(vm, pkey);
 	if (err)
 		return err;
+	if (!pkvm_demand_overlaps(&vm->demand, gva, gva + len)) {
+		master_will_change(vm);
+		return pkvm_pt_set_pkey(&vm->pt, gva, len, pkey);
+	}
+	err = check_backed(vm, gva, len);
+	if (!err)
+		err = pkvm_demand_reserve(&vm->demand);
+	if (err)
+		return err;
 	master_will_change(vm);
-	return pkvm_pt_set_pkey(&vm->pt, gva, len, pkey);
+	err = pkvm_pt_set_pkey_mapped(&vm->pt, gva, len, pkey);
+	return err ? err : pkvm_demand_set_pkey(&vm->demand, gva, gva + len, (unsigned)pkey);
 }
 
 int pkvm_pkey_alloc(struct pkvm_vm *vm)

@@ -40,6 +40,7 @@ const char *pkvm_exit_reason_name(enum pkvm_exit_reason reason)
 		[PKVM_EXIT_INTERRUPTED] = "interrupted",
 		[PKVM_EXIT_INTERNAL] = "internal",
 		[PKVM_EXIT_RETURN] = "return",
+		[PKVM_EXIT_OUT_OF_MEMORY] = "out of memory",
 	};
 
 	if ((unsigned)reason < sizeof(names) / sizeof(names[0]) && names[reason])

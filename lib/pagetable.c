@@ -16,6 +16,7 @@ enum pt_op_kind { PT_CHECK_FREE, PT_CHECK_MAPPED, PT_MAP, PT_UNMAP, PT_PROTECT, 
 
 struct pt_op {
 	enum pt_op_kind kind;
+	bool skip_holes;		/* PT_PROTECT, PT_SET_PKEY: leave what is not mapped alone */
 	uint64_t gpa_delta;		/* PT_MAP: gpa - gva */
 	uint64_t flags;			/* PT_MAP, PT_PROTECT */
 	unsigned pkey;			/* PT_MAP, PT_SET_PKEY */
@@ -176,8 +177,8 @@ static int pt_range(struct pkvm_pt *pt, uint64_t table, unsigned level, uint64_t
 		int err;
 
 		if (!(*entry & PTE_P)) {
-			if (op->kind == PT_CHECK_MAPPED || op->kind == PT_PROTECT ||
-			    op->kind == PT_SET_PKEY)
+			if (op->kind == PT_CHECK_MAPPED ||
+			    ((op->kind == PT_PROTECT || op->kind == PT_SET_PKEY) && !op->skip_holes))
 				return -ENOMEM;
 			if (op->kind != PT_MAP)
 				goto next;
@@ -319,7 +320,8 @@ static int modify(struct pkvm_pt *pt, uint64_t gva, uint64_t size, struct pt_op 
 
 	if (err)
 		return err;
-	err = run_op(pt, gva, size, &check);
+	if (!op->skip_holes)
+		err = run_op(pt, gva, size, &check);
 	if (!err)
 		err = split_edges(pt, gva, size);
 	return err ? err : run_op(pt, gva, size, op);
@@ -337,6 +339,24 @@ int pkvm_pt_protect(struct pkvm_pt *pt, uint64_t gva, uint64_t size, uint64_t fl
 int pkvm_pt_set_pkey(struct pkvm_pt *pt, uint64_t gva, uint64_t size, unsigned pkey)
 {
 	struct pt_op op = { .kind = PT_SET_PKEY, .pkey = pkey };
+
+	if (pkey >= PKVM_NR_PKEYS)
+		return -EINVAL;
+	return modify(pt, gva, size, &op);
+}
+
+int pkvm_pt_protect_mapped(struct pkvm_pt *pt, uint64_t gva, uint64_t size, uint64_t flags)
+{
+	struct pt_op op = { .kind = PT_PROTECT, .flags = flags, .skip_holes = true };
+
+	if (flags & ~PKVM_PT_FLAGS)
+		return -EINVAL;
+	return modify(pt, gva, size, &op);
+}
+
+int pkvm_pt_set_pkey_mapped(struct pkvm_pt *pt, uint64_t gva, uint64_t size, unsigned pkey)
+{
+	struct pt_op op = { .kind = PT_SET_PKEY, .pkey = pkey, .skip_holes = true };
 
 	if (pkey >= PKVM_NR_PKEYS)
 		return -EINVAL;

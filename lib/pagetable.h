@@ -62,6 +62,14 @@ int pkvm_pt_protect(struct pkvm_pt *pt, uint64_t gva, uint64_t size, uint64_t fl
 /* Change the protection key of a fully mapped range; fails as pkvm_pt_protect() does. */
 int pkvm_pt_set_pkey(struct pkvm_pt *pt, uint64_t gva, uint64_t size, unsigned pkey);
 
+/*
+ * The same, for what is mapped of [gva, gva + size): holes are left alone
+ * (demand-backed memory not filled yet).  -ENOMEM only when a 2 MiB page at
+ * an end cannot be split.
+ */
+int pkvm_pt_protect_mapped(struct pkvm_pt *pt, uint64_t gva, uint64_t size, uint64_t flags);
+int pkvm_pt_set_pkey_mapped(struct pkvm_pt *pt, uint64_t gva, uint64_t size, unsigned pkey);
+
 /* Pool pages for other tables built from these (the soft backend's views). */
 int pkvm_pt_alloc_page(struct pkvm_pt *pt, uint64_t *gpa);	/* zeroed; -ENOMEM */
 void pkvm_pt_free_page(struct pkvm_pt *pt, uint64_t gpa);

@@ -365,6 +365,38 @@ static int run_once(struct pkvm_vm *vm, struct pkvm_exit *exit)
 	return decode_exit(vm, exit);
 }
 
+/*
+ * A not-present #PF on demand-backed memory: the page gets its frame and the
+ * guest runs again, unseen by the caller (1).  A page reserved with no rights
+ * gets none: the fault is the protection fault the CPU gives for such a page
+ * (a supervisor page: P set, the range's key), final as it stands (2).  No
+ * frame or table page left: PKVM_EXIT_OUT_OF_MEMORY (2).  0: not ours.
+ */
+static int serve_demand_fault(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	const struct pkvm_demand_range *r;
+	int err;
+
+	if (exit->reason != PKVM_EXIT_FAULT || exit->fault.vector != X86_VEC_PF ||
+	    (exit->fault.pfec & PKVM_PFEC_P) || !(exit->fault.pfec & PKVM_PFEC_U))
+		return 0;
+	r = pkvm_demand_find(&vm->demand, exit->fault.addr);
+	if (!r)
+		return 0;
+	if (!(r->flags & PTE_U)) {
+		exit->fault.pfec |= PKVM_PFEC_P;
+		exit->fault.error_code |= PKVM_PFEC_P;
+		exit->fault.pkey = (int)r->pkey;
+		return 2;
+	}
+	err = pkvm_demand_fill(vm, exit->fault.addr);
+	if (err == -ENOMEM) {
+		exit->reason = PKVM_EXIT_OUT_OF_MEMORY;
+		return 2;
+	}
+	return err == 0;	/* -EEXIST: a soft view that lags the tables (soft_exits.c) */
+}
+
 /* Checks between runs: 1 with @exit set when the run must stop here. */
 static int stop_requested(struct pkvm_vm *vm, struct pkvm_exit *exit)
 {
@@ -388,6 +420,8 @@ int pkvm_run(struct pkvm_vm *vm, struct pkvm_exit *exit)
 	vm->stats.runs++;
 	memset(exit, 0, sizeof(*exit));
 	for (;;) {
+		int demand;
+
 		err = 0;
 		if (!vm->finish_entry && stop_requested(vm, exit))
 			break;
@@ -417,7 +451,10 @@ int pkvm_run(struct pkvm_vm *vm, struct pkvm_exit *exit)
 			break;
 		if (err == 1)
 			continue;	/* kicked: the checks above say why */
-		if (exit->reason == PKVM_EXIT_FAULT && pkvm_soft_handle_fault(vm, exit))
+		demand = serve_demand_fault(vm, exit);
+		if (demand == 1)
+			continue;	/* a demand-backed page got its frame */
+		if (!demand && exit->reason == PKVM_EXIT_FAULT && pkvm_soft_handle_fault(vm, exit))
 			continue;	/* the soft backend served it: not the guest's fault */
 		if (exit->reason == PKVM_EXIT_SYSCALL)
 			vm->stats.syscalls++;

@@ -17,6 +17,7 @@ struct pkvm_snapshot {
 	uint64_t *frames_used, frames_free;
 	uint64_t *pool_used, pool_in_use, root;
 	struct pkvm_pkey_set pkeys;
+	struct pkvm_demand demand;	/* the demand-backed ranges reserved then */
 	struct pkvm_regs regs;
 	uint32_t pkru;
 	bool trampoline_mapped;
@@ -33,6 +34,7 @@ static void snapshot_free(struct pkvm_snapshot *snap)
 		return;
 	free(snap->frames_used);
 	free(snap->pool_used);
+	pkvm_demand_destroy(&snap->demand);
 	free(snap->xsave);
 	free(snap->log);
 	free(snap);
@@ -157,7 +159,8 @@ int pkvm_snapshot(struct pkvm_vm *vm)
 		snap->mem = NULL;
 	else	/* only the pages copied into it should cost memory (see vm.c) */
 		madvise(snap->mem, vm->mem.size, MADV_NOHUGEPAGE);
-	if (!snap->log || !snap->frames_used || !snap->pool_used || !snap->mem) {
+	if (!snap->log || !snap->frames_used || !snap->pool_used || !snap->mem ||
+	    pkvm_demand_copy(&snap->demand, &vm->demand)) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -208,15 +211,22 @@ int pkvm_restore(struct pkvm_vm *vm)
 {
 	struct pkvm_snapshot *snap = vm->snapshot;
 	size_t pool_words = (vm->pt.pool_pages + 63) / 64;
+	struct pkvm_demand demand;
 	int err;
 
 	if (!snap)
 		return -ENOENT;
+	pkvm_demand_init(&demand);
 	if (vm->kick.running)
 		return -EBUSY;
-	err = collect_dirty(vm, snap);
-	if (err)
+	/* Copied first, the one step that can fail for want of memory: taken at the end. */
+	err = pkvm_demand_copy(&demand, &snap->demand);
+	if (!err)
+		err = collect_dirty(vm, snap);
+	if (err) {
+		pkvm_demand_destroy(&demand);
 		return err;
+	}
 	for (size_t w = 0; w < snap->words; w++) {
 		uint64_t bits = vm->host_dirty[w];
 
@@ -238,6 +248,8 @@ int pkvm_restore(struct pkvm_vm *vm)
 	vm->pt.root = snap->root;
 	vm->pt.changed = true;		/* reload CR3 (and drop shadow pages) on entry */
 	vm->pkeys = snap->pkeys;
+	pkvm_demand_destroy(&vm->demand);
+	vm->demand = demand;
 	vm->regs = snap->regs;
 	vm->segs_dirty = true;
 	vm->trampoline_mapped = snap->trampoline_mapped;

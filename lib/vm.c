@@ -298,6 +298,7 @@ void pkvm_vm_destroy(struct pkvm_vm *vm)
 		munmap(vm->mem.base, vm->mem.size);
 	pkvm_pt_destroy(&vm->pt);
 	pkvm_frames_destroy(&vm->frames);
+	pkvm_demand_destroy(&vm->demand);
 	free(vm->xsave_buf);
 	free(vm->cpuid);
 	free(vm);
@@ -308,6 +309,7 @@ int pkvm_get_stats(struct pkvm_vm *vm, struct pkvm_stats *stats)
 	*stats = vm->stats;
 	stats->view_builds = vm->soft.builds;
 	stats->view_pages = pkvm_soft_view_pages(&vm->soft);
+	stats->frames_in_use = vm->frames.count - vm->frames.free;
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 
 #include "libpkvm.h"
 #include "frames.h"
+#include "demand.h"
 #include "pagetable.h"
 #include "pkeys.h"
 #include "soft.h"
@@ -94,6 +95,7 @@ struct pkvm_vm {
 
 	struct pkvm_pt pt;
 	struct pkvm_frames frames;
+	struct pkvm_demand demand;	/* reserved ranges whose pages are filled when touched */
 	struct pkvm_pkey_set pkeys;
 	enum pkvm_pkeys_backend backend;
 
@@ -224,6 +226,25 @@ int pkvm_lockdown_allow_call(struct pkvm_lockdown *rules, const char *name);
  * a caller that must not consume input it could not deliver.
  */
 size_t pkvm_guest_accessible(struct pkvm_vm *vm, uint64_t gva, size_t len, bool write);
+
+/*
+ * memory.c: is [gva, gva + len) free of mappings and of demand-backed
+ * ranges?  0 or -EEXIST (-EINVAL for a bad range).
+ */
+int pkvm_range_is_free(struct pkvm_vm *vm, uint64_t gva, uint64_t len);
+/*
+ * memory.c: as pkvm_pt_for_each_leaf(), and the demand-backed pieces not
+ * filled yet in between, each as a leaf of its rights and key (PTE_P clear),
+ * in address order: what the guest has of [gva, gva + len).
+ */
+int pkvm_for_each_mapping(struct pkvm_vm *vm, uint64_t gva, uint64_t len, pkvm_pt_leaf_fn fn,
+			  void *ctx);
+/*
+ * memory.c: give the demand-backed page holding @gva its zeroed frame: 0;
+ * -EEXIST when it has one, -ENOENT when no demand range holds it, -ENOMEM
+ * when no frame or page-table page is left.
+ */
+int pkvm_demand_fill(struct pkvm_vm *vm, uint64_t gva);
 
 /* soft_exits.c: 1 when the exit was served and the guest resumes, 0 to report it. */
 int pkvm_soft_handle_fault(struct pkvm_vm *vm, struct pkvm_exit *exit);

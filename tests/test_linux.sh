@@ -113,6 +113,14 @@ for v in glibc glibc-pie musl; do
 		--ro "$tmp/ro" "$dir/memory-$v" file "$tmp/ro/data"
 	expect "memory-$v --memory limit" 0 "big mmap: ENOMEM" --memory=64M "$dir/memory-$v" limit
 	expect "memory-$v --memory limit (malloc)" 0 "big malloc: NULL" --memory=64M "$dir/memory-$v" limit
+	# Memory is given when first touched: touching more than --memory is Linux's OOM kill.
+	# (One libc: 24k pages filled one exit each are seconds in the lane's emulated CPU.)
+	if [ "$v" = glibc ]; then
+		expect "memory-$v out of memory" 137 "killed by SIGKILL: out of memory" \
+			--memory=64M "$dir/memory-$v" oom
+		expect "memory-$v fits in more memory" 0 "touched all" --memory=160M \
+			"$dir/memory-$v" oom
+	fi
 	same "files-$v" "$dir/files-$v" "$tmp/ro" -- --ro "$tmp/ro" "$dir/files-$v" "$tmp/ro"
 	expect "files-$v writing under --ro" 0 "open for writing: Permission denied" --ro "$tmp/ro" "$dir/files-$v" "$tmp/ro" write
 	expect "files-$v without --ro" 1 "open data: No such file or directory" "$dir/files-$v" "$tmp/ro"

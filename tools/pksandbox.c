@@ -30,6 +30,7 @@
 struct options {
 	enum pkvm_pkeys_backend pkeys;
 	uint64_t memory;
+	uint64_t address_space;	/* 0: the personality's default */
 	double timeout;
 	bool caps, trace, stats, no_seccomp;
 	const char *ro[MAX_LIST + 1];	/* NULL-terminated */
@@ -51,7 +52,11 @@ static void usage(FILE *out)
 		"\n"
 		"Options:\n"
 		"  --pkeys=MODE      protection-key backend: auto (default), hw, soft\n"
-		"  --memory=SIZE     guest memory, with optional K, M or G suffix (default 64M)\n"
+		"  --memory=SIZE     guest memory, with optional K, M or G suffix (default 64M):\n"
+		"                    pages are given memory when first touched, and a program\n"
+		"                    that touches more is killed (137)\n"
+		"  --address-space=SIZE  address space the program may reserve with mmap\n"
+		"                    and brk (K, M, G or T suffix; default 512G)\n"
 		"  --timeout=SECS    stop the program after SECS seconds (exit status 124)\n"
 		"  --ro=PATH         let the program open PATH (a file or a directory tree)\n"
 		"                    read-only; may be repeated (default: no files at all);\n"
@@ -102,6 +107,7 @@ static int parse_size(const char *s, uint64_t *out)
 	case 'k': case 'K': shift = 10; end++; break;
 	case 'm': case 'M': shift = 20; end++; break;
 	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
 	case '\0': break;
 	default: return -1;
 	}
@@ -114,10 +120,12 @@ static int parse_size(const char *s, uint64_t *out)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_PKEYS = 256, OPT_MEMORY, OPT_TIMEOUT, OPT_CAPS, OPT_VERSION, OPT_RO, OPT_ENV,
-	       OPT_TRACE, OPT_STATS, OPT_NO_SECCOMP, OPT_RO_SPECIAL, OPT_MAX_FDS };
+	       OPT_TRACE, OPT_STATS, OPT_NO_SECCOMP, OPT_RO_SPECIAL, OPT_MAX_FDS,
+	       OPT_ADDRESS_SPACE };
 	static const struct option longopts[] = {
 		{ "pkeys", required_argument, NULL, OPT_PKEYS },
 		{ "memory", required_argument, NULL, OPT_MEMORY },
+		{ "address-space", required_argument, NULL, OPT_ADDRESS_SPACE },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "caps", no_argument, NULL, OPT_CAPS },
 		{ "ro", required_argument, NULL, OPT_RO },
@@ -154,6 +162,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case OPT_MEMORY:
 			if (parse_size(optarg, &o->memory) || o->memory == 0)
 				die(EXIT_OWN_ERROR, "--memory: '%s' is not a size", optarg);
+			break;
+		case OPT_ADDRESS_SPACE:
+			if (parse_size(optarg, &o->address_space) || o->address_space == 0)
+				die(EXIT_OWN_ERROR, "--address-space: '%s' is not a size", optarg);
 			break;
 		case OPT_TIMEOUT:
 			errno = 0;
@@ -438,6 +450,7 @@ static int run_program(const struct options *o)
 	struct pkvm_linux_config lx = {
 		.stdin_fd = STDIN_FILENO, .stdout_fd = STDOUT_FILENO, .stderr_fd = STDERR_FILENO,
 		.ro_paths = o->ro, .ro_special_paths = o->ro_special, .max_fds = o->max_fds,
+		.max_address_space = o->address_space,
 		.program = &prog, .trace = o->trace ? trace_line : NULL,
 	};
 	struct run_stats rs = { 0 };
@@ -500,7 +513,11 @@ static int run_program(const struct options *o)
 			die(EXIT_OWN_ERROR, "running the VM failed: %s", pkvm_strerror(err));
 		switch (exit.reason) {
 		case PKVM_EXIT_EXIT:
-			if (exit.exit.signal)
+			if (exit.exit.out_of_memory)
+				fprintf(stderr, "%s: killed by SIGKILL: out of memory (the --memory limit "
+					"of %llu bytes was reached)\n", progname,
+					(unsigned long long)o->memory);
+			else if (exit.exit.signal)
 				fprintf(stderr, "%s: killed by SIG%s (%s)\n", progname,
 					sigabbrev_np(exit.exit.signal), strsignal(exit.exit.signal));
 			return finish(vm, o, &rs, exit.exit.status);
@@ -518,6 +535,10 @@ static int run_program(const struct options *o)
 			    (unsigned long long)exit.internal.detail);
 		case PKVM_EXIT_RETURN:	/* pksandbox never uses pkvm_call() */
 			die(EXIT_OWN_ERROR, "VM failure: unexpected return from a host call");
+		case PKVM_EXIT_OUT_OF_MEMORY:	/* (the personality turns it into SIGKILL) */
+			fprintf(stderr, "%s: out of memory (--memory=%llu)\n", progname,
+				(unsigned long long)o->memory);
+			return finish(vm, o, &rs, EXIT_SIGNAL(SIGKILL));
 		case PKVM_EXIT_SYSCALL:	/* the personality serves every number */
 		case PKVM_EXIT_INTERRUPTED:
 			rs.other++;

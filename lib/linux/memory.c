@@ -55,21 +55,32 @@ int lx_protect(struct pkvm_vm *vm, uint64_t start, uint64_t len, unsigned prot)
 	return err ? err : lx_vma_remove(&lx->none, start, start + len);
 }
 
-/* Fresh zeroed memory with rights @prot (PROT_*) at [addr, addr + len), recorded. */
+/*
+ * Fresh zeroed memory with rights @prot (PROT_*) at [addr, addr + len),
+ * recorded: demand-backed, so that it costs frames only where touched.
+ * Bounded by the address space the guest may reserve; and, as Linux's
+ * heuristic overcommit, a private writable mapping (@accounted: not
+ * MAP_NORESERVE) larger than all of guest memory is refused.
+ */
 static int map_fresh(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t addr, uint64_t len,
-		     unsigned prot)
+		     unsigned prot, bool accounted)
 {
-	int err = pkvm_map(vm, addr, NULL, 0, len, (prot & LX_PROT_MASK) ? to_pkvm_prot(prot) :
-			   PKVM_PROT_READ, 0);
+	int err;
 
+	if (len > lx->config.max_address_space ||
+	    lx_vma_total(&lx->vmas) > lx->config.max_address_space - len)
+		return -ENOMEM;
+	if (accounted && (prot & PROT_WRITE) && len > vm->mem.size)
+		return -ENOMEM;
+	err = pkvm_map_demand(vm, addr, len, (prot & LX_PROT_MASK) ? to_pkvm_prot(prot) : 0, 0);
 	/*
-	 * pkvm_map() maps all or nothing: when it fails, the range may be
-	 * someone else's (-EEXIST: the host's), and must not be unmapped.
+	 * pkvm_map_demand() maps all or nothing: when it fails, the range may
+	 * be someone else's (-EEXIST: the host's), and must not be unmapped.
 	 */
 	if (err)
 		return err == -EEXIST ? -ENOMEM : err;
 	if (!(prot & LX_PROT_MASK))
-		err = lx_protect(vm, addr, len, 0);
+		err = lx_vma_add(&lx->none, addr, addr + len);
 	if (!err)
 		err = lx_vma_add(&lx->vmas, addr, addr + len);
 	if (err)
@@ -81,7 +92,7 @@ static int gap_is_unmapped(void *ctx, uint64_t start, uint64_t end)
 {
 	struct pkvm_vm *vm = ctx;
 
-	return pkvm_pt_check_free(&vm->pt, start, end - start) ? -EEXIST : 0;
+	return pkvm_range_is_free(vm, start, end - start);
 }
 
 /*
@@ -118,6 +129,8 @@ int lx_memory_init(struct pkvm_vm *vm, struct pkvm_linux *lx)
 	int err;
 
 	(void)vm;
+	if (!lx->config.max_address_space)
+		lx->config.max_address_space = LX_DEFAULT_ADDRESS_SPACE;
 	if (!p) {
 		/* No program: brk always fails, mmap still works below the stack area. */
 		lx->mmap_top = PKVM_STACK_TOP - STACK_GAP;
@@ -194,7 +207,7 @@ LX_HANDLER_DEF(lx_sys_brk)
 	new_end = page_up(want);
 	if (new_end > old_end) {
 		if (lx_vma_overlaps(&lx->vmas, old_end, new_end) ||
-		    map_fresh(vm, lx, old_end, new_end - old_end, PROT_READ | PROT_WRITE))
+		    map_fresh(vm, lx, old_end, new_end - old_end, PROT_READ | PROT_WRITE, true))
 			return lx_ret(result, lx->brk);
 	} else if (new_end < old_end) {
 		if (unmap_range(vm, lx, new_end, old_end - new_end))
@@ -282,7 +295,7 @@ LX_HANDLER_DEF(lx_sys_mmap)
 				return lx_ret(result, err);
 		}
 	}
-	err = map_fresh(vm, lx, addr, len, prot);
+	err = map_fresh(vm, lx, addr, len, prot, type == MAP_PRIVATE && !(flags & MAP_NORESERVE));
 	if (err)
 		return lx_ret(result, err);
 	if (file) {
@@ -366,7 +379,7 @@ static int uniform_rights(struct pkvm_vm *vm, uint64_t addr, uint64_t len, unsig
 			  int *pkey)
 {
 	struct uniform u = { .next = addr, .pkey = -1 };
-	int err = pkvm_pt_for_each_leaf(&vm->pt, addr, len, same_rights, &u);
+	int err = pkvm_for_each_mapping(vm, addr, len, same_rights, &u);
 
 	if (err || u.next != addr + len)
 		return -EFAULT;
@@ -375,20 +388,38 @@ static int uniform_rights(struct pkvm_vm *vm, uint64_t addr, uint64_t len, unsig
 	return 0;
 }
 
-/* Copy page contents as the kernel moves pages: whatever their rights or keys. */
-static int copy_pages(struct pkvm_vm *vm, uint64_t dst, uint64_t src, uint64_t len)
+struct page_move {
+	struct pkvm_vm *vm;
+	uint64_t delta;			/* destination - source */
+};
+
+/* One leaf's pages to their new place, whatever their rights or keys. */
+static int copy_leaf(void *ctx, uint64_t start, uint64_t end, uint64_t leaf)
 {
+	struct page_move *m = ctx;
 	uint8_t page[PAGE_SIZE];
 
-	for (uint64_t off = 0; off < len; off += PAGE_SIZE) {
-		int err = pkvm_host_read_guest(vm, page, src + off, PAGE_SIZE);
+	(void)leaf;
+	for (uint64_t gva = start; gva < end; gva += PAGE_SIZE) {
+		int err = pkvm_host_read_guest(m->vm, page, gva, PAGE_SIZE);
 
 		if (!err)
-			err = pkvm_host_write_guest(vm, dst + off, page, PAGE_SIZE);
+			err = pkvm_host_write_guest(m->vm, gva + m->delta, page, PAGE_SIZE);
 		if (err)
 			return err;
 	}
 	return 0;
+}
+
+/*
+ * Copy page contents as the kernel moves pages: only the pages that have a
+ * frame; one never touched stays so at its new place (demand-backed, zero).
+ */
+static int copy_pages(struct pkvm_vm *vm, uint64_t dst, uint64_t src, uint64_t len)
+{
+	struct page_move m = { vm, dst - src };
+
+	return pkvm_pt_for_each_leaf(&vm->pt, src, len, copy_leaf, &m);
 }
 
 /* The file record of the page at @page, if that page is file-backed. */
@@ -452,7 +483,7 @@ LX_HANDLER_DEF(lx_sys_mremap)
 		    !lx_vma_overlaps(&lx->vmas, old + old_len, old + new_len)) {
 			uint64_t added = old + old_len, more = new_len - old_len;
 
-			err = map_fresh(vm, lx, added, more, prot);
+			err = map_fresh(vm, lx, added, more, prot, true);
 			if (err)
 				return lx_ret(result, err);
 			if (pkey)
@@ -489,7 +520,7 @@ LX_HANDLER_DEF(lx_sys_mremap)
 	 */
 	uint64_t kept = old_len < new_len ? old_len : new_len;
 
-	err = map_fresh(vm, lx, new_addr, new_len, prot);
+	err = map_fresh(vm, lx, new_addr, new_len, prot, true);
 	if (err)
 		return lx_ret(result, err);
 	err = copy_pages(vm, new_addr, old, kept);
@@ -507,18 +538,6 @@ LX_HANDLER_DEF(lx_sys_mremap)
 		return lx_ret(result, err);
 	}
 	return lx_ret(result, new_addr);
-}
-
-/* Zero what one leaf maps: only pages that exist cost anything, whatever span was asked. */
-static int zero_leaf(void *ctx, uint64_t start, uint64_t end, uint64_t leaf)
-{
-	static const uint8_t zeros[PAGE_SIZE];
-	struct pkvm_vm *vm = ctx;
-
-	(void)leaf;
-	for (uint64_t gva = start; gva < end; gva += PAGE_SIZE)
-		pkvm_host_write_guest(vm, gva, zeros, PAGE_SIZE);
-	return 0;
 }
 
 /* A file-backed part of a range just zeroed reads the file again. */
@@ -551,7 +570,7 @@ LX_HANDLER_DEF(lx_sys_madvise)
 	 * the file's current contents: the guest's writes are gone either way.
 	 */
 	if (advice == MADV_DONTNEED || advice == MADV_FREE) {
-		err = pkvm_pt_for_each_leaf(&vm->pt, addr, len, zero_leaf, vm);
+		err = pkvm_discard(vm, addr, len);	/* frames given back to the guest's memory */
 		if (!err)
 			err = lx_vma_each(&lx->filemaps, addr, end, refill, vm);
 		return lx_ret(result, err);

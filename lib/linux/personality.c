@@ -1,5 +1,6 @@
 /* personality.c: attaching the Linux personality to a VM and dispatching each system call. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,7 +123,17 @@ static int end_program(struct pkvm_linux *lx, struct pkvm_exit *exit)
 	exit->reason = PKVM_EXIT_EXIT;
 	exit->exit.status = lx->exit_status;
 	exit->exit.signal = lx->exit_signal;
+	exit->exit.out_of_memory = lx->out_of_memory;
 	return 0;
+}
+
+/* No frame for a page first touched: SIGKILL, as from Linux's OOM killer. */
+static int out_of_memory(struct pkvm_linux *lx, struct pkvm_exit *exit)
+{
+	lx->exit_signal = SIGKILL;
+	lx->exit_status = 128 + SIGKILL;
+	lx->out_of_memory = true;
+	return end_program(lx, exit);
 }
 
 /*
@@ -140,6 +151,8 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 
 	if (exit->reason == PKVM_EXIT_FAULT)
 		return lx_signal_fault(vm, lx, exit);
+	if (exit->reason == PKVM_EXIT_OUT_OF_MEMORY)
+		return out_of_memory(lx, exit);
 	if (exit->reason != PKVM_EXIT_SYSCALL || nr >= PKVM_HOSTCALL_BASE)
 		return 0;
 	start = pkvm_now_ns();

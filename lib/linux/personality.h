@@ -14,6 +14,7 @@
 #define LX_PATH_MAX		4096
 #define LX_NR_FDS		1024		/* the most max_fds may be */
 #define LX_DEFAULT_FDS		256		/* max_fds 0: RLIMIT_NOFILE we report and enforce */
+#define LX_DEFAULT_ADDRESS_SPACE (512ULL << 30)	/* max_address_space 0 */
 #define LX_MAX_VMAS		65530		/* vm.max_map_count */
 #define LX_NR_SIGNALS		64
 #define LX_BOUNCE		65536		/* one host copy buffer's worth per step */
@@ -150,6 +151,7 @@ struct pkvm_linux {
 	struct pkvm_linux_config config;
 	int exit_status;
 	int exit_signal;		/* the signal that ended the program, 0 if none */
+	bool out_of_memory;		/* it was SIGKILL for want of guest memory */
 	bool pkeys;			/* the backend enforces keys: pkey_* calls work */
 
 	/* memory.c */
@@ -278,6 +280,8 @@ int lx_pkey_apply_exec_only(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t 
 
 /* vmas.c: ranges are page aligned, [start, end). */
 /* Add to a plain set, merging. */
+/* The bytes the ranges cover. */
+uint64_t lx_vma_total(const struct lx_vmaset *lx);
 int lx_vma_add(struct lx_vmaset *set, uint64_t start, uint64_t end);
 /* Add to a file set, taking a reference on @file; -EEXIST if it overlaps a range there. */
 int lx_vma_add_file(struct lx_vmaset *set, uint64_t start, uint64_t end, struct lx_file *file,

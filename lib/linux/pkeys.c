@@ -166,7 +166,7 @@ int lx_pkey_apply_exec_only(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t 
 	}
 	if (x.key <= 0)
 		return 0;
-	return pkvm_pt_for_each_leaf(&vm->pt, addr, len, drop_exec_only, &x);
+	return pkvm_for_each_mapping(vm, addr, len, drop_exec_only, &x);
 }
 
 LX_HANDLER_DEF(lx_sys_pkey_mprotect)

@@ -166,7 +166,7 @@ LX_HANDLER_DEF(lx_sys_enosys)
 	return lx_ret(result, -ENOSYS);
 }
 
-static void get_limit(struct pkvm_vm *vm, struct pkvm_linux *lx, unsigned resource, uint64_t lim[2])
+static void get_limit(const struct pkvm_linux *lx, unsigned resource, uint64_t lim[2])
 {
 	lim[0] = lim[1] = LX_RLIM_INFINITY;
 	if (resource == LX_RLIMIT_STACK)
@@ -174,7 +174,7 @@ static void get_limit(struct pkvm_vm *vm, struct pkvm_linux *lx, unsigned resour
 	else if (resource == LX_RLIMIT_NOFILE)
 		lim[0] = lim[1] = lx->config.max_fds;
 	else if (resource == LX_RLIMIT_AS)
-		lim[0] = lim[1] = vm->mem.size;
+		lim[0] = lim[1] = lx->config.max_address_space;	/* what mmap() may reserve */
 }
 
 LX_HANDLER_DEF(lx_sys_prlimit64)
@@ -185,7 +185,7 @@ LX_HANDLER_DEF(lx_sys_prlimit64)
 		return lx_ret(result, -ESRCH);
 	if (args[1] >= LX_RLIM_NLIMITS)
 		return lx_ret(result, -EINVAL);
-	get_limit(vm, lx, args[1], lim);
+	get_limit(lx, args[1], lim);
 	if (args[3]) {
 		int err = lx_write(vm, args[3], lim, sizeof(lim));
 
@@ -202,7 +202,7 @@ LX_HANDLER_DEF(lx_sys_getrlimit)
 
 	if (args[0] >= LX_RLIM_NLIMITS)
 		return lx_ret(result, -EINVAL);
-	get_limit(vm, lx, args[0], lim);
+	get_limit(lx, args[0], lim);
 	return lx_ret(result, lx_write(vm, args[1], lim, sizeof(lim)));
 }
 

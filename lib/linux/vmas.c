@@ -62,6 +62,15 @@ bool lx_vma_covered(const struct lx_vmaset *lx, uint64_t start, uint64_t end)
 	return start >= end;
 }
 
+uint64_t lx_vma_total(const struct lx_vmaset *lx)
+{
+	uint64_t total = 0;
+
+	for (unsigned i = 0; i < lx->n; i++)
+		total += lx->v[i].end - lx->v[i].start;
+	return total;
+}
+
 int lx_vma_add(struct lx_vmaset *lx, uint64_t start, uint64_t end)
 {
 	unsigned i = first_after(lx, start > 0 ? start - 1 : 0), j = i;

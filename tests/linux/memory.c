@@ -34,6 +34,48 @@ static void show(const char *what, const unsigned char *p)
 }
 
 /*
+ * Address space reserved as Go and Java runtimes do: a PROT_NONE range of
+ * many GiB, small parts of it made usable with mprotect() and given back
+ * with MADV_DONTNEED; MAP_NORESERVE; and Linux's heuristic overcommit,
+ * which refuses one private writable mapping larger than all memory.
+ */
+static int reservations(void)
+{
+	size_t huge = 16UL << 30, part = 1UL << 20;
+	unsigned char *r = mmap(NULL, huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+				-1, 0), *q;
+
+	CHECK(r != MAP_FAILED);
+	printf("16 GiB PROT_NONE reserved\n");
+	for (int i = 0; i < 4; i++) {
+		unsigned char *piece = r + (size_t)i * (4UL << 30);
+
+		CHECK(mprotect(piece, part, PROT_READ | PROT_WRITE) == 0);
+		for (size_t off = 0; off < part; off += 4096)
+			CHECK(piece[off] == 0);
+		memset(piece, 0x5a + i, part);
+	}
+	CHECK(r[(4UL << 30) * 3 + 17] == 0x5a + 3);
+	CHECK(madvise(r, part, MADV_DONTNEED) == 0);
+	printf("after MADV_DONTNEED: %d, the next piece still %#x\n", r[100], r[(4UL << 30) + 5]);
+	CHECK(mprotect(r, part, PROT_NONE) == 0);
+	CHECK(munmap(r, huge) == 0);
+	q = mmap(NULL, 4UL << 30, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	CHECK(q != MAP_FAILED);
+	q[0] = 1;
+	q[(4UL << 30) - 1] = 2;
+	printf("4 GiB MAP_NORESERVE: %d %d\n", q[0], q[(4UL << 30) - 1]);
+	CHECK(munmap(q, 4UL << 30) == 0);
+	q = mmap(NULL, 1UL << 40, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	printf("1 TiB writable, accounted: %s\n", q == MAP_FAILED ? strerror(errno) : "mapped");
+	q = mmap(NULL, 32UL << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(q != MAP_FAILED);
+	printf("32 MiB writable, accounted: mapped\n");
+	return 0;
+}
+
+/*
  * Private file mappings: MADV_DONTNEED drops the program's writes and the
  * pages read the file again, at the right offsets after munmap() cut the
  * mapping, mremap() moved it, or grew it over more of the file.
@@ -120,6 +162,20 @@ int main(int argc, char **argv)
 
 		printf("big mmap: %s\n", p == MAP_FAILED && errno == ENOMEM ? "ENOMEM" : "mapped");
 		printf("big malloc: %s\n", malloc(1UL << 30) ? "got it" : "NULL");
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "reserve"))
+		return reservations();
+	if (argc > 1 && !strcmp(argv[1], "oom")) {
+		/* 96 MiB, all touched: past a 64 MiB sandbox's memory (killed), fine natively. */
+		size_t len = 96UL << 20;
+		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+		CHECK(p != MAP_FAILED);
+		for (size_t off = 0; off < len; off += 4096)
+			p[off] = 1;
+		printf("touched all\n");
 		return 0;
 	}
 	if (argc > 2 && !strcmp(argv[1], "file"))

@@ -25,6 +25,7 @@ suite() {
 suite "test_vm (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOSITY=normal ./test_vm
 suite "test_embed (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOSITY=normal ./test_embed
 suite "test_reentry (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOSITY=normal ./test_reentry
+suite "test_demand (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOSITY=normal ./test_demand
 suite "test_conformance (hw vs soft)" env PKVM_TEST_BACKENDS="hw soft" \
 	PKVM_CONFORMANCE_TABLE=1 ./test_conformance
 suite "test_pksandbox (--pkeys=hw)" env PKSANDBOX=./pksandbox-static PROGS=./progs \
