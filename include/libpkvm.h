@@ -440,6 +440,12 @@ struct pkvm_exit {
 			 * as Linux's OOM killer ends a process.
 			 */
 			bool out_of_memory;
+			/*
+			 * Linux personality: every thread of the program waits on
+			 * a futex that none can wake, with no timeout: Linux would
+			 * wait forever; the run ends (status 124).
+			 */
+			bool deadlock;
 		} exit;
 		struct {
 			uint64_t value;
@@ -536,7 +542,10 @@ int pkvm_hostcall_register(struct pkvm_vm *vm, unsigned nr, pkvm_hostcall_fn fn,
  * or why it stopped before (a fault, a host call it could not serve, the time
  * limit...); pkvm_run() then continues the call, and pkvm_call_abort()
  * abandons it.  Returns 0, -EINVAL (no stack: RSP is 0; too many arguments),
- * -EBUSY (a call is already in progress), or an error of pkvm_run().
+ * -EBUSY (a call is already in progress, or the guest is more than one
+ * context: a Linux program with more than one thread), or an error of
+ * pkvm_run().  The Linux personality refuses clone() of a thread (EAGAIN)
+ * while a call is in progress.
  */
 #define PKVM_TRAMPOLINE_GVA	(PKVM_USER_TOP - 0x1000)
 int pkvm_call(struct pkvm_vm *vm, uint64_t fn, const uint64_t *args, unsigned nargs,
@@ -554,7 +563,8 @@ int pkvm_call_abort(struct pkvm_vm *vm);
  * VM; taking another replaces it.  The Linux personality's state (file
  * descriptors, brk, mappings it tracks) is not captured: snapshot guests that
  * use host functions, or restore only to a point where they made no Linux
- * calls since.  Returns 0, -ENOMEM, or a KVM error.
+ * calls since.  Returns 0, -ENOMEM, -EBUSY (running, in a pkvm_call(), or
+ * a Linux program with more than one thread), or a KVM error.
  */
 int pkvm_snapshot(struct pkvm_vm *vm);
 
@@ -625,8 +635,28 @@ int pkvm_elf_symbol(const void *image, size_t size, const char *name, uint64_t *
  * Serve the guest's Linux system calls in the library instead of returning
  * PKVM_EXIT_SYSCALL for them: an allow-list of x86-64 Linux calls enough for
  * static musl and glibc programs (memory, files by policy, time, identity,
- * random, pkey_*); anything else returns -ENOSYS to the guest.  exit() and
- * exit_group() end the run with PKVM_EXIT_EXIT.
+ * random, pkey_*, threads); anything else returns -ENOSYS to the guest.
+ * exit_group(), and exit() of the last thread, end the run with
+ * PKVM_EXIT_EXIT.
+ *
+ * Threads: clone() and clone3() with CLONE_VM | CLONE_FS | CLONE_FILES |
+ * CLONE_SIGHAND | CLONE_THREAD (what pthread_create() asks; SETTLS,
+ * PARENT_SETTID, CHILD_SETTID, CHILD_CLEARTID, SYSVSEM honoured) make a
+ * thread; without CLONE_VM (a new process) they return ENOSYS.  The
+ * threads share the VM's one vCPU, M:1: the running thread's registers, FS
+ * base, FPU state and PKRU are the vCPU's, the others' wait in the
+ * personality, and a switch happens when a thread blocks on a futex,
+ * yields, exits, or has run 10 ms while others wait (the run is woken for
+ * it, as for a timer).  A new thread starts with its creator's PKRU; each
+ * thread's WRPKRU is its own.  futex() WAIT, WAKE, the BITSET variants,
+ * REQUEUE and CMP_REQUEUE (private or not, with timeouts) block and wake
+ * threads; a blocking call of another kind (a read, a sleep) is made again
+ * at each slice's end, so other threads run meanwhile.  When every thread
+ * waits on a futex with no timeout and no timer is armed, no thread can
+ * ever run again: the run ends with exit.deadlock (status 124) instead of
+ * waiting forever.  Signal masks, alternate stacks and tkill()/tgkill()
+ * targets are per thread; a signal for the whole process (kill(), timers)
+ * goes to the thread running when it comes.  At most 128 threads (EAGAIN).
  *
  * The guest never sees host descriptors: the personality keeps its own fd
  * table.  Guest fds 0, 1 and 2 are the host fds given here (-1: closed);

@@ -86,7 +86,7 @@ int pkvm_call(struct pkvm_vm *vm, uint64_t fn, const uint64_t *args, unsigned na
 	if (nargs > MAX_CALL_ARGS || (nargs && !args) || !pkvm_gva_is_canonical(fn) ||
 	    vm->regs.rsp == 0)
 		return -EINVAL;
-	if (vm->call_active)
+	if (vm->call_active || !pkvm_exit_servers_single_context(vm))
 		return -EBUSY;
 	err = pkvm_trampoline_map(vm);
 	if (err)

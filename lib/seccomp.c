@@ -60,7 +60,6 @@ static const struct {
 	{ "nanosleep", "guest sleeps" },
 	{ "gettimeofday", "guest gettimeofday() (vDSO fallback)" },
 	{ "time", "guest time() (vDSO fallback)" },
-	{ "sched_yield", "guest sched_yield()" },
 	{ "getrandom", "guest getrandom()" },
 	{ "futex", "the kick lock shared with pkvm_interrupt()" },
 	{ "rt_sigreturn", "return from the kick signal's handler" },

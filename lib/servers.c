@@ -54,6 +54,17 @@ int pkvm_exit_servers_wake(struct pkvm_vm *vm, struct pkvm_exit *exit)
 	return 0;
 }
 
+bool pkvm_exit_servers_single_context(const struct pkvm_vm *vm)
+{
+	for (unsigned i = 0; i < vm->nservers; i++) {
+		const struct pkvm_exit_server *s = vm->servers[i].server;
+
+		if (s->single_context && !s->single_context(vm->servers[i].ctx))
+			return false;
+	}
+	return true;
+}
+
 int pkvm_exit_servers_lockdown(struct pkvm_vm *vm, struct pkvm_lockdown *rules)
 {
 	for (unsigned i = 0; i < vm->nservers; i++) {

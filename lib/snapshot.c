@@ -144,7 +144,7 @@ int pkvm_snapshot(struct pkvm_vm *vm)
 
 	if (!snap)
 		return -ENOMEM;
-	if (vm->kick.running || vm->call_active) {
+	if (vm->kick.running || vm->call_active || !pkvm_exit_servers_single_context(vm)) {
 		free(snap);
 		return -EBUSY;
 	}

@@ -47,6 +47,13 @@ struct pkvm_exit_server {
 	 * offers the server a wakeup again before the guest runs.
 	 */
 	int (*wake)(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit);
+	/*
+	 * Whether the guest is one user context, the vCPU's (may be NULL:
+	 * yes).  A server that keeps other contexts parked (the personality's
+	 * threads) says no, and pkvm_call() and pkvm_snapshot() refuse with
+	 * -EBUSY: a call's return, or a restore, would not find them.
+	 */
+	bool (*single_context)(void *ctx);
 	/* What the server needs allowed by pkvm_seccomp_lockdown() (may be NULL). */
 	int (*lockdown)(void *ctx, struct pkvm_lockdown *rules);
 	/* Free @ctx: when another ctx replaces it, and when the VM goes (may be NULL). */
@@ -210,6 +217,8 @@ int pkvm_exit_server_set(struct pkvm_vm *vm, const struct pkvm_exit_server *serv
 void *pkvm_exit_server_ctx(const struct pkvm_vm *vm, const struct pkvm_exit_server *server);
 /* Offer @exit to each server in turn, as struct pkvm_exit_server says: 1, 0 or -errno. */
 int pkvm_exit_servers_serve(struct pkvm_vm *vm, struct pkvm_exit *exit);
+/* servers.c: does every server see one user context (struct pkvm_exit_server)? */
+bool pkvm_exit_servers_single_context(const struct pkvm_vm *vm);
 /* A wakeup: each server's wake(), until one fills @exit (1); 0 or -errno. */
 int pkvm_exit_servers_wake(struct pkvm_vm *vm, struct pkvm_exit *exit);
 /* Each server's lockdown needs (seccomp.c); then release them all (vm.c). */

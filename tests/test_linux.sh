@@ -113,6 +113,10 @@ for v in glibc glibc-pie musl; do
 		--ro "$tmp/ro" "$dir/memory-$v" file "$tmp/ro/data"
 	expect "memory-$v --memory limit" 0 "big mmap: ENOMEM" --memory=64M "$dir/memory-$v" limit
 	expect "memory-$v --memory limit (malloc)" 0 "big malloc: NULL" --memory=64M "$dir/memory-$v" limit
+	# Every thread blocked on a futex no one can wake: reported, where Linux would hang.
+	[ -s "$dir/threads-$v" ] &&
+		expect "threads-$v deadlock" 124 "deadlock: every thread waits" --timeout=60 \
+			"$dir/threads-$v" deadlock
 	# Memory is given when first touched: touching more than --memory is Linux's OOM kill.
 	# (One libc: 24k pages filled one exit each are seconds in the lane's emulated CPU.)
 	if [ "$v" = glibc ]; then

@@ -75,7 +75,7 @@ static void usage(FILE *out)
 		"  --version         show the version and exit\n"
 		"\n"
 		"Exit status: the program's own; 128+N when Linux would have killed it with\n"
-		"signal N (139 SIGSEGV, 132 SIGILL, 136 SIGFPE...); 124 on --timeout;\n"
+		"signal N (139 SIGSEGV, 132 SIGILL, 136 SIGFPE...); 124 on --timeout or a deadlock;\n"
 		"125 for pksandbox's own errors; 126 if PROGRAM cannot be executed here;\n"
 		"127 if PROGRAM is not found.\n",
 		progname);
@@ -513,7 +513,10 @@ static int run_program(const struct options *o)
 			die(EXIT_OWN_ERROR, "running the VM failed: %s", pkvm_strerror(err));
 		switch (exit.reason) {
 		case PKVM_EXIT_EXIT:
-			if (exit.exit.out_of_memory)
+			if (exit.exit.deadlock)
+				fprintf(stderr, "%s: deadlock: every thread waits on a futex that no "
+					"thread can wake, with no timeout\n", progname);
+			else if (exit.exit.out_of_memory)
 				fprintf(stderr, "%s: killed by SIGKILL: out of memory (the --memory limit "
 					"of %llu bytes was reached)\n", progname,
 					(unsigned long long)o->memory);

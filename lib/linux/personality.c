@@ -35,9 +35,39 @@ static void lx_release(void *ctx)
 	lx_destroy(ctx);
 }
 
+/*
+ * Every thread blocked for good: Linux would wait forever; the run ends
+ * instead (status 124, exit.deadlock).
+ */
+static int deadlock(struct pkvm_linux *lx, struct pkvm_exit *exit)
+{
+	lx->exit_status = LX_DEADLOCK_STATUS;
+	lx->exit_signal = 0;
+	lx_fill_exit(lx, exit);
+	return 1;
+}
+
+/* A wakeup: every thread blocked (threads.c), a signal or a stop (signal.c). */
 static int lx_wake(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 {
-	return lx_signal_wake(vm, ctx, exit);
+	struct pkvm_linux *lx = ctx;
+	int ret = lx->idle ? lx_threads_wait(vm, lx) : 0;
+
+	if (lx->deadlocked)
+		return deadlock(lx, exit);
+	if (!ret)
+		ret = lx_threads_preempt(vm, lx);
+	if (ret)
+		return ret;
+	return lx_signal_wake(vm, lx, exit);
+}
+
+/* Other threads wait in the personality's slots: not one context for pkvm_call(). */
+static bool lx_single_context(void *ctx)
+{
+	const struct pkvm_linux *lx = ctx;
+
+	return lx->nthreads <= 1;
 }
 
 /* How the core knows the personality: the server of a guest's Linux system calls. */
@@ -45,6 +75,7 @@ static const struct pkvm_exit_server lx_server = {
 	.name = "linux",
 	.serve = lx_serve,
 	.wake = lx_wake,
+	.single_context = lx_single_context,
 	.lockdown = lx_lockdown,
 	.release = lx_release,
 };
@@ -79,6 +110,8 @@ int pkvm_linux_attach(struct pkvm_vm *vm, const struct pkvm_linux_config *config
 	 * (init_pkru_value); a program that allocates keys expects that.
 	 */
 	lx_signals_init(lx);
+	if (!err)
+		err = lx_threads_init(vm, lx);
 	lx->pkeys = vm->backend != PKVM_PKEYS_NONE;
 	lx_pkeys_init(vm, lx);
 	if (!err && lx->pkeys)
@@ -94,6 +127,7 @@ static void lx_destroy(struct pkvm_linux *lx)
 {
 	if (!lx)
 		return;
+	lx_threads_destroy(lx);
 	lx_fdtable_destroy(lx);
 	lx_paths_destroy(lx);
 	lx_memory_destroy(lx);
@@ -118,12 +152,19 @@ const char *pkvm_linux_syscall_name(uint64_t nr)
 	return call ? call->name : NULL;
 }
 
-static int end_program(struct pkvm_linux *lx, struct pkvm_exit *exit)
+void lx_fill_exit(const struct pkvm_linux *lx, struct pkvm_exit *exit)
 {
+	memset(&exit->exit, 0, sizeof(exit->exit));	/* the union held another exit */
 	exit->reason = PKVM_EXIT_EXIT;
 	exit->exit.status = lx->exit_status;
 	exit->exit.signal = lx->exit_signal;
 	exit->exit.out_of_memory = lx->out_of_memory;
+	exit->exit.deadlock = lx->deadlocked;
+}
+
+static int end_program(struct pkvm_linux *lx, struct pkvm_exit *exit)
+{
+	lx_fill_exit(lx, exit);
 	return 0;
 }
 
@@ -178,9 +219,20 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 	lx->stats.host_ns += pkvm_now_ns() - start;
 	if (action == LX_EXIT)
 		return end_program(lx, exit);
-	pkvm_syscall_return(vm, (uint64_t)result);
+	if (!lx->exiting)
+		pkvm_syscall_return(vm, (uint64_t)result);
 	/* On the way back to the program, as Linux delivers signals: with RAX as the call left it. */
-	if (lx_signal_deliver_all(vm, lx) == LX_EXIT)
+	if (!lx->exiting && !lx_current(lx)->blocked && lx_signal_deliver_all(vm, lx) == LX_EXIT)
 		return end_program(lx, exit);
+	/* A thread that blocked, yielded or ended: another one runs (threads.c). */
+	if (lx->exiting || lx->yield || lx_current(lx)->blocked) {
+		int err = lx_threads_schedule(vm, lx, lx->yield);
+
+		lx->yield = false;
+		if (err)
+			return err;
+		if (!lx->idle && lx_signal_deliver_all(vm, lx) == LX_EXIT)
+			return end_program(lx, exit);
+	}
 	return 1;
 }

@@ -32,6 +32,7 @@
 
 /* Linux's default PKRU for a new process: every key but 0 access-disabled. */
 #define LX_INIT_PKRU		0x55555554U
+#define LX_SS_DISABLE		2		/* an alternate signal stack's: none */
 
 /* An open file that one or more guest fds share (dup), with its host fd. */
 struct lx_file {
@@ -113,6 +114,13 @@ struct lx_timer {
 
 #define LX_MAX_TIMERS		32	/* POSIX timers per program: more is EAGAIN */
 
+/* A relative sleep stopped by pkvm_interrupt(), to be resumed to its end (time.c). */
+struct lx_restart {
+	bool valid;
+	uint64_t rip, args[6];
+	struct timespec until;		/* absolute, on CLOCK_MONOTONIC */
+};
+
 /* A timer_create() timer (timers.c). */
 struct lx_posix_timer {
 	bool used;
@@ -147,6 +155,29 @@ struct lx_signals {
 	uint64_t fault_err, fault_trapno, fault_cr2;
 };
 
+#define LX_MAX_THREADS		128	/* threads of one program: more is EAGAIN */
+#define LX_DEADLOCK_STATUS	124	/* every thread blocked for good, as timeout(1) says */
+
+/* A thread of the program (threads.c): its state while another one runs. */
+struct lx_thread {
+	int tid;
+	bool blocked;			/* on a futex (futex.c) */
+	uint64_t futex;			/* the word it waits on, */
+	uint32_t bitset;		/* for these wakes, */
+	uint64_t deadline_ns;		/* until then (CLOCK_MONOTONIC, 0: no timeout) */
+	uint64_t clear_tid;		/* CLONE_CHILD_CLEARTID, set_tid_address() */
+	struct pkvm_regs regs;
+	uint8_t *fpstate;		/* pkvm_fpstate_size() bytes: FPU, SSE, AVX, PKRU */
+	/* The per-thread part of struct lx_signals, and a sleep to resume. */
+	uint64_t sig_blocked, sig_pending;
+	struct lx_siginfo sig_info[LX_NR_SIGNALS];
+	struct lx_stack altstack;
+	uint64_t saved_mask;
+	bool mask_saved;
+	uint64_t fault_err, fault_trapno, fault_cr2;
+	struct lx_restart restart;
+};
+
 struct pkvm_linux {
 	struct pkvm_linux_config config;
 	int exit_status;
@@ -176,15 +207,20 @@ struct pkvm_linux {
 	struct lx_posix_timer timers[LX_MAX_TIMERS];	/* timers.c: timer_create() */
 
 	/* process.c */
-	uint64_t tid_address;
 	char comm[16];			/* prctl(PR_SET_NAME) */
 
 	/* time.c, block.c: a relative sleep stopped by pkvm_interrupt(), resumed to its end. */
-	struct {
-		bool valid;
-		uint64_t rip, args[6];
-		struct timespec until;	/* absolute, on CLOCK_MONOTONIC */
-	} restart;
+	struct lx_restart restart;
+
+	/* threads.c: the running thread is threads[cur], its state the vCPU's and sig's */
+	struct lx_thread *threads[LX_MAX_THREADS];
+	unsigned cur, nthreads;
+	uint64_t next_tid;
+	bool yield;			/* sched_yield(): let another thread run */
+	bool exiting;			/* exit(): the running thread is gone */
+	bool idle;			/* every thread blocked: waiting before the guest runs */
+	bool deadlocked;		/* ... and none ever can run again */
+	uint64_t slice_end;		/* the running thread's time is up then (CLOCK_MONOTONIC) */
 
 	struct pkvm_linux_stats stats;
 	char trace_line[1024];
@@ -247,6 +283,25 @@ enum lx_action lx_signal_deliver_all(struct pkvm_vm *vm, struct pkvm_linux *lx);
 int lx_signal_wake(struct pkvm_vm *vm, struct pkvm_linux *lx, struct pkvm_exit *exit);
 /* time.c: a guest struct timespec, checked (EINVAL) and capped far away (EFAULT). */
 int lx_read_timespec(struct pkvm_vm *vm, uint64_t gva, struct timespec *ts);
+/* personality.c: the program's end, as the run reports it (PKVM_EXIT_EXIT). */
+void lx_fill_exit(const struct pkvm_linux *lx, struct pkvm_exit *exit);
+/* threads.c (see there) */
+int lx_threads_init(struct pkvm_vm *vm, struct pkvm_linux *lx);
+void lx_threads_destroy(struct pkvm_linux *lx);
+struct lx_thread *lx_current(struct pkvm_linux *lx);
+struct lx_thread *lx_thread_find(struct pkvm_linux *lx, int tid);
+int lx_threads_schedule(struct pkvm_vm *vm, struct pkvm_linux *lx, bool yield);
+int lx_threads_wait(struct pkvm_vm *vm, struct pkvm_linux *lx);
+/* futex.c: wake up to @count waiters on @uaddr whose bitset meets @bitset; how many. */
+int lx_futex_wake(struct pkvm_linux *lx, uint64_t uaddr, uint32_t count, uint32_t bitset);
+/* threads.c: when the running thread's time slice ends (0: alone, no slice). */
+uint64_t lx_threads_slice_end(const struct pkvm_linux *lx);
+/* threads.c: at the wake hook: a thread whose slice is over makes way (0 or -errno). */
+int lx_threads_preempt(struct pkvm_vm *vm, struct pkvm_linux *lx);
+/* timers.c: ask the core for a wakeup at the first timer expiry or slice end. */
+void lx_wakeup_rearm(struct pkvm_vm *vm, struct pkvm_linux *lx);
+/* timers.c: is any timer armed (one that may yet send a signal)? */
+bool lx_timers_armed(const struct pkvm_linux *lx);
 /* timers.c: send the signals of the timers that expired, and ask the core for the next wakeup. */
 void lx_timers_fire(struct pkvm_vm *vm, struct pkvm_linux *lx);
 /* timers.c: how many times @t expired by @now (0: not due); its next time moves on. */
@@ -395,14 +450,18 @@ LX_HANDLER(lx_sys_access); LX_HANDLER(lx_sys_faccessat); LX_HANDLER(lx_sys_getcw
 LX_HANDLER(lx_sys_readlink); LX_HANDLER(lx_sys_readlinkat);
 /* pipes.c */
 LX_HANDLER(lx_sys_pipe); LX_HANDLER(lx_sys_pipe2);
+/* threads.c, futex.c */
+LX_HANDLER(lx_sys_clone); LX_HANDLER(lx_sys_clone3); LX_HANDLER(lx_sys_exit);
+LX_HANDLER(lx_sys_exit_group); LX_HANDLER(lx_sys_gettid); LX_HANDLER(lx_sys_set_tid_address);
+LX_HANDLER(lx_sys_sched_yield); LX_HANDLER(lx_sys_futex);
 /* process.c */
-LX_HANDLER(lx_sys_exit); LX_HANDLER(lx_sys_getpid); LX_HANDLER(lx_sys_getppid);
+LX_HANDLER(lx_sys_getpid); LX_HANDLER(lx_sys_getppid);
 LX_HANDLER(lx_sys_getuid); LX_HANDLER(lx_sys_getgid); LX_HANDLER(lx_sys_getresuid);
 LX_HANDLER(lx_sys_getgroups); LX_HANDLER(lx_sys_uname); LX_HANDLER(lx_sys_arch_prctl);
 LX_HANDLER(lx_sys_prctl);
-LX_HANDLER(lx_sys_set_tid_address); LX_HANDLER(lx_sys_set_robust_list);
+LX_HANDLER(lx_sys_set_robust_list);
 LX_HANDLER(lx_sys_enosys); LX_HANDLER(lx_sys_prlimit64); LX_HANDLER(lx_sys_getrlimit);
-LX_HANDLER(lx_sys_sched_yield); LX_HANDLER(lx_sys_getrandom); LX_HANDLER(lx_sys_futex);
+LX_HANDLER(lx_sys_getrandom);
 LX_HANDLER(lx_sys_umask);
 /* signal.c */
 LX_HANDLER(lx_sys_rt_sigaction); LX_HANDLER(lx_sys_rt_sigprocmask);

@@ -1,4 +1,4 @@
-/* process.c: exit, identity, uname, arch_prctl, limits, random, futex. */
+/* process.c: identity, uname, arch_prctl, prctl, limits, random. */
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -18,19 +18,6 @@
 #define LX_RLIMIT_NOFILE	7
 #define LX_RLIMIT_AS		9
 #define LX_RLIM_NLIMITS		16
-#define LX_FUTEX_WAIT		0
-#define LX_FUTEX_WAKE		1
-#define LX_FUTEX_WAIT_BITSET	9
-#define LX_FUTEX_WAKE_BITSET	10
-#define LX_FUTEX_CMD_MASK	0x7f	/* without PRIVATE_FLAG and CLOCK_REALTIME */
-
-LX_HANDLER_DEF(lx_sys_exit)
-{
-	(void)vm;
-	lx->exit_status = (int)(args[0] & 0xff);
-	*result = 0;
-	return LX_EXIT;
-}
 
 LX_HANDLER_DEF(lx_sys_getpid)
 {
@@ -145,13 +132,6 @@ LX_HANDLER_DEF(lx_sys_prctl)
 	}
 }
 
-LX_HANDLER_DEF(lx_sys_set_tid_address)
-{
-	(void)vm;
-	lx->tid_address = args[0];
-	return lx_ret(result, LX_PID);
-}
-
 LX_HANDLER_DEF(lx_sys_set_robust_list)
 {
 	(void)vm; (void)lx;
@@ -212,13 +192,6 @@ LX_HANDLER_DEF(lx_sys_umask)
 	return lx_ret(result, 022);
 }
 
-LX_HANDLER_DEF(lx_sys_sched_yield)
-{
-	(void)vm; (void)lx; (void)args;
-	sched_yield();
-	return lx_ret(result, 0);
-}
-
 LX_HANDLER_DEF(lx_sys_getrandom)
 {
 	/* At most one bounce buffer per call: Linux also returns short counts. */
@@ -240,26 +213,3 @@ LX_HANDLER_DEF(lx_sys_getrandom)
  * would sleep forever; it returns ETIMEDOUT at once instead (and --timeout
  * catches a program that loops on it).
  */
-LX_HANDLER_DEF(lx_sys_futex)
-{
-	unsigned cmd = args[1] & LX_FUTEX_CMD_MASK;
-	uint32_t value;
-	int err;
-
-	(void)lx;
-	switch (cmd) {
-	case LX_FUTEX_WAIT:
-	case LX_FUTEX_WAIT_BITSET:
-		if (args[0] % 4)
-			return lx_ret(result, -EINVAL);
-		err = lx_read(vm, &value, args[0], sizeof(value));
-		if (err)
-			return lx_ret(result, err);
-		return lx_ret(result, value != (uint32_t)args[2] ? -EAGAIN : -ETIMEDOUT);
-	case LX_FUTEX_WAKE:
-	case LX_FUTEX_WAKE_BITSET:
-		return lx_ret(result, 0);
-	default:
-		return lx_ret(result, -ENOSYS);
-	}
-}

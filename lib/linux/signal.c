@@ -22,7 +22,6 @@
 #define LX_SIG_UNBLOCK		1
 #define LX_SIG_SETMASK		2
 #define LX_SS_ONSTACK		1
-#define LX_SS_DISABLE		2
 #define LX_SS_AUTODISARM	(1U << 31)
 #define LX_MINSIGSTKSZ		2048
 #define LX_NR_PAUSE		34
@@ -478,9 +477,7 @@ int lx_signal_fault(struct pkvm_vm *vm, struct pkvm_linux *lx, struct pkvm_exit 
 		return 0;
 	force(lx, sig, &info);
 	if (lx_signal_deliver(vm, lx) == LX_EXIT) {
-		exit->reason = PKVM_EXIT_EXIT;
-		exit->exit.status = lx->exit_status;
-		exit->exit.signal = lx->exit_signal;
+		lx_fill_exit(lx, exit);
 		return 0;
 	}
 	return 1;
@@ -702,6 +699,48 @@ static enum lx_action signal_self(struct pkvm_linux *lx, uint64_t pid, uint64_t 
 	return lx_ret(result, 0);
 }
 
+/*
+ * A signal for thread @t, not the running one: pending in its saved state
+ * (threads.c), and a futex wait it blocks in ends with EINTR if it does
+ * not block the signal.  What stops, continues or kills is the process's
+ * whole: that goes through the running thread.
+ */
+static void send_to_thread(struct pkvm_linux *lx, struct lx_thread *t, int sig,
+			   const struct lx_siginfo *info)
+{
+	if (sig == SIGSTOP || sig == SIGCONT || sig == SIGKILL) {
+		lx_signal_send(lx, sig, info);
+		return;
+	}
+	if ((ignored(lx, sig) && !(t->sig_blocked & SIG_BIT(sig))) || (t->sig_pending & SIG_BIT(sig)))
+		return;
+	t->sig_pending |= SIG_BIT(sig);
+	t->sig_info[sig - 1] = *info;
+	if (t->blocked && !(t->sig_blocked & SIG_BIT(sig))) {
+		t->blocked = false;
+		t->regs.rax = (uint64_t)-EINTR;
+	}
+}
+
+/* tkill(), tgkill(): to one thread of the program, this one or another. */
+static enum lx_action signal_thread(struct pkvm_linux *lx, int64_t tid, uint64_t sig,
+				    int64_t *result)
+{
+	struct lx_thread *t = lx_thread_find(lx, (int)tid);
+	struct lx_siginfo info = { .signo = (int32_t)sig, .code = LX_SI_TKILL,
+				   .kill = { LX_PID, LX_UID } };
+
+	if (!t || tid <= 0)
+		return lx_ret(result, tid <= 0 ? -EINVAL : -ESRCH);
+	if (t == lx_current(lx))
+		return signal_self(lx, LX_PID, sig, LX_SI_TKILL, result);
+	if (sig > LX_NR_SIGNALS)
+		return lx_ret(result, -EINVAL);
+	if (sig)
+		send_to_thread(lx, t, (int)sig, &info);
+	return lx_ret(result, 0);
+}
+
 LX_HANDLER_DEF(lx_sys_kill)
 {
 	return signal_self(lx, args[0], args[1], LX_SI_USER, result);
@@ -709,14 +748,14 @@ LX_HANDLER_DEF(lx_sys_kill)
 
 LX_HANDLER_DEF(lx_sys_tkill)
 {
-	return signal_self(lx, args[0], args[1], LX_SI_TKILL, result);
+	return signal_thread(lx, (int)args[0], args[1], result);
 }
 
 LX_HANDLER_DEF(lx_sys_tgkill)
 {
 	if ((int)args[0] != LX_PID)
-		return lx_ret(result, -ESRCH);
-	return signal_self(lx, args[1], args[2], LX_SI_TKILL, result);
+		return lx_ret(result, (int)args[0] <= 0 ? -EINVAL : -ESRCH);
+	return signal_thread(lx, (int)args[1], args[2], result);
 }
 
 /*
@@ -801,9 +840,7 @@ int lx_signal_wake(struct pkvm_vm *vm, struct pkvm_linux *lx, struct pkvm_exit *
 			return err;
 		pkvm_kick_take_wake(&vm->kick);	/* pkvm_linux_kill() or a timer: polled above */
 	}
-	exit->reason = PKVM_EXIT_EXIT;
-	exit->exit.status = lx->exit_status;
-	exit->exit.signal = lx->exit_signal;
+	lx_fill_exit(lx, exit);
 	return 1;
 }
 

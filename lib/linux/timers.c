@@ -53,25 +53,44 @@ static void fire_posix(struct pkvm_linux *lx, int id, uint64_t now)
 
 void lx_timers_fire(struct pkvm_vm *vm, struct pkvm_linux *lx)
 {
-	uint64_t now = pkvm_now_ns(), first = 0;
+	uint64_t now = pkvm_now_ns();
 
 	if (lx_timer_expire(&lx->sig.itimer_real, now)) {
 		struct lx_siginfo info = { .signo = SIGALRM, .code = LX_SI_KERNEL };
 
 		lx_signal_send(lx, SIGALRM, &info);
 	}
-	first = lx->sig.itimer_real.next_ns;
 	for (int id = 0; id < LX_MAX_TIMERS; id++) {
-		uint64_t next;
+		if (lx->timers[id].used)
+			fire_posix(lx, id, now);
+	}
+	lx_wakeup_rearm(vm, lx);
+}
 
-		if (!lx->timers[id].used)
-			continue;
-		fire_posix(lx, id, now);
-		next = lx->timers[id].t.next_ns;
+/* The core's one wakeup, at the first of the timers' next expiries and the time slice's end. */
+void lx_wakeup_rearm(struct pkvm_vm *vm, struct pkvm_linux *lx)
+{
+	uint64_t first = lx->sig.itimer_real.next_ns, next;
+
+	for (int id = 0; id < LX_MAX_TIMERS; id++) {
+		next = lx->timers[id].used ? lx->timers[id].t.next_ns : 0;
 		if (next && (!first || next < first))
 			first = next;
 	}
+	next = lx_threads_slice_end(lx);
+	if (next && (!first || next < first))
+		first = next;
 	pkvm_wake_at(vm, first);
+}
+
+bool lx_timers_armed(const struct pkvm_linux *lx)
+{
+	if (lx->sig.itimer_real.next_ns)
+		return true;
+	for (int id = 0; id < LX_MAX_TIMERS; id++)
+		if (lx->timers[id].used && lx->timers[id].t.next_ns)
+			return true;
+	return false;
 }
 
 static bool clock_ok(uint64_t clock)
