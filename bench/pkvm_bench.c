@@ -4,10 +4,14 @@
  * (or in the QEMU lane: tests/qemu/lane.sh DIR ./pkvm_bench).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "libpkvm.h"
 
@@ -209,6 +213,71 @@ static void demand_memory(enum pkvm_pkeys_backend backend, double bare)
 	pkvm_vm_destroy(vm);
 }
 
+/* Run the static program @path with @arg under the Linux personality: nanoseconds, or 0. */
+static uint64_t run_linux(const char *path, const char *arg, enum pkvm_pkeys_backend backend)
+{
+	const char *const argv[] = { path, arg, NULL }, *const envp[] = { NULL };
+	struct pkvm_linux_config lx = { .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1 };
+	struct pkvm_program prog;
+	struct pkvm_exit e;
+	struct pkvm_vm *vm;
+	static char image[4 << 20];
+	uint64_t start;
+	ssize_t size;
+	int fd = open(path, O_RDONLY), err;
+
+	if (fd < 0)
+		return 0;
+	size = read(fd, image, sizeof(image));
+	close(fd);
+	if (size <= 0)
+		return 0;
+	if ((err = pkvm_vm_create(&vm, &(struct pkvm_config){ .mem_size = 128 << 20,
+							      .pkeys = backend })))
+		die("pkvm_vm_create", err);
+	if ((err = pkvm_load_elf(vm, image, (size_t)size, argv, envp, 0, &prog)))
+		die("pkvm_load_elf", err);
+	lx.program = &prog;
+	if ((err = pkvm_linux_attach(vm, &lx)))
+		die("pkvm_linux_attach", err);
+	start = now_ns();
+	do {
+		if ((err = pkvm_run(vm, &e)))
+			die("pkvm_run (pingpong)", err);
+	} while (e.reason == PKVM_EXIT_INTERRUPTED);
+	start = now_ns() - start;
+	if (e.reason != PKVM_EXIT_EXIT || e.exit.status != 0) {
+		fprintf(stderr, "pkvm_bench: pingpong ended with %s, status %d\n",
+			pkvm_exit_reason_name(e.reason), e.exit.status);
+		exit(1);
+	}
+	pkvm_vm_destroy(vm);
+	return start;
+}
+
+/*
+ * A thread switch of the Linux personality: bench/pingpong (beside this
+ * program) hands a futex turn between two threads, two switches a round;
+ * its start-up, measured with no rounds, is taken off.
+ */
+static void thread_switch(const char *self, enum pkvm_pkeys_backend backend, double bare)
+{
+	char path[4096];
+	uint64_t none, many;
+	const unsigned rounds = 2000;
+
+	snprintf(path, sizeof(path), "%s/pingpong", dirname((char *)self));
+	none = run_linux(path, "0", backend);
+	if (!none) {
+		printf("(no %s: thread switch not measured)\n", path);
+		return;
+	}
+	many = run_linux(path, "2000", backend);
+	printf("%s: a thread switch (futex ping-pong, M:1): %.0f ns = %.2f x a bare exit\n",
+	       pkvm_pkeys_backend_name(backend), (double)(many - none) / (2.0 * rounds),
+	       (double)(many - none) / (2.0 * rounds) / bare);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned iterations = argc > 1 ? (unsigned)atoi(argv[1]) : 2000;
@@ -241,6 +310,16 @@ int main(int argc, char **argv)
 		       (hw16 - bare) / 32 > 0 ? (hw16 - bare) / 32 : 0, ((hw16 - bare) / 32) / bare);
 	}
 	view_memory(16);
+	{
+		char self[4096];
+
+		snprintf(self, sizeof(self), "%s", argv[0]);
+		thread_switch(self, PKVM_PKEYS_SOFT, bare);
+		if (caps.pku) {
+			snprintf(self, sizeof(self), "%s", argv[0]);
+			thread_switch(self, PKVM_PKEYS_HW, bare);
+		}
+	}
 	demand_memory(PKVM_PKEYS_NONE, bare);
 	demand_memory(PKVM_PKEYS_SOFT, bare);
 	if (caps.pku)

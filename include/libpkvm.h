@@ -518,7 +518,8 @@ const char *pkvm_vector_name(unsigned vector);
 
 /*
  * A host function.  It runs on the thread in pkvm_run(), while the guest is
- * stopped; it may read and write guest memory only through the checked copy
+ * stopped (with the Linux personality's threads: while the thread that made
+ * the call is the one running, its registers and PKRU the vCPU's); it may read and write guest memory only through the checked copy
  * calls (pkvm_read_guest()...), under the guest's PKRU, and may call
  * pkvm_interrupt() to end the run after it returns.  Its return value is the
  * guest's RAX.
@@ -661,8 +662,9 @@ int pkvm_elf_symbol(const void *image, size_t size, const char *name, uint64_t *
  * The guest never sees host descriptors: the personality keeps its own fd
  * table.  Guest fds 0, 1 and 2 are the host fds given here (-1: closed);
  * every other file is one the guest opened read-only under @ro_paths, or a
- * pipe it made (pipe(), pipe2(): host pipes, so pkvm_seccomp_lockdown()
- * allows pipe2 when the personality is attached; vmsplice() copies).  Every
+ * pipe or epoll instance it made (pipe(), pipe2(), epoll_create1(): host
+ * ones, so pkvm_seccomp_lockdown() allows pipe2 and the epoll calls when
+ * the personality is attached; vmsplice() copies).  Every
  * guest pointer is copied through pkvm_read_guest()/pkvm_write_guest() under
  * the guest's PKRU (a key-denied buffer gives EFAULT, as on Linux), and every
  * length is bounded before anything is allocated or copied.

@@ -5,10 +5,12 @@
 # per key backend (PKSANDBOX_ARGS=--pkeys=hw or soft); elsewhere it skips (77).
 #
 # Usage: native_diff.sh [LIST]   (default: native_diff.list beside this script)
-# Each line of LIST: [pku:] NAME [ARG...]; NAME-glibc and NAME-musl from
-# LINUX_PROGS run with the ARGs (an empty file is a variant not built here:
-# skipped); "pku:" lines run only where the CPU and kernel have protection
-# keys, "hw:" lines only there and with --pkeys=hw.  "#" starts a comment.
+# Each line of LIST: [pku:|hw:|go:] NAME [ARG...]; NAME-glibc and NAME-musl
+# from LINUX_PROGS run with the ARGs (an empty file is a variant not built
+# here: skipped); "pku:" lines run only where the CPU and kernel have
+# protection keys, "hw:" lines only there and with --pkeys=hw; "go:" lines
+# run NAME-go, a Go program.  Standard input is the same 256 KiB of text for
+# both runs.  "#" starts a comment.
 set -u
 : "${PKSANDBOX:?}" "${LINUX_PROGS:=${PKVM_BUILDDIR:+$PKVM_BUILDDIR/tests/linux}}"
 : "${LINUX_PROGS:?}"
@@ -25,6 +27,11 @@ trap 'rm -rf "$tmp"' EXIT
 pass=0
 fail=0
 skip=0
+# Every program's standard input: 256 KiB that a program hashing it must read to the end.
+i=0
+while [ $i -lt 4096 ]; do echo "line $i of the standard input the programs may read, 64 bytes"; i=$((i + 1)); done |
+	head -c 262144 >"$tmp/input"
+
 
 sandbox() {
 	if [ -n "${PKSANDBOX_ARGS:-}" ]; then
@@ -36,7 +43,13 @@ sandbox() {
 
 while read -r first rest; do
 	case $first in ''|'#'*) continue ;; esac
-	if [ "$first" = "pku:" ] || [ "$first" = "hw:" ]; then
+	variants="glibc musl"
+	if [ "$first" = "go:" ]; then
+		variants=go
+		set -- $rest
+		first=$1
+		shift
+	elif [ "$first" = "pku:" ] || [ "$first" = "hw:" ]; then
 		[ "$pku" = yes ] || { skip=$((skip + 1)); continue; }
 		[ "$first" = "hw:" ] && [ "${PKSANDBOX_ARGS:-}" != "--pkeys=hw" ] &&
 			{ skip=$((skip + 1)); continue; }
@@ -46,13 +59,13 @@ while read -r first rest; do
 	else
 		set -- $rest
 	fi
-	for v in glibc musl; do
+	for v in $variants; do
 		prog=$LINUX_PROGS/$first-$v
 		[ -s "$prog" ] || { skip=$((skip + 1)); continue; }
 		what="$first-$v${*:+ $*}${PKSANDBOX_ARGS:+ ($PKSANDBOX_ARGS)}"
-		"$prog" "$@" >"$tmp/native" 2>/dev/null </dev/null
+		"$prog" "$@" >"$tmp/native" 2>/dev/null <"$tmp/input"
 		ns=$?
-		sandbox "$prog" "$@" >"$tmp/sandbox" 2>"$tmp/err" </dev/null
+		sandbox "$prog" "$@" >"$tmp/sandbox" 2>"$tmp/err" <"$tmp/input"
 		ss=$?
 		if [ "$ns" -eq 126 ] || [ "$ns" -eq 127 ]; then
 			echo "FAIL: $what: the native run did not start ($ns)"

@@ -11,15 +11,20 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit);
 
 /*
  * Terminal queries forwarded for a guest stream that is a tty: only on the
- * three host streams.  pipe2: the guest's pipes are host pipes (pipes.c);
- * making one opens nothing the process could not already reach.
+ * three host streams.  pipe2 and epoll: the guest's pipes and epoll
+ * instances are host ones (pipes.c, epoll.c); making one opens nothing the
+ * process could not already reach.
  */
 static int lx_lockdown(void *ctx, struct pkvm_lockdown *rules)
 {
 	const struct pkvm_linux *lx = ctx;
 	const int fds[3] = { lx->config.stdin_fd, lx->config.stdout_fd, lx->config.stderr_fd };
-	int err = pkvm_lockdown_allow_call(rules, "pipe2");
+	static const char *const calls[] = { "pipe2", "epoll_create1", "epoll_ctl", "epoll_wait",
+					      "epoll_pwait" };
+	int err = 0;
 
+	for (unsigned i = 0; i < sizeof(calls) / sizeof(calls[0]) && !err; i++)
+		err = pkvm_lockdown_allow_call(rules, calls[i]);
 	for (unsigned i = 0; i < 3 && !err; i++) {
 		if (fds[i] < 0)
 			continue;

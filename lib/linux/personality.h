@@ -45,6 +45,7 @@ struct lx_file {
 	unsigned *held;			/* owned: the count of host fds it is one of */
 	bool may_block;			/* not a regular file: reads and writes wait (block.c) */
 	bool is_pipe;			/* a pipe (ours, or a host stream): vmsplice() takes it */
+	bool is_epoll;			/* an epoll instance (epoll.c) */
 	bool nonblock;			/* the guest's O_NONBLOCK: a stream that would wait says EAGAIN */
 };
 
@@ -281,6 +282,20 @@ bool lx_signal_restarts(const struct pkvm_linux *lx);
 enum lx_action lx_signal_deliver_all(struct pkvm_vm *vm, struct pkvm_linux *lx);
 /* The server's wake(): a timer or pkvm_linux_kill() came (struct pkvm_exit_server). */
 int lx_signal_wake(struct pkvm_vm *vm, struct pkvm_linux *lx, struct pkvm_exit *exit);
+/*
+ * time.c: the end (CLOCK_MONOTONIC) of a relative wait of @rel_ns: from now,
+ * or, when the guest makes the same call again after lx_restart(), the end
+ * lx_remember_deadline() kept the first time: a wait a stop or a time
+ * slice cut short resumes for what was left, not for all of it again.
+ */
+void lx_relative_deadline(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint64_t args[6],
+			  int64_t rel_ns, struct timespec *until);
+void lx_remember_deadline(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint64_t args[6],
+			  const struct timespec *until);
+/* time.c: has CLOCK_MONOTONIC reached @until? */
+bool lx_deadline_passed(const struct timespec *until);
+/* signal.c: the running thread's mask becomes @mask (SIGKILL and SIGSTOP stay unblocked). */
+void lx_signal_set_blocked(struct pkvm_linux *lx, uint64_t mask);
 /* time.c: a guest struct timespec, checked (EINVAL) and capped far away (EFAULT). */
 int lx_read_timespec(struct pkvm_vm *vm, uint64_t gva, struct timespec *ts);
 /* personality.c: the program's end, as the run reports it (PKVM_EXIT_EXIT). */
@@ -450,10 +465,14 @@ LX_HANDLER(lx_sys_access); LX_HANDLER(lx_sys_faccessat); LX_HANDLER(lx_sys_getcw
 LX_HANDLER(lx_sys_readlink); LX_HANDLER(lx_sys_readlinkat);
 /* pipes.c */
 LX_HANDLER(lx_sys_pipe); LX_HANDLER(lx_sys_pipe2);
+/* epoll.c */
+LX_HANDLER(lx_sys_epoll_create); LX_HANDLER(lx_sys_epoll_create1); LX_HANDLER(lx_sys_epoll_ctl);
+LX_HANDLER(lx_sys_epoll_wait); LX_HANDLER(lx_sys_epoll_pwait);
 /* threads.c, futex.c */
 LX_HANDLER(lx_sys_clone); LX_HANDLER(lx_sys_clone3); LX_HANDLER(lx_sys_exit);
 LX_HANDLER(lx_sys_exit_group); LX_HANDLER(lx_sys_gettid); LX_HANDLER(lx_sys_set_tid_address);
 LX_HANDLER(lx_sys_sched_yield); LX_HANDLER(lx_sys_futex);
+LX_HANDLER(lx_sys_sched_getaffinity); LX_HANDLER(lx_sys_sched_setaffinity);
 /* process.c */
 LX_HANDLER(lx_sys_getpid); LX_HANDLER(lx_sys_getppid);
 LX_HANDLER(lx_sys_getuid); LX_HANDLER(lx_sys_getgid); LX_HANDLER(lx_sys_getresuid);

@@ -135,7 +135,11 @@ LX_HANDLER_DEF(lx_sys_prctl)
 LX_HANDLER_DEF(lx_sys_set_robust_list)
 {
 	(void)vm; (void)lx;
-	/* One thread that never dies before the process: nothing to walk later. */
+	/*
+	 * Accepted and not kept: a thread's robust futexes are not released
+	 * for it when it dies holding them (only pthread mutexes made robust
+	 * on purpose rely on that).
+	 */
 	return lx_ret(result, args[1] == 24 ? 0 : -EINVAL);
 }
 

@@ -888,6 +888,11 @@ static enum lx_action wait_for_signal(struct pkvm_vm *vm, struct pkvm_linux *lx,
 	return lx_ret(result, -EINTR);
 }
 
+void lx_signal_set_blocked(struct pkvm_linux *lx, uint64_t mask)
+{
+	lx->sig.blocked = mask & ~UNBLOCKABLE;
+}
+
 LX_HANDLER_DEF(lx_sys_pause)
 {
 	return wait_for_signal(vm, lx, LX_NR_PAUSE, lx->sig.blocked, result);

@@ -430,3 +430,33 @@ LX_HANDLER_DEF(lx_sys_sched_yield)
 	lx->yield = true;
 	return lx_ret(result, 0);
 }
+
+/*
+ * One vCPU runs every thread: the program has one CPU, CPU 0, as
+ * sched_getaffinity() says (so that runtimes size their pools to it).
+ * Masks are whole unsigned longs, as the kernel's are.
+ */
+LX_HANDLER_DEF(lx_sys_sched_getaffinity)
+{
+	const uint64_t mask = 1;
+
+	if ((int)args[0] && !lx_thread_find(lx, (int)args[0]))
+		return lx_ret(result, -ESRCH);
+	if (args[1] < sizeof(mask) || args[1] % sizeof(mask))
+		return lx_ret(result, -EINVAL);
+	/* The kernel writes (and returns) only the bytes of the CPUs it has. */
+	return lx_ret(result, lx_write(vm, args[2], &mask, sizeof(mask)) ?: (int64_t)sizeof(mask));
+}
+
+LX_HANDLER_DEF(lx_sys_sched_setaffinity)
+{
+	uint64_t mask = 0;
+	int err;
+
+	if ((int)args[0] && !lx_thread_find(lx, (int)args[0]))
+		return lx_ret(result, -ESRCH);
+	err = lx_read(vm, &mask, args[2], args[1] < sizeof(mask) ? args[1] : sizeof(mask));
+	if (err)
+		return lx_ret(result, err);
+	return lx_ret(result, (mask & 1) ? 0 : -EINVAL);	/* CPU 0 must be in it */
+}

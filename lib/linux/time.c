@@ -101,6 +101,46 @@ static bool same_call(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint64_t 
 	       !memcmp(lx->restart.args, args, sizeof(lx->restart.args));
 }
 
+void lx_relative_deadline(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint64_t args[6],
+			  int64_t rel_ns, struct timespec *until)
+{
+	struct timespec now;
+
+	if (same_call(vm, lx, args)) {
+		*until = lx->restart.until;
+	} else {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		until->tv_sec = now.tv_sec + rel_ns / NSEC_PER_SEC;
+		until->tv_nsec = now.tv_nsec + rel_ns % NSEC_PER_SEC;
+		if (until->tv_nsec >= (long)NSEC_PER_SEC) {
+			until->tv_sec++;
+			until->tv_nsec -= NSEC_PER_SEC;
+		}
+	}
+	lx->restart.valid = false;
+}
+
+bool lx_deadline_passed(const struct timespec *until)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > until->tv_sec ||
+	       (now.tv_sec == until->tv_sec && now.tv_nsec >= until->tv_nsec);
+}
+
+void lx_remember_deadline(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint64_t args[6],
+			  const struct timespec *until)
+{
+	struct pkvm_regs regs;
+
+	pkvm_get_regs(vm, &regs);
+	lx->restart.valid = true;
+	lx->restart.rip = regs.rip;
+	memcpy(lx->restart.args, args, sizeof(lx->restart.args));
+	lx->restart.until = *until;
+}
+
 /*
  * Sleep until @until on @clock.  pkvm_interrupt() and the time limit stop
  * it (block.c): the guest is then set to make the same call again at its
@@ -113,7 +153,6 @@ static enum lx_action sleep_until(struct pkvm_vm *vm, struct pkvm_linux *lx,
 				  const struct timespec *until, bool relative, uint64_t rem_gva,
 				  int64_t *result)
 {
-	struct pkvm_regs regs;
 	int err = lx_wait(vm, -1, 0, clock, until);
 
 	if (err != -EINTR)
@@ -137,13 +176,8 @@ static enum lx_action sleep_until(struct pkvm_vm *vm, struct pkvm_linux *lx,
 		}
 		return lx_ret(result, -EINTR);
 	}
-	if (relative) {
-		pkvm_get_regs(vm, &regs);
-		lx->restart.valid = true;
-		lx->restart.rip = regs.rip;
-		memcpy(lx->restart.args, args, sizeof(lx->restart.args));
-		lx->restart.until = *until;
-	}
+	if (relative)
+		lx_remember_deadline(vm, lx, args, until);
 	return lx_restart(vm, nr, result);
 }
 
@@ -151,28 +185,20 @@ static enum lx_action do_sleep(struct pkvm_vm *vm, struct pkvm_linux *lx, const 
 			       uint64_t nr, clockid_t clock, uint64_t flags, uint64_t req_gva,
 			       uint64_t rem_gva, int64_t *result)
 {
-	struct timespec req, now, until;
-	bool resumed = same_call(vm, lx, args);
+	struct timespec req, until;
 	int err;
 
-	lx->restart.valid = false;
 	err = lx_read_timespec(vm, req_gva, &req);
-	if (err)
+	if (err) {
+		lx->restart.valid = false;
 		return lx_ret(result, err);
-	if (flags & LX_TIMER_ABSTIME)
-		return sleep_until(vm, lx, args, nr, clock, &req, false, 0, result);
-	/* Relative: on CLOCK_MONOTONIC whatever the clock, as Linux measures it too. */
-	if (resumed) {
-		until = lx->restart.until;
-	} else {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		until.tv_sec = now.tv_sec + req.tv_sec;
-		until.tv_nsec = now.tv_nsec + req.tv_nsec;
-		if (until.tv_nsec >= (long)NSEC_PER_SEC) {
-			until.tv_sec++;
-			until.tv_nsec -= NSEC_PER_SEC;
-		}
 	}
+	if (flags & LX_TIMER_ABSTIME) {
+		lx->restart.valid = false;
+		return sleep_until(vm, lx, args, nr, clock, &req, false, 0, result);
+	}
+	/* Relative: on CLOCK_MONOTONIC whatever the clock, as Linux measures it too. */
+	lx_relative_deadline(vm, lx, args, (int64_t)req.tv_sec * NSEC_PER_SEC + req.tv_nsec, &until);
 	return sleep_until(vm, lx, args, nr, CLOCK_MONOTONIC, &until, true, rem_gva, result);
 }
 

@@ -2,7 +2,7 @@
  * pipes.c: a process's own pipes, as Linux gives them: data in order, EOF,
  * O_NONBLOCK and EAGAIN, a 64 KiB capacity, EPIPE and SIGPIPE, signals
  * cutting blocking reads and writes short (EINTR, or the bytes already
- * written), and vmsplice().
+ * written), vmsplice() and epoll.
  *   pipes          everything that needs no protection keys
  *   pipes pkeys    vmsplice() of an access-disabled buffer fails with
  *                  EFAULT, as the kernel's pkeys selftest checks (a PKU
@@ -15,10 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pkru.h"
@@ -218,6 +220,41 @@ static void test_vmsplice(void)
 	close(p[1]);
 }
 
+/* epoll over pipes: readiness, data given back, timeouts, and what it refuses. */
+static void test_epoll(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0x1122334455667788ULL }, out[4];
+	struct timespec before, after;
+	int ep = epoll_create1(EPOLL_CLOEXEC), p[2], n;
+
+	pipe(p);
+	printf("epoll_create1: %s, cloexec %d\n", err_name(ep), fcntl(ep, F_GETFD));
+	printf("add: %s\n", err_name(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev)));
+	printf("add again: %s\n", err_name(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev)));
+	printf("add itself: %s\n", err_name(epoll_ctl(ep, EPOLL_CTL_ADD, ep, &ev)));
+	printf("bad op: %s\n", err_name(epoll_ctl(ep, 99, p[0], &ev)));
+	printf("nothing ready, no wait: %d\n", epoll_wait(ep, out, 4, 0));
+	clock_gettime(CLOCK_MONOTONIC, &before);
+	n = epoll_wait(ep, out, 4, 60);
+	clock_gettime(CLOCK_MONOTONIC, &after);
+	printf("60 ms wait: %d after >= 55 ms: %d\n", n,
+	       (after.tv_sec - before.tv_sec) * 1000 + (after.tv_nsec - before.tv_nsec) / 1000000 >= 55);
+	write(p[1], "x", 1);
+	n = epoll_wait(ep, out, 4, -1);
+	printf("ready: %d, events %#x, data %#llx\n", n, out[0].events,
+	       (unsigned long long)out[0].data.u64);
+	ev.events = EPOLLOUT;
+	printf("mod: %s, then %d ready\n", err_name(epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &ev)),
+	       epoll_wait(ep, out, 4, 0));
+	printf("del: %s", err_name(epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL)));
+	printf(", del again: %s\n", err_name(epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL)));
+	printf("bad maxevents: %s\n", err_name(epoll_wait(ep, out, 0, 0)));
+	printf("not an epoll fd: %s\n", err_name(epoll_wait(p[0], out, 4, 0)));
+	close(ep);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* The kernel's test_kernel_gup_of_access_disabled_region(), in our own words. */
 static int test_vmsplice_pkey(void)
 {
@@ -257,5 +294,6 @@ int main(int argc, char **argv)
 	test_epipe();
 	test_interrupted();
 	test_vmsplice();
+	test_epoll();
 	return 0;
 }

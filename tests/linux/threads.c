@@ -6,7 +6,8 @@
  *                      another thread works, signals to one thread, a
  *                      thread that ends the process
  *   threads pkeys      per-thread PKRU: inherited at creation, then each
- *                      thread's own (a PKU machine; exits 77 without one)
+ *                      thread's own; a thread faulting on a key it is denied
+ *                      while another runs (a PKU machine; exits 77 without)
  *   threads deadlock   a thread that locks a mutex it holds: Linux waits
  *                      forever; pksandbox reports a deadlock (status 124)
  */
@@ -14,7 +15,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <cpuid.h>
 #include <stdint.h>
+#include <ucontext.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +265,56 @@ static void *pk_thread(void *arg)
 	return NULL;
 }
 
+/* A thread faults on a key its PKRU denies while main runs: its handler opens the frame's PKRU. */
+static long fault_key;
+static volatile int *keyed;
+static volatile int handled_in, main_spins;
+
+static void on_pkuerr(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+	unsigned a, b, c, d;
+
+	__cpuid_count(0xd, 9, a, b, c, d);
+	handled_in = (int)syscall(SYS_gettid);
+	printf("  handler: sig %d code %d (SEGV_PKUERR %d) pkey ok %d addr ok %d\n", sig,
+	       si->si_code, SEGV_PKUERR, si->si_pkey == fault_key, si->si_addr == (void *)keyed);
+	*(uint32_t *)((char *)uc->uc_mcontext.fpregs + b) &= ~(3U << (2 * fault_key));
+}
+
+static void *read_keyed(void *arg)
+{
+	int value;
+
+	*(volatile pid_t *)arg = (pid_t)syscall(SYS_gettid);
+	value = *keyed;		/* faults: this thread's PKRU denies the key */
+	return (void *)(long)value;
+}
+
+static void test_thread_pk_fault(long key)
+{
+	struct sigaction sa = { .sa_sigaction = on_pkuerr, .sa_flags = SA_SIGINFO };
+	uint32_t pkru = rdpkru();
+	volatile pid_t tid = 0;
+	pthread_t t;
+	void *ret;
+
+	fault_key = key;
+	keyed = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	*keyed = 42;
+	syscall(SYS_pkey_mprotect, keyed, 4096, PROT_READ | PROT_WRITE, key);
+	sigaction(SIGSEGV, &sa, NULL);
+	wrpkru(pkru | 1u << (2 * key));		/* the thread is born denied the key */
+	pthread_create(&t, NULL, read_keyed, (void *)&tid);
+	wrpkru(pkru & ~(3u << (2 * key)));	/* main may read it meanwhile */
+	while (!handled_in)
+		main_spins += *keyed == 42;
+	pthread_join(t, &ret);
+	printf("thread read %ld after its handler; handled in that thread: %d; main ran meanwhile: %d\n",
+	       (long)ret, handled_in == tid, main_spins > 0);
+	wrpkru(pkru);
+}
+
 static int test_pkeys(void)
 {
 	uint32_t seen[3], base;
@@ -281,6 +334,8 @@ static int test_pkeys(void)
 	pthread_join(t, NULL);
 	printf("thread inherited PKRU: %d, its own change kept: %d, main's change not seen: %d\n",
 	       seen[0] == (base & ~(3u << (2 * key))), seen[1] == (seen[0] | 0xc0), seen[2] == seen[1]);
+	wrpkru(base);
+	test_thread_pk_fault(key);
 	return 0;
 }
 

@@ -56,6 +56,9 @@ static int skipped(ulong nr)
 		34 /* pause */, 35 /* nanosleep */, 60, 62 /* kill */, 200 /* tkill */,
 		202 /* futex */, 230 /* clock_nanosleep */, 231, 234 /* tgkill */,
 		7 /* poll */, 270 /* pselect6 */, 271 /* ppoll */, 281 /* epoll_pwait */,
+		232 /* epoll_wait */, 278 /* vmsplice: a pipe's end may block */,
+		22 /* pipe */, 293 /* pipe2: writes to its pipes block when full */,
+		56 /* clone */, 435 /* clone3: a thread on a random stack is not a call */,
 	};
 
 	for (ulong i = 0; i < sizeof(never) / sizeof(never[0]); i++)
