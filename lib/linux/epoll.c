@@ -45,8 +45,7 @@ static int64_t do_create(struct pkvm_linux *lx, uint64_t flags)
 		return -ENOMEM;
 	}
 	f->is_epoll = true;
-	f->held = &lx->host_fds;
-	lx->host_fds++;
+	lx_file_hold(lx, f);
 	gfd = lx_fd_install(lx, f, 0, flags & EPOLL_CLOEXEC);
 	lx_file_put(f);		/* the table holds it now, or nobody does */
 	return gfd;

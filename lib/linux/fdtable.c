@@ -20,6 +20,12 @@ struct lx_file *lx_file_new(int host_fd, bool owned, bool readable, bool writabl
 	return f;
 }
 
+void lx_file_hold(struct pkvm_linux *lx, struct lx_file *f)
+{
+	f->held = &lx->host_fds;
+	lx->host_fds++;
+}
+
 void lx_file_put(struct lx_file *f)
 {
 	if (!f || --f->refs)

@@ -387,8 +387,7 @@ static int64_t do_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd,
 	f->is_pipe = S_ISFIFO(st.st_mode);
 	f->nonblock = flags & O_NONBLOCK;
 	f->path = guest_path;
-	f->held = &lx->host_fds;
-	lx->host_fds++;
+	lx_file_hold(lx, f);
 	gfd = lx_fd_install(lx, f, 0, flags & O_CLOEXEC);
 	lx_file_put(f);		/* the table holds it now, or nobody does */
 	return gfd;

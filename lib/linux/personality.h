@@ -413,6 +413,8 @@ int lx_fd_install(struct pkvm_linux *lx, struct lx_file *file, unsigned lowest, 
 int lx_fd_close(struct pkvm_linux *lx, uint64_t fd);
 struct lx_file *lx_file_new(int host_fd, bool owned, bool readable, bool writable);
 void lx_file_put(struct lx_file *file);
+/* @file owns its host fd: count it among the guest's (max_fds), until the last put. */
+void lx_file_hold(struct pkvm_linux *lx, struct lx_file *file);
 
 /* paths.c: resolve a guest path under the --ro roots and open it on the host. */
 int lx_paths_init(struct pkvm_linux *lx, const char *const *ro_paths);

@@ -20,8 +20,7 @@ static struct lx_file *pipe_end(struct pkvm_linux *lx, int host_fd, bool writing
 	f->may_block = true;
 	f->is_pipe = true;
 	f->nonblock = flags & O_NONBLOCK;
-	f->held = &lx->host_fds;
-	lx->host_fds++;
+	lx_file_hold(lx, f);
 	return f;
 }
 
