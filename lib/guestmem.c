@@ -9,19 +9,19 @@
  * A copy that reaches a demand-backed page not filled yet fills it, as the
  * guest's own touch would (and Linux's copies fault pages in).  Only a page
  * the guest could reach at all, unless @any_rights (the host's copies).
- * True when filled; *@err is -ENOMEM when no frame was left.
+ * True when filled; *@err becomes -ENOMEM when no frame was left.
  */
 static bool fill_for_copy(struct pkvm_vm *vm, uint64_t gva, bool any_rights, int *err)
 {
 	const struct pkvm_demand_range *r = pkvm_demand_find(&vm->demand, gva);
-	uint64_t leaf;
-	unsigned level;
+	int fill;
 
-	if (!r || (!any_rights && !(r->flags & PTE_U)) ||
-	    pkvm_pt_lookup(&vm->pt, gva, &leaf, &level) == 0)
+	if (!r || (!any_rights && !(r->flags & PTE_U)))
 		return false;
-	*err = pkvm_demand_fill(vm, gva);
-	return *err == 0;
+	fill = pkvm_demand_fill(vm, gva);	/* -EEXIST: it has its frame, the copy failed anyway */
+	if (fill == -ENOMEM)
+		*err = fill;
+	return fill == 0;
 }
 
 /*

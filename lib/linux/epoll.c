@@ -119,7 +119,7 @@ static enum lx_action do_wait(struct pkvm_vm *vm, struct pkvm_linux *lx, const u
 {
 	struct lx_file *ep = lx_fd_get(lx, args[0]);
 	int max = (int)args[2], timeout = (int)args[3];
-	uint64_t mask, before = lx->sig.blocked;
+	uint64_t mask, before = lx->sig.t.blocked;
 	struct timespec until;
 	int64_t n;
 	int err;

@@ -231,9 +231,8 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 		return end_program(lx, exit);
 	/* A thread that blocked, yielded or ended: another one runs (threads.c). */
 	if (lx->exiting || lx->yield || lx_current(lx)->blocked) {
-		int err = lx_threads_schedule(vm, lx, lx->yield);
+		int err = lx_threads_schedule(vm, lx);
 
-		lx->yield = false;
 		if (err)
 			return err;
 		if (!lx->idle && lx_signal_deliver_all(vm, lx) == LX_EXIT)

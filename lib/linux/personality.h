@@ -140,20 +140,25 @@ struct lx_stack {
 	uint64_t size;
 };
 
-/* signal.c's state: one thread's signals. */
-struct lx_signals {
-	struct lx_sigaction action[LX_NR_SIGNALS];	/* [sig - 1] */
+/* One thread's signal state: the running thread's is lx->sig.t, the others' in their slots. */
+struct lx_sigthread {
 	uint64_t blocked, pending;			/* bit sig - 1 */
 	struct lx_siginfo info[LX_NR_SIGNALS];		/* of each pending signal */
 	struct lx_stack altstack;			/* SS_DISABLE in flags: none */
 	uint64_t saved_mask;				/* sigsuspend(): the mask to go back to */
 	bool mask_saved;
+	/* The last fault, which Linux keeps per thread and puts in every frame. */
+	uint64_t fault_err, fault_trapno, fault_cr2;
+};
+
+/* signal.c's state: the process's, and the running thread's. */
+struct lx_signals {
+	struct lx_sigaction action[LX_NR_SIGNALS];	/* [sig - 1] */
+	struct lx_sigthread t;				/* the running thread's */
 	_Atomic uint64_t external;			/* pkvm_linux_kill(), any thread */
 	bool killed;					/* SIGKILL from outside */
 	bool stopped;					/* by SIGSTOP, until SIGCONT */
 	struct lx_timer itimer_real;			/* ITIMER_REAL, alarm() (time.c) */
-	/* The last fault, which Linux keeps per thread and puts in every frame. */
-	uint64_t fault_err, fault_trapno, fault_cr2;
 };
 
 #define LX_MAX_THREADS		128	/* threads of one program: more is EAGAIN */
@@ -169,13 +174,8 @@ struct lx_thread {
 	uint64_t clear_tid;		/* CLONE_CHILD_CLEARTID, set_tid_address() */
 	struct pkvm_regs regs;
 	uint8_t *fpstate;		/* pkvm_fpstate_size() bytes: FPU, SSE, AVX, PKRU */
-	/* The per-thread part of struct lx_signals, and a sleep to resume. */
-	uint64_t sig_blocked, sig_pending;
-	struct lx_siginfo sig_info[LX_NR_SIGNALS];
-	struct lx_stack altstack;
-	uint64_t saved_mask;
-	bool mask_saved;
-	uint64_t fault_err, fault_trapno, fault_cr2;
+	/* Its signal state and a sleep to resume, while another thread runs. */
+	struct lx_sigthread sig;
 	struct lx_restart restart;
 };
 
@@ -305,7 +305,7 @@ int lx_threads_init(struct pkvm_vm *vm, struct pkvm_linux *lx);
 void lx_threads_destroy(struct pkvm_linux *lx);
 struct lx_thread *lx_current(struct pkvm_linux *lx);
 struct lx_thread *lx_thread_find(struct pkvm_linux *lx, int tid);
-int lx_threads_schedule(struct pkvm_vm *vm, struct pkvm_linux *lx, bool yield);
+int lx_threads_schedule(struct pkvm_vm *vm, struct pkvm_linux *lx);
 int lx_threads_wait(struct pkvm_vm *vm, struct pkvm_linux *lx);
 /* futex.c: wake up to @count waiters on @uaddr whose bitset meets @bitset; how many. */
 int lx_futex_wake(struct pkvm_linux *lx, uint64_t uaddr, uint32_t count, uint32_t bitset);

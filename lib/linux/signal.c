@@ -110,12 +110,12 @@ struct fpx_sw_bytes {
 void lx_signals_init(struct pkvm_linux *lx)
 {
 	memset(&lx->sig, 0, sizeof(lx->sig));
-	lx->sig.altstack.flags = LX_SS_DISABLE;
+	lx->sig.t.altstack.flags = LX_SS_DISABLE;
 }
 
 bool lx_signal_pending(const struct pkvm_linux *lx)
 {
-	return lx->sig.pending & ~lx->sig.blocked;
+	return lx->sig.t.pending & ~lx->sig.t.blocked;
 }
 
 /* Is the signal ignored, by its handler or by a default that ignores? */
@@ -135,19 +135,19 @@ void lx_signal_send(struct pkvm_linux *lx, int sig, const struct lx_siginfo *inf
 	 * discards a pending SIGCONT.
 	 */
 	if (sig == SIGCONT) {
-		lx->sig.pending &= ~DEFAULT_STOP;
+		lx->sig.t.pending &= ~DEFAULT_STOP;
 		lx->sig.stopped = false;
 	} else if (DEFAULT_STOP & SIG_BIT(sig)) {
-		lx->sig.pending &= ~SIG_BIT(SIGCONT);
+		lx->sig.t.pending &= ~SIG_BIT(SIGCONT);
 	}
 	/* An ignored signal is dropped when sent, unless blocked (it may be handled by then). */
-	if (ignored(lx, sig) && !(lx->sig.blocked & SIG_BIT(sig)))
+	if (ignored(lx, sig) && !(lx->sig.t.blocked & SIG_BIT(sig)))
 		return;
 	/* Standard signals do not queue: one pending instance, the first one's details. */
-	if (lx->sig.pending & SIG_BIT(sig))
+	if (lx->sig.t.pending & SIG_BIT(sig))
 		return;
-	lx->sig.pending |= SIG_BIT(sig);
-	lx->sig.info[sig - 1] = *info;
+	lx->sig.t.pending |= SIG_BIT(sig);
+	lx->sig.t.info[sig - 1] = *info;
 }
 
 /*
@@ -159,18 +159,18 @@ static void force(struct pkvm_linux *lx, int sig, const struct lx_siginfo *info)
 {
 	struct lx_sigaction *act = &lx->sig.action[sig - 1];
 
-	if (act->handler == LX_SIG_IGN || (lx->sig.blocked & SIG_BIT(sig))) {
+	if (act->handler == LX_SIG_IGN || (lx->sig.t.blocked & SIG_BIT(sig))) {
 		if (act->handler == LX_SIG_IGN)
 			act->handler = LX_SIG_DFL;
-		lx->sig.blocked &= ~SIG_BIT(sig);
+		lx->sig.t.blocked &= ~SIG_BIT(sig);
 	}
-	lx->sig.pending &= ~SIG_BIT(sig);
+	lx->sig.t.pending &= ~SIG_BIT(sig);
 	lx_signal_send(lx, sig, info);
 }
 
 static bool on_altstack(const struct pkvm_linux *lx, uint64_t sp)
 {
-	const struct lx_stack *ss = &lx->sig.altstack;
+	const struct lx_stack *ss = &lx->sig.t.altstack;
 
 	return !(ss->flags & LX_SS_DISABLE) && sp > ss->sp && sp - ss->sp <= ss->size;
 }
@@ -178,10 +178,10 @@ static bool on_altstack(const struct pkvm_linux *lx, uint64_t sp)
 /* What sigaltstack() reports as ss_flags for a program whose stack pointer is @sp. */
 static int32_t altstack_flags(const struct pkvm_linux *lx, uint64_t sp)
 {
-	if (lx->sig.altstack.flags & LX_SS_DISABLE)
+	if (lx->sig.t.altstack.flags & LX_SS_DISABLE)
 		return LX_SS_DISABLE;
 	return (on_altstack(lx, sp) ? LX_SS_ONSTACK : 0) |
-	       (int32_t)(lx->sig.altstack.flags & LX_SS_AUTODISARM);
+	       (int32_t)(lx->sig.t.altstack.flags & LX_SS_AUTODISARM);
 }
 
 /* The state a handler starts with: x87, SSE, AVX in their init state; PKRU as Linux gives it. */
@@ -251,7 +251,7 @@ static int setup_frame(struct pkvm_vm *vm, struct pkvm_linux *lx, int sig,
 	if (!(act->flags & LX_SA_RESTORER) || fpsize + sizeof(magic2) > LX_BOUNCE)
 		return -EFAULT;
 	if ((act->flags & LX_SA_ONSTACK) && altstack_flags(lx, r->rsp) == 0)
-		sp = lx->sig.altstack.sp + lx->sig.altstack.size;
+		sp = lx->sig.t.altstack.sp + lx->sig.t.altstack.size;
 	fpaddr = (sp - mathsize) & ~63ULL;
 	frame_addr = ((fpaddr - sizeof(frame)) & ~15ULL) - 8;
 	if (fpaddr > sp || frame_addr > fpaddr)
@@ -264,14 +264,14 @@ static int setup_frame(struct pkvm_vm *vm, struct pkvm_linux *lx, int sig,
 	memcpy(image + fpsize, &magic2, sizeof(magic2));
 
 	frame.uc.flags = UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
-	frame.uc.stack = lx->sig.altstack;
+	frame.uc.stack = lx->sig.t.altstack;
 	frame.uc.stack.flags = altstack_flags(lx, r->rsp);
 	regs_to_sigcontext(r, &frame.uc.mcontext);
-	frame.uc.mcontext.err = lx->sig.fault_err;
-	frame.uc.mcontext.trapno = lx->sig.fault_trapno;
-	frame.uc.mcontext.cr2 = lx->sig.fault_cr2;
+	frame.uc.mcontext.err = lx->sig.t.fault_err;
+	frame.uc.mcontext.trapno = lx->sig.t.fault_trapno;
+	frame.uc.mcontext.cr2 = lx->sig.t.fault_cr2;
 	/* After sigsuspend(), the mask from before it is the one the handler's return restores. */
-	frame.uc.sigmask = lx->sig.mask_saved ? lx->sig.saved_mask : lx->sig.blocked;
+	frame.uc.sigmask = lx->sig.t.mask_saved ? lx->sig.t.saved_mask : lx->sig.t.blocked;
 	frame.uc.mcontext.oldmask = frame.uc.sigmask;
 	frame.uc.mcontext.fpstate = fpaddr;
 	frame.info = *info;
@@ -310,7 +310,7 @@ static int setup_frame(struct pkvm_vm *vm, struct pkvm_linux *lx, int sig,
 /* The next signal to deliver: synchronous ones first, then the lowest number. */
 static int next_signal(const struct pkvm_linux *lx)
 {
-	uint64_t ready = lx->sig.pending & ~lx->sig.blocked;
+	uint64_t ready = lx->sig.t.pending & ~lx->sig.t.blocked;
 
 	if (ready & SYNCHRONOUS)
 		ready &= SYNCHRONOUS;
@@ -324,9 +324,9 @@ enum lx_action lx_signal_deliver(struct pkvm_vm *vm, struct pkvm_linux *lx)
 	while ((sig = next_signal(lx)) != 0) {
 		struct lx_sigaction *act = &lx->sig.action[sig - 1];
 		struct lx_sigaction taken = *act;
-		struct lx_siginfo info = lx->sig.info[sig - 1];
+		struct lx_siginfo info = lx->sig.t.info[sig - 1];
 
-		lx->sig.pending &= ~SIG_BIT(sig);
+		lx->sig.t.pending &= ~SIG_BIT(sig);
 		if (ignored(lx, sig))
 			continue;
 		if (sig == SIGSTOP) {
@@ -358,24 +358,24 @@ enum lx_action lx_signal_deliver(struct pkvm_vm *vm, struct pkvm_linux *lx)
 		}
 		if (lx->config.trace)
 			lx_trace_signal(vm, lx, &info);
-		lx->sig.mask_saved = false;	/* it is in the frame */
-		lx->sig.blocked |= taken.mask | ((taken.flags & LX_SA_NODEFER) ? 0 : SIG_BIT(sig));
-		lx->sig.blocked &= ~UNBLOCKABLE;
+		lx->sig.t.mask_saved = false;	/* it is in the frame */
+		lx->sig.t.blocked |= taken.mask | ((taken.flags & LX_SA_NODEFER) ? 0 : SIG_BIT(sig));
+		lx->sig.t.blocked &= ~UNBLOCKABLE;
 		if (taken.flags & LX_SA_RESETHAND)
 			act->handler = LX_SIG_DFL;
-		if ((act->flags & LX_SA_ONSTACK) && (lx->sig.altstack.flags & LX_SS_AUTODISARM) &&
+		if ((act->flags & LX_SA_ONSTACK) && (lx->sig.t.altstack.flags & LX_SS_AUTODISARM) &&
 		    on_altstack(lx, vm->regs.rsp)) {
 			/* SS_AUTODISARM: the alternate stack is off until the frame is gone. */
-			lx->sig.altstack.flags = LX_SS_DISABLE;
-			lx->sig.altstack.sp = lx->sig.altstack.size = 0;
+			lx->sig.t.altstack.flags = LX_SS_DISABLE;
+			lx->sig.t.altstack.sp = lx->sig.t.altstack.size = 0;
 		}
 		/* One frame at a time: the next signal waits for this handler's first instruction. */
 		return LX_RETURN;
 	}
 	/* No handler ran: a mask sigsuspend() set ends here (restore_saved_sigmask()). */
-	if (lx->sig.mask_saved) {
-		lx->sig.blocked = lx->sig.saved_mask;
-		lx->sig.mask_saved = false;
+	if (lx->sig.t.mask_saved) {
+		lx->sig.t.blocked = lx->sig.t.saved_mask;
+		lx->sig.t.mask_saved = false;
 	}
 	return LX_RETURN;
 }
@@ -464,16 +464,16 @@ int lx_signal_fault(struct pkvm_vm *vm, struct pkvm_linux *lx, struct pkvm_exit 
 	const struct lx_sigaction *act = &lx->sig.action[sig - 1];
 
 	/* What the next frame's sigcontext says, as Linux keeps it per thread. */
-	lx->sig.fault_trapno = exit->fault.vector;
-	lx->sig.fault_err = exit->fault.error_code;
+	lx->sig.t.fault_trapno = exit->fault.vector;
+	lx->sig.t.fault_err = exit->fault.error_code;
 	if (exit->fault.vector == X86_VEC_PF)
-		lx->sig.fault_cr2 = exit->fault.addr;
+		lx->sig.t.fault_cr2 = exit->fault.addr;
 	/*
 	 * A fault the program does not handle ends it: the exit goes to the
 	 * embedder as the fault it is (pksandbox reports it, and 128 + signal).
 	 */
 	if (act->handler == LX_SIG_DFL || act->handler == LX_SIG_IGN ||
-	    (lx->sig.blocked & SIG_BIT(sig)))
+	    (lx->sig.t.blocked & SIG_BIT(sig)))
 		return 0;
 	force(lx, sig, &info);
 	if (lx_signal_deliver(vm, lx) == LX_EXIT) {
@@ -508,7 +508,7 @@ LX_HANDLER_DEF(lx_sys_rt_sigaction)
 		lx->sig.action[sig - 1] = act;
 		/* Now ignored: a pending instance goes (Linux's do_sigaction()). */
 		if (ignored(lx, sig))
-			lx->sig.pending &= ~SIG_BIT(sig);
+			lx->sig.t.pending &= ~SIG_BIT(sig);
 	}
 	return lx_ret(result, 0);
 }
@@ -517,20 +517,20 @@ LX_HANDLER_DEF(lx_sys_rt_sigaction)
 static int change_mask(struct pkvm_linux *lx, uint64_t how, uint64_t set)
 {
 	if (how == LX_SIG_BLOCK)
-		lx->sig.blocked |= set;
+		lx->sig.t.blocked |= set;
 	else if (how == LX_SIG_UNBLOCK)
-		lx->sig.blocked &= ~set;
+		lx->sig.t.blocked &= ~set;
 	else if (how == LX_SIG_SETMASK)
-		lx->sig.blocked = set;
+		lx->sig.t.blocked = set;
 	else
 		return -EINVAL;
-	lx->sig.blocked &= ~UNBLOCKABLE;
+	lx->sig.t.blocked &= ~UNBLOCKABLE;
 	return 0;
 }
 
 LX_HANDLER_DEF(lx_sys_rt_sigprocmask)
 {
-	uint64_t set = 0, old = lx->sig.blocked;
+	uint64_t set = 0, old = lx->sig.t.blocked;
 	int err;
 
 	if (args[3] != 8)
@@ -552,7 +552,7 @@ LX_HANDLER_DEF(lx_sys_rt_sigprocmask)
 
 LX_HANDLER_DEF(lx_sys_rt_sigpending)
 {
-	uint64_t pending = lx->sig.pending & lx->sig.blocked;
+	uint64_t pending = lx->sig.t.pending & lx->sig.t.blocked;
 
 	if (args[1] > 8)
 		return lx_ret(result, -EINVAL);
@@ -561,7 +561,7 @@ LX_HANDLER_DEF(lx_sys_rt_sigpending)
 
 LX_HANDLER_DEF(lx_sys_sigaltstack)
 {
-	struct lx_stack old = lx->sig.altstack, ss;
+	struct lx_stack old = lx->sig.t.altstack, ss;
 	int err;
 
 	old.flags = altstack_flags(lx, vm->regs.rsp);
@@ -591,7 +591,7 @@ LX_HANDLER_DEF(lx_sys_sigaltstack)
 			return lx_ret(result, -ENOMEM);
 		}
 		ss.flags &= LX_SS_DISABLE | LX_SS_AUTODISARM;
-		lx->sig.altstack = ss;
+		lx->sig.t.altstack = ss;
 	}
 	return lx_ret(result, 0);
 }
@@ -655,10 +655,10 @@ static int restore_frame(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t *rax
 	    ((frame.uc.stack.flags & ~LX_SS_AUTODISARM) == LX_SS_DISABLE ||
 	     ((frame.uc.stack.flags & ~(LX_SS_AUTODISARM | LX_SS_ONSTACK)) == 0 &&
 	      frame.uc.stack.size >= LX_MINSIGSTKSZ))) {
-		lx->sig.altstack = frame.uc.stack;
-		lx->sig.altstack.flags &= LX_SS_DISABLE | LX_SS_AUTODISARM;
-		if (lx->sig.altstack.flags & LX_SS_DISABLE)
-			lx->sig.altstack.sp = lx->sig.altstack.size = 0;
+		lx->sig.t.altstack = frame.uc.stack;
+		lx->sig.t.altstack.flags &= LX_SS_DISABLE | LX_SS_AUTODISARM;
+		if (lx->sig.t.altstack.flags & LX_SS_DISABLE)
+			lx->sig.t.altstack.sp = lx->sig.t.altstack.size = 0;
 	}
 	*rax = (int64_t)regs.rax;
 	return 0;
@@ -712,11 +712,11 @@ static void send_to_thread(struct pkvm_linux *lx, struct lx_thread *t, int sig,
 		lx_signal_send(lx, sig, info);
 		return;
 	}
-	if ((ignored(lx, sig) && !(t->sig_blocked & SIG_BIT(sig))) || (t->sig_pending & SIG_BIT(sig)))
+	if ((ignored(lx, sig) && !(t->sig.blocked & SIG_BIT(sig))) || (t->sig.pending & SIG_BIT(sig)))
 		return;
-	t->sig_pending |= SIG_BIT(sig);
-	t->sig_info[sig - 1] = *info;
-	if (t->blocked && !(t->sig_blocked & SIG_BIT(sig))) {
+	t->sig.pending |= SIG_BIT(sig);
+	t->sig.info[sig - 1] = *info;
+	if (t->blocked && !(t->sig.blocked & SIG_BIT(sig))) {
 		t->blocked = false;
 		t->regs.rax = (uint64_t)-EINTR;
 	}
@@ -789,7 +789,7 @@ void lx_signal_poll(struct pkvm_vm *vm, struct pkvm_linux *lx)
 bool lx_signal_interrupts(struct pkvm_vm *vm, struct pkvm_linux *lx)
 {
 	lx_signal_poll(vm, lx);
-	return lx->sig.killed || (lx->sig.pending & ~lx->sig.blocked & ~SIG_BIT(SIGSTOP));
+	return lx->sig.killed || (lx->sig.t.pending & ~lx->sig.t.blocked & ~SIG_BIT(SIGSTOP));
 }
 
 bool lx_signal_restarts(const struct pkvm_linux *lx)
@@ -864,38 +864,38 @@ int pkvm_linux_kill(struct pkvm_vm *vm, int sig)
 static enum lx_action wait_for_signal(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
 				      uint64_t mask, int64_t *result)
 {
-	uint64_t before = lx->sig.blocked;
+	uint64_t before = lx->sig.t.blocked;
 
-	lx->sig.blocked = mask & ~UNBLOCKABLE;
+	lx->sig.t.blocked = mask & ~UNBLOCKABLE;
 	while (!lx_signal_interrupts(vm, lx)) {
 		int err = lx_wait(vm, -1, 0, CLOCK_MONOTONIC, NULL);
 
 		if (err == -EINTR && !lx_signal_interrupts(vm, lx)) {
-			lx->sig.blocked = before;
+			lx->sig.t.blocked = before;
 			return lx_restart(vm, nr, result);
 		}
 		if (err && err != -EINTR) {
-			lx->sig.blocked = before;
+			lx->sig.t.blocked = before;
 			return lx_ret(result, err);
 		}
 	}
 	if (lx_signal_pending(lx)) {
-		lx->sig.saved_mask = before;
-		lx->sig.mask_saved = true;
+		lx->sig.t.saved_mask = before;
+		lx->sig.t.mask_saved = true;
 	} else {
-		lx->sig.blocked = before;
+		lx->sig.t.blocked = before;
 	}
 	return lx_ret(result, -EINTR);
 }
 
 void lx_signal_set_blocked(struct pkvm_linux *lx, uint64_t mask)
 {
-	lx->sig.blocked = mask & ~UNBLOCKABLE;
+	lx->sig.t.blocked = mask & ~UNBLOCKABLE;
 }
 
 LX_HANDLER_DEF(lx_sys_pause)
 {
-	return wait_for_signal(vm, lx, LX_NR_PAUSE, lx->sig.blocked, result);
+	return wait_for_signal(vm, lx, LX_NR_PAUSE, lx->sig.t.blocked, result);
 }
 
 LX_HANDLER_DEF(lx_sys_rt_sigsuspend)
@@ -914,7 +914,7 @@ LX_HANDLER_DEF(lx_sys_rt_sigsuspend)
 /* Take the first pending signal of @set (synchronous ones first), its siginfo out; 0 if none. */
 static int dequeue(struct pkvm_linux *lx, uint64_t set, struct lx_siginfo *info)
 {
-	uint64_t ready = lx->sig.pending & set;
+	uint64_t ready = lx->sig.t.pending & set;
 	int sig;
 
 	if (ready & SYNCHRONOUS)
@@ -922,8 +922,8 @@ static int dequeue(struct pkvm_linux *lx, uint64_t set, struct lx_siginfo *info)
 	if (!ready)
 		return 0;
 	sig = __builtin_ctzll(ready) + 1;
-	lx->sig.pending &= ~SIG_BIT(sig);
-	*info = lx->sig.info[sig - 1];
+	lx->sig.t.pending &= ~SIG_BIT(sig);
+	*info = lx->sig.t.info[sig - 1];
 	return sig;
 }
 
@@ -967,7 +967,7 @@ LX_HANDLER_DEF(lx_sys_rt_sigtimedwait)
 		if (err == -EINTR) {
 			/* A signal (looked at above), or a stop: the call again at the next run. */
 			lx_signal_poll(vm, lx);
-			if (!(lx->sig.pending & set) && !lx->sig.killed && !lx_signal_pending(lx))
+			if (!(lx->sig.t.pending & set) && !lx->sig.killed && !lx_signal_pending(lx))
 				return lx_restart(vm, LX_NR_RT_SIGTIMEDWAIT, result);
 			continue;
 		}

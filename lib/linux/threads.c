@@ -81,34 +81,16 @@ struct lx_thread *lx_current(struct pkvm_linux *lx)
 	return lx->threads[lx->cur];
 }
 
-/* The per-thread part of lx->sig, and the sleep to resume, out of (or into) the running state. */
+/* The running thread's signal state and sleep to resume, out of (or into) lx. */
 static void swap_signals(struct pkvm_linux *lx, struct lx_thread *t, bool save)
 {
-	struct lx_signals *s = &lx->sig;
-
 	if (save) {
-		t->sig_blocked = s->blocked;
-		t->sig_pending = s->pending;
-		memcpy(t->sig_info, s->info, sizeof(t->sig_info));
-		t->altstack = s->altstack;
-		t->saved_mask = s->saved_mask;
-		t->mask_saved = s->mask_saved;
-		t->fault_err = s->fault_err;
-		t->fault_trapno = s->fault_trapno;
-		t->fault_cr2 = s->fault_cr2;
+		t->sig = lx->sig.t;
 		t->restart = lx->restart;
-		return;
+	} else {
+		lx->sig.t = t->sig;
+		lx->restart = t->restart;
 	}
-	s->blocked = t->sig_blocked;
-	s->pending = t->sig_pending;
-	memcpy(s->info, t->sig_info, sizeof(s->info));
-	s->altstack = t->altstack;
-	s->saved_mask = t->saved_mask;
-	s->mask_saved = t->mask_saved;
-	s->fault_err = t->fault_err;
-	s->fault_trapno = t->fault_trapno;
-	s->fault_cr2 = t->fault_cr2;
-	lx->restart = t->restart;
 }
 
 static void new_slice(struct pkvm_vm *vm, struct pkvm_linux *lx);
@@ -201,17 +183,17 @@ static uint64_t earliest_deadline(const struct pkvm_linux *lx)
 
 /*
  * After a system call that may have changed who can run: the running
- * thread goes on if it may, else the next runnable one runs.  If none can,
+ * thread goes on if it may (and did not yield), else the next runnable one.  If none can,
  * the guest is held (lx->idle) and lx_threads_wait() waits for a timeout.
  * lx->exiting: the running thread is gone, nothing of it is saved.
  */
-int lx_threads_schedule(struct pkvm_vm *vm, struct pkvm_linux *lx, bool yield)
+int lx_threads_schedule(struct pkvm_vm *vm, struct pkvm_linux *lx)
 {
 	struct lx_thread *t = lx_current(lx);
-	bool gone = lx->exiting;
+	bool gone = lx->exiting, yield = lx->yield;
 	int next, err = 0;
 
-	lx->exiting = false;
+	lx->exiting = lx->yield = false;
 	if (!gone && !t->blocked && !yield)
 		return 0;
 	next = next_runnable(lx, false);
@@ -346,8 +328,8 @@ static int64_t new_thread(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t fl
 	t->regs.rsp = stack;
 	if (flags & LX_CLONE_SETTLS)
 		t->regs.fs_base = tls;
-	t->sig_blocked = lx->sig.blocked;
-	t->altstack.flags = LX_SS_DISABLE;	/* a thread starts without one, as on Linux */
+	t->sig.blocked = lx->sig.t.blocked;
+	t->sig.altstack.flags = LX_SS_DISABLE;	/* a thread starts without one, as on Linux */
 	t->clear_tid = (flags & LX_CLONE_CHILD_CLEARTID) ? child_tid : 0;
 	lx->threads[slot] = t;
 	lx->nthreads++;

@@ -40,7 +40,7 @@ static void fire_posix(struct pkvm_linux *lx, int id, uint64_t now)
 	if (!n || pt->notify == LX_SIGEV_NONE)
 		return;
 	/* Its signal still pending: this expiry is an overrun of that one, as on Linux. */
-	if (lx->sig.pending & bit) {
+	if (lx->sig.t.pending & bit) {
 		pt->overrun += (int)n;
 		return;
 	}
