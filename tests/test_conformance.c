@@ -1,7 +1,7 @@
 /*
  * test_conformance.c: one scenario suite, every backend.  Each scenario (an
  * access × page rights × key × the key's AD/WD × page size × who set PKRU) is
- * run in a guest and its outcome compared with the one ../shared/PKEYS.md
+ * run in a guest and its outcome compared with the one docs/PKEYS.md
  * prescribes, written here from the rules, not from the library.  With more
  * than one backend it also compares them with each other, scenario by
  * scenario; PKVM_CONFORMANCE_TABLE=1 prints the whole table.

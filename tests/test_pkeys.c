@@ -1,6 +1,6 @@
 /* test_pkeys.c: key allocation, PKRU encoding and the permission masks, against PKEYS.md. */
 /*
- * The oracle below restates ../shared/PKEYS.md ("The full permission check",
+ * The oracle below restates docs/PKEYS.md ("The full permission check",
  * "When protection keys apply") rule by rule; it is not derived from
  * lib/pkeys.c.
  */

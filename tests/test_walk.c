@@ -1,6 +1,6 @@
 /* test_walk.c: the software page walker against an oracle written from PKEYS.md (SDM vol. 3A §4.5-4.7). */
 /*
- * The expected results here are derived only from ../shared/PKEYS.md and the
+ * The expected results here are derived only from docs/PKEYS.md and the
  * SDM's tables of paging-structure formats, never from lib/walk.c: the point is
  * an independent oracle.  Guest memory is fenced by PROT_NONE guard pages so
  * that a walker reading outside it crashes the (forked) test instead of
