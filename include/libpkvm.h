@@ -781,6 +781,22 @@ struct pkvm_linux_config {
 	 * guest memory is refused (ENOMEM) unless MAP_NORESERVE.
 	 */
 	uint64_t max_address_space;
+	/*
+	 * The most processes the guest may have at once, itself included
+	 * (beyond it fork() says EAGAIN); 0 or 1: one, and fork(), vfork() and
+	 * clone() of a process fail with EAGAIN.  At most 4096.  With more,
+	 * a guest's fork() forks the embedding process: the child process
+	 * runs the guest's child (a new VM over a copy-on-write image of the
+	 * guest, pkvm_config.mem_size and the time limit shared by all the
+	 * guest's processes) and exits when it ends, never returning into the
+	 * embedder's code; only the first process's pkvm_run() returns, and
+	 * when it reports the end of the program the other processes end too,
+	 * as in a PID namespace.  Attaching then opens one eventfd per process
+	 * and keeps /dev/kvm open; pkvm_seccomp_lockdown() allows fork() and
+	 * making VMs.  Inside a pkvm_call() fork() says EAGAIN, and with a
+	 * snapshot taken it fails (EAGAIN) too: a child could not restore it.
+	 */
+	unsigned max_procs;
 };
 
 /*

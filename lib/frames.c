@@ -72,6 +72,8 @@ int pkvm_frames_alloc(struct pkvm_frames *f, uint64_t size, uint64_t *gpa)
 	if (!(size >= (1ULL << 21) && find_run(f, n, 1ULL << 21, &first) == 0) &&
 	    find_run(f, n, PAGE_SIZE, &first))
 		return -ENOMEM;
+	if (f->budget && !pkvm_frames_charge(f->budget, n))
+		return -ENOMEM;
 	mark(f, first, n, true);
 	*gpa = f->base + first * PAGE_SIZE;
 	return 0;
@@ -83,4 +85,17 @@ void pkvm_frames_release(struct pkvm_frames *f, uint64_t gpa, uint64_t size)
 	    (gpa - f->base) / PAGE_SIZE > f->count - size / PAGE_SIZE)
 		return;	/* not ours: never let a bad range corrupt the bitmap */
 	mark(f, (gpa - f->base) / PAGE_SIZE, size / PAGE_SIZE, false);
+	if (f->budget)
+		atomic_fetch_add(f->budget, size / PAGE_SIZE);
+}
+
+bool pkvm_frames_charge(_Atomic uint64_t *budget, uint64_t n)
+{
+	uint64_t left = atomic_load(budget);
+
+	do {
+		if (left < n)
+			return false;
+	} while (!atomic_compare_exchange_weak(budget, &left, left - n));
+	return true;
 }

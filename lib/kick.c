@@ -160,6 +160,16 @@ void pkvm_kick_end(struct pkvm_kick *kick)
 	pthread_mutex_unlock(&kick->lock);
 }
 
+int pkvm_kick_after_fork(struct pkvm_kick *kick, struct kvm_run *run)
+{
+	/* The parent's timer is not ours, and its lock may have been held by a thread we lack. */
+	kick->timer_valid = false;
+	pthread_mutex_init(&kick->lock, NULL);
+	kick->thread = pthread_self();
+	kick_run = run;
+	return first_event(kick) ? arm_timer(kick) : 0;
+}
+
 bool pkvm_kick_deadline_passed(const struct pkvm_kick *kick)
 {
 	return kick->deadline_ns && pkvm_now_ns() >= kick->deadline_ns;

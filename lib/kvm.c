@@ -1,4 +1,5 @@
 /* kvm.c: one wrapper per KVM ioctl the library uses, each returning 0 or -errno. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -35,9 +36,29 @@ int pkvm_kvm_open(const char *path)
 	return fd;
 }
 
-int pkvm_kvm_create_vm(int kvm_fd, uint64_t tss_addr)
+/*
+ * A new fd numbered @at (< 0: where it came): a VM rebuilt in a forked
+ * process keeps its parent's numbers, which its inherited seccomp filter
+ * names (fork.c).  Before any request on it, so that the filter sees only
+ * the final number.
+ */
+static int move_fd(int fd, int at)
 {
-	int fd = xioctl(kvm_fd, KVM_CREATE_VM, NULL);
+	if (fd < 0 || at < 0 || fd == at)
+		return fd;
+	if (dup3(fd, at, O_CLOEXEC) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	close(fd);
+	return at;
+}
+
+int pkvm_kvm_create_vm(int kvm_fd, uint64_t tss_addr, int at)
+{
+	int fd = move_fd(xioctl(kvm_fd, KVM_CREATE_VM, NULL), at);
 
 	/* Intel needs a TSS area for real mode; harmless elsewhere. */
 	if (fd >= 0)
@@ -45,9 +66,9 @@ int pkvm_kvm_create_vm(int kvm_fd, uint64_t tss_addr)
 	return fd;
 }
 
-int pkvm_kvm_create_vcpu(int vm_fd, const struct kvm_cpuid2 *cpuid)
+int pkvm_kvm_create_vcpu(int vm_fd, const struct kvm_cpuid2 *cpuid, int at)
 {
-	int fd = xioctl(vm_fd, KVM_CREATE_VCPU, NULL);
+	int fd = move_fd(xioctl(vm_fd, KVM_CREATE_VCPU, NULL), at);
 	int err;
 
 	if (fd < 0)

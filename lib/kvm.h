@@ -11,10 +11,13 @@
 #include <linux/kvm.h>
 
 int pkvm_kvm_open(const char *path);
-/* KVM_CREATE_VM, with the TSS area Intel needs for real mode at @tss_addr: the VM's fd. */
-int pkvm_kvm_create_vm(int kvm_fd, uint64_t tss_addr);
-/* vCPU 0 with @cpuid: its fd. */
-int pkvm_kvm_create_vcpu(int vm_fd, const struct kvm_cpuid2 *cpuid);
+/*
+ * KVM_CREATE_VM, with the TSS area Intel needs for real mode at @tss_addr:
+ * the VM's fd, numbered @at if @at >= 0 (what was there is closed).
+ */
+int pkvm_kvm_create_vm(int kvm_fd, uint64_t tss_addr, int at);
+/* vCPU 0 with @cpuid: its fd, numbered @at if @at >= 0. */
+int pkvm_kvm_create_vcpu(int vm_fd, const struct kvm_cpuid2 *cpuid, int at);
 /* The vCPU's shared struct kvm_run, mapped: munmap(*run, *size) releases it. */
 int pkvm_kvm_map_run(int kvm_fd, int vcpu_fd, struct kvm_run **run, size_t *size);
 /* One KVM_RUN; -EINTR is returned, not retried. */

@@ -469,6 +469,8 @@ int pkvm_run(struct pkvm_vm *vm, struct pkvm_exit *exit)
 		break;
 	}
 	pkvm_kick_end(&vm->kick);
+	if (vm->forked_end)
+		pkvm_vm_forked_end(vm, exit, err);
 	return err;
 }
 

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <stddef.h>
 #include <sys/mman.h>
@@ -85,6 +86,51 @@ static const unsigned long vcpu_ioctls[] = {
 #endif
 };
 
+static int allow(scmp_filter_ctx ctx, const char *name);
+
+/*
+ * pkvm_vm_enable_fork(): fork() (a new process, never a thread: no CLONE_VM)
+ * and what a child needs to make its VM again at the same fd numbers
+ * (fork.c).  KVM_CREATE_VM on /dev/kvm gives a VM over the caller's own
+ * memory only; a process that could run a VM can run another.
+ */
+static const struct {
+	int which;			/* 0: /dev/kvm, 1: the VM, 2: the vCPU */
+	unsigned long request;
+} fork_ioctls[] = {
+	{ 0, KVM_CREATE_VM }, { 0, KVM_GET_VCPU_MMAP_SIZE },
+	{ 1, KVM_SET_TSS_ADDR }, { 1, KVM_CREATE_VCPU },
+	{ 2, KVM_SET_CPUID2 }, { 2, KVM_SET_MSRS },
+};
+
+static int allow_fork(scmp_filter_ctx ctx, const struct pkvm_vm *vm)
+{
+	const int fds[3] = { vm->kvm_fd, vm->vm_fd, vm->vcpu_fd };
+	int err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+				   SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_VM | CLONE_THREAD, 0));
+
+	for (size_t i = 0; i < sizeof(fork_ioctls) / sizeof(fork_ioctls[0]) && !err; i++)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
+				       SCMP_A0(SCMP_CMP_EQ, (uint64_t)fds[fork_ioctls[i].which]),
+				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL,
+					       fork_ioctls[i].request));
+	/*
+	 * The kick signal to the vCPU thread of another process of the same
+	 * guest (a signal, a child's end): it only ends a KVM_RUN or a wait
+	 * early, and a process without the handler ignores it.
+	 */
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+				       SCMP_A2(SCMP_CMP_EQ, (uint64_t)vm->kick.signo));
+	if (!err)
+		err = allow(ctx, "wait4");	/* reaping the host side of an ended child */
+	if (!err)
+		err = allow(ctx, "dup3");
+	if (!err)
+		err = allow(ctx, "set_robust_list");	/* the host libc's fork(), in the child */
+	return err;
+}
+
 static int allow(scmp_filter_ctx ctx, const char *name)
 {
 	int nr = seccomp_syscall_resolve_name(name);
@@ -167,6 +213,8 @@ static int build(scmp_filter_ctx ctx, struct pkvm_vm *vm)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
 				       SCMP_A0(SCMP_CMP_EQ, (uint64_t)vm->vm_fd),
 				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, KVM_GET_DIRTY_LOG));
+	if (!err && vm->kvm_fd >= 0)
+		err = allow_fork(ctx, vm);
 	/* What the exit servers (a personality) need beyond that. */
 	if (!err)
 		err = pkvm_exit_servers_lockdown(vm, &rules);

@@ -211,7 +211,6 @@ int pkvm_vcpu_setup(struct pkvm_vm *vm)
 	struct kvm_cpuid_entry2 *leaf7 = pkvm_cpuid_find(vm->cpuid->entries, vm->cpuid->nent, 7, 0);
 	struct kvm_cpuid_entry2 *leaf1 = pkvm_cpuid_find(vm->cpuid->entries, vm->cpuid->nent, 1, 0);
 	bool xsave = leaf1 && (leaf1->ecx & CPUID_1_ECX_XSAVE);
-	struct kvm_regs regs = { .rflags = X86_EFLAGS_FIXED };
 	int err;
 
 	if (stub_size > PAGE_SIZE)
@@ -231,8 +230,16 @@ int pkvm_vcpu_setup(struct pkvm_vm *vm)
 		vm->cr4 |= CR4_SMAP;
 	if (vm->backend == PKVM_PKEYS_HW)
 		vm->cr4 |= CR4_PKE;
+	return pkvm_vcpu_program(vm);
+}
 
-	err = set_sregs(vm);
+int pkvm_vcpu_program(struct pkvm_vm *vm)
+{
+	struct kvm_cpuid_entry2 *leaf1 = pkvm_cpuid_find(vm->cpuid->entries, vm->cpuid->nent, 1, 0);
+	bool xsave = leaf1 && (leaf1->ecx & CPUID_1_ECX_XSAVE);
+	struct kvm_regs regs = { .rflags = X86_EFLAGS_FIXED };
+	int err = set_sregs(vm);
+
 	if (!err)
 		err = set_msrs(vm);
 	if (!err && xsave)

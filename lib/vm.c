@@ -183,7 +183,7 @@ static int setup_vcpu(struct pkvm_vm *vm)
 
 	pkvm_cpuid_shape(vm->cpuid->entries, vm->cpuid->nent, vm->backend == PKVM_PKEYS_HW,
 			 vm->xcr0);
-	vm->vcpu_fd = pkvm_kvm_create_vcpu(vm->vm_fd, vm->cpuid);
+	vm->vcpu_fd = pkvm_kvm_create_vcpu(vm->vm_fd, vm->cpuid, -1);
 	if (vm->vcpu_fd < 0)
 		return vm->vcpu_fd;
 	err = pkvm_kvm_map_run(vm->kvm_fd, vm->vcpu_fd, &vm->run, &vm->run_size);
@@ -237,6 +237,11 @@ int pkvm_vm_create(struct pkvm_vm **out, const struct pkvm_config *config)
 	}
 	/* The first server, so that it always sees the trampoline's return first. */
 	pkvm_exit_server_set(vm, &pkvm_hostcall_server, NULL);
+	vm->kvm_path = cfg.kvm_path ? strdup(cfg.kvm_path) : NULL;
+	if (cfg.kvm_path && !vm->kvm_path) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	vm->kvm_fd = pkvm_kvm_open(cfg.kvm_path);
 	if (vm->kvm_fd < 0) {
 		err = vm->kvm_fd;
@@ -249,7 +254,7 @@ int pkvm_vm_create(struct pkvm_vm **out, const struct pkvm_config *config)
 	if (err)
 		goto fail;
 	/* The TSS area goes above all memslots. */
-	vm->vm_fd = pkvm_kvm_create_vm(vm->kvm_fd, PKVM_KVM_TSS_ADDR);
+	vm->vm_fd = pkvm_kvm_create_vm(vm->kvm_fd, PKVM_KVM_TSS_ADDR, -1);
 	if (vm->vm_fd < 0) {
 		err = vm->vm_fd;
 		goto fail;
@@ -301,6 +306,7 @@ void pkvm_vm_destroy(struct pkvm_vm *vm)
 	pkvm_demand_destroy(&vm->demand);
 	free(vm->xsave_buf);
 	free(vm->cpuid);
+	free(vm->kvm_path);
 	free(vm);
 }
 

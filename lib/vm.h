@@ -89,8 +89,17 @@ enum pkvm_stop {
 	PKVM_STOP_EXCEPTION,
 };
 
+/*
+ * fork.c: how a forked child's run ends: pkvm_run() calls it instead of
+ * returning (the embedder's code is the parent's alone), with the exit or
+ * error it would have returned.  It must not return: it ends the process.
+ */
+typedef void (*pkvm_forked_end_fn)(struct pkvm_vm *vm, void *ctx, const struct pkvm_exit *exit,
+				   int err);
+
 struct pkvm_vm {
-	int kvm_fd;			/* /dev/kvm, only while the VM is being built */
+	int kvm_fd;			/* /dev/kvm: while the VM is built, or kept for fork */
+	char *kvm_path;			/* where it was opened (NULL: /dev/kvm) */
 	int vm_fd, vcpu_fd;
 	struct kvm_run *run;
 	size_t run_size;
@@ -154,6 +163,8 @@ struct pkvm_vm {
 	bool trampoline_mapped;
 
 	struct pkvm_kick kick;
+	pkvm_forked_end_fn forked_end;	/* set in a forked child (fork.c) */
+	void *forked_ctx;
 	struct {
 		const struct pkvm_exit_server *server;
 		void *ctx;
@@ -168,6 +179,28 @@ static inline void pkvm_mark_dirty(struct pkvm_vm *vm, uint64_t gpa, uint64_t le
 		vm->host_dirty[page / 64] |= 1ULL << (page % 64);
 }
 
+/*
+ * fork.c: keep /dev/kvm open so that pkvm_vm_fork() can make VMs after the
+ * lockdown (whose filter then allows what that needs: seccomp.c).
+ */
+int pkvm_vm_enable_fork(struct pkvm_vm *vm);
+/*
+ * Fork the host process from inside pkvm_run() (a server serving an exit):
+ * the child's pid in the parent, 0 in the child, whose VM is its own copy
+ * (copy-on-write) and whose run ends with @end, or -errno (-EBUSY without
+ * pkvm_vm_enable_fork(), with a snapshot or inside a pkvm_call()).  A child
+ * that cannot rebuild its VM ends at once through @end with the error.
+ */
+pid_t pkvm_vm_fork(struct pkvm_vm *vm, pkvm_forked_end_fn end, void *ctx);
+/* fork.c: a forked child's run is over: its frames go back, then its end (never returns). */
+void pkvm_vm_forked_end(struct pkvm_vm *vm, const struct pkvm_exit *exit, int err);
+/*
+ * fork.c: the frames this VM has free become a budget at @budget (shared
+ * memory) that it and every VM forked from it draw on: a limit for all of
+ * a forked guest's processes together.
+ */
+void pkvm_vm_share_frames(struct pkvm_vm *vm, _Atomic uint64_t *budget);
+
 /* vm.c: (re)register memslot 0 (frames and system pages) or 1 (the table pool). */
 #define PKVM_SLOT_MEMORY	0
 #define PKVM_SLOT_POOL		1
@@ -175,6 +208,8 @@ int pkvm_vm_set_memslot(struct pkvm_vm *vm, unsigned slot, bool present);
 
 /* vcpu.c */
 int pkvm_vcpu_setup(struct pkvm_vm *vm);
+/* The vCPU's registers as pkvm_vcpu_setup() leaves them, for a vCPU made again (fork.c). */
+int pkvm_vcpu_program(struct pkvm_vm *vm);
 int pkvm_vcpu_set_segments(struct pkvm_vm *vm);
 int pkvm_vcpu_to_kernel_mode(struct pkvm_vm *vm, struct kvm_sregs *sregs);
 
@@ -267,6 +302,8 @@ int pkvm_kick_init(struct pkvm_kick *kick, int signo);
 void pkvm_kick_destroy(struct pkvm_kick *kick);
 int pkvm_kick_begin(struct pkvm_kick *kick, struct kvm_run *run);
 void pkvm_kick_end(struct pkvm_kick *kick);
+/* In a forked child, inside the run: the lock afresh, no timer yet, @run the one kicked. */
+int pkvm_kick_after_fork(struct pkvm_kick *kick, struct kvm_run *run);
 bool pkvm_kick_deadline_passed(const struct pkvm_kick *kick);
 uint64_t pkvm_now_ns(void);
 /*

@@ -35,7 +35,7 @@ struct options {
 	bool caps, trace, stats, no_seccomp;
 	const char *ro[MAX_LIST + 1];	/* NULL-terminated */
 	const char *ro_special[MAX_LIST + 1];	/* NULL-terminated */
-	unsigned nro_special, max_fds;
+	unsigned nro_special, max_fds, max_procs;
 	const char *env[MAX_LIST + 1];	/* NULL-terminated */
 	unsigned nro, nenv;
 	char **argv;		/* the program and its arguments */
@@ -66,6 +66,8 @@ static void usage(FILE *out)
 		"                    process (its memory too), so give exact files\n"
 		"  --max-fds=N       files the program may have open, its RLIMIT_NOFILE\n"
 		"                    (3 to 1024, default 256)\n"
+		"  --max-procs=N     processes the program may have at once, itself included\n"
+		"                    (1 to 4096, default 64; beyond it fork fails with EAGAIN)\n"
 		"  --env=NAME=VALUE  put NAME=VALUE in its environment (default: empty)\n"
 		"  --trace           print each system call, its arguments and result on stderr\n"
 		"  --stats           print exits, system calls by name, faults and times at the end\n"
@@ -117,11 +119,26 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* A whole decimal number from @min to @max, or a one-line error. */
+static unsigned parse_count(const char *option, const char *arg, unsigned long min,
+			    unsigned long max)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v < min || v > max)
+		die(EXIT_OWN_ERROR, "%s: '%s' is not a number from %lu to %lu", option, arg, min,
+		    max);
+	return (unsigned)v;
+}
+
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_PKEYS = 256, OPT_MEMORY, OPT_TIMEOUT, OPT_CAPS, OPT_VERSION, OPT_RO, OPT_ENV,
 	       OPT_TRACE, OPT_STATS, OPT_NO_SECCOMP, OPT_RO_SPECIAL, OPT_MAX_FDS,
-	       OPT_ADDRESS_SPACE };
+	       OPT_ADDRESS_SPACE, OPT_MAX_PROCS };
 	static const struct option longopts[] = {
 		{ "pkeys", required_argument, NULL, OPT_PKEYS },
 		{ "memory", required_argument, NULL, OPT_MEMORY },
@@ -135,6 +152,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "ro-special", required_argument, NULL, OPT_RO_SPECIAL },
 		{ "max-fds", required_argument, NULL, OPT_MAX_FDS },
+		{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -142,6 +160,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	o->max_procs = 64;
 	o->memory = 64ULL << 20;
 	opterr = 0;
 	/* "+": stop at PROGRAM, so its own options are left to it. */
@@ -188,17 +207,12 @@ static void parse_options(int argc, char **argv, struct options *o)
 				die(EXIT_OWN_ERROR, "--ro-special: empty path or too many");
 			o->ro_special[o->nro_special++] = optarg;
 			break;
-		case OPT_MAX_FDS: {
-			unsigned long v;
-
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' || v < 3 || v > 1024)
-				die(EXIT_OWN_ERROR, "--max-fds: '%s' is not a number from 3 to 1024",
-				    optarg);
-			o->max_fds = (unsigned)v;
+		case OPT_MAX_FDS:
+			o->max_fds = parse_count("--max-fds", optarg, 3, 1024);
 			break;
-		}
+		case OPT_MAX_PROCS:
+			o->max_procs = parse_count("--max-procs", optarg, 1, 4096);
+			break;
 		case OPT_ENV:
 			if (o->nenv == MAX_LIST || !strchr(optarg, '=') || optarg[0] == '=')
 				die(EXIT_OWN_ERROR, "--env: '%s' is not NAME=VALUE", optarg);
@@ -450,7 +464,7 @@ static int run_program(const struct options *o)
 	struct pkvm_linux_config lx = {
 		.stdin_fd = STDIN_FILENO, .stdout_fd = STDOUT_FILENO, .stderr_fd = STDERR_FILENO,
 		.ro_paths = o->ro, .ro_special_paths = o->ro_special, .max_fds = o->max_fds,
-		.max_address_space = o->address_space,
+		.max_address_space = o->address_space, .max_procs = o->max_procs,
 		.program = &prog, .trace = o->trace ? trace_line : NULL,
 	};
 	struct run_stats rs = { 0 };

@@ -53,10 +53,12 @@ static int64_t cap(int64_t left, uint64_t at)
 int lx_wait(struct pkvm_vm *vm, int fd, short events, clockid_t clock,
 	    const struct timespec *until)
 {
-	struct pollfd pfd = { .fd = fd, .events = events };
+	/* And the doorbell: another process sent a signal, a child ended (procs.c). */
+	struct pollfd pfd[3] = { { .fd = fd, .events = events } };
 	sigset_t kick, old, during;
 	int err = 0;
 
+	lx_procs_pollfds(lx_get(vm), &pfd[1]);
 	sigemptyset(&kick);
 	sigaddset(&kick, vm->kick.signo);
 	if (pthread_sigmask(SIG_BLOCK, &kick, &old))
@@ -84,7 +86,12 @@ int lx_wait(struct pkvm_vm *vm, int fd, short events, clockid_t clock,
 			wait.tv_nsec = left % NSEC_PER_SEC;
 			timeout = &wait;
 		}
-		n = ppoll(fd >= 0 ? &pfd : NULL, fd >= 0, timeout, &during);
+		n = ppoll(pfd, 3, timeout, &during);
+		if (n > 0 && (pfd[1].revents || pfd[2].revents)) {
+			pkvm_wake_before_entry(vm);	/* lx_signal_poll() takes what came */
+			err = -EINTR;
+			break;
+		}
 		if (n > 0)
 			break;			/* ready, or an error the call itself will report */
 		if (n < 0 && errno != EINTR) {
@@ -94,6 +101,22 @@ int lx_wait(struct pkvm_vm *vm, int fd, short events, clockid_t clock,
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return err;
+}
+
+/*
+ * A call stopped before it moved a byte: by a signal for the program, it
+ * fails with EINTR, or is made again after the handler if the handler has
+ * SA_RESTART (Linux's ERESTARTSYS); by a stop of the run, it is made again
+ * at the next run (block.c).
+ */
+enum lx_action lx_interruptible(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr, int64_t n,
+				int64_t *result)
+{
+	if (n != -EINTR)
+		return lx_ret(result, n);
+	if (lx_signal_interrupts(vm, lx) && !lx_signal_restarts(lx))
+		return lx_ret(result, -EINTR);
+	return lx_restart(vm, nr, result);
 }
 
 enum lx_action lx_restart(struct pkvm_vm *vm, uint64_t nr, int64_t *result)

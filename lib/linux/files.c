@@ -176,7 +176,7 @@ static int64_t write_from_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, struc
 			if (n == -EPIPE) {
 				/* No reader: SIGPIPE, as Linux's pipe_write() sends it. */
 				struct lx_siginfo info = { .signo = SIGPIPE, .code = 0 /* SI_USER */,
-							   .kill = { LX_PID, LX_UID } };
+							   .kill = { lx->pid, LX_UID } };
 
 				lx_signal_send(lx, SIGPIPE, &info);
 			}
@@ -193,29 +193,13 @@ static int64_t write_from_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, struc
 	return done;
 }
 
-/*
- * A call stopped before it moved a byte: by a signal for the program, it
- * fails with EINTR, or is made again after the handler if the handler has
- * SA_RESTART (Linux's ERESTARTSYS); by a stop of the run, it is made again
- * at the next run (block.c).
- */
-static enum lx_action io_result(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr, int64_t n,
-				int64_t *result)
-{
-	if (n != -EINTR)
-		return lx_ret(result, n);
-	if (lx_signal_interrupts(vm, lx) && !lx_signal_restarts(lx))
-		return lx_ret(result, -EINTR);
-	return lx_restart(vm, nr, result);
-}
-
 LX_HANDLER_DEF(lx_sys_read)
 {
 	struct lx_file *f = lx_fd_get(lx, args[0]);
 
 	if (!f)
 		return lx_ret(result, -EBADF);
-	return io_result(vm, lx, LX_NR_READ,
+	return lx_interruptible(vm, lx, LX_NR_READ,
 			 read_into_guest(vm, lx, f, args[1], cap_len(args[2]), -1, f->nonblock),
 			 result);
 }
@@ -237,7 +221,7 @@ LX_HANDLER_DEF(lx_sys_write)
 
 	if (!f)
 		return lx_ret(result, -EBADF);
-	return io_result(vm, lx, LX_NR_WRITE,
+	return lx_interruptible(vm, lx, LX_NR_WRITE,
 			 write_from_guest(vm, lx, f, args[1], cap_len(args[2]), f->nonblock),
 			 result);
 }
@@ -301,7 +285,7 @@ LX_HANDLER_DEF(lx_sys_readv)
 
 	if (!f)
 		return lx_ret(result, -EBADF);
-	return io_result(vm, lx, LX_NR_READV, vectored(vm, lx, f, args[1], args[2], false, f->nonblock),
+	return lx_interruptible(vm, lx, LX_NR_READV, vectored(vm, lx, f, args[1], args[2], false, f->nonblock),
 			 result);
 }
 
@@ -311,7 +295,7 @@ LX_HANDLER_DEF(lx_sys_writev)
 
 	if (!f)
 		return lx_ret(result, -EBADF);
-	return io_result(vm, lx, LX_NR_WRITEV, vectored(vm, lx, f, args[1], args[2], true, f->nonblock),
+	return lx_interruptible(vm, lx, LX_NR_WRITEV, vectored(vm, lx, f, args[1], args[2], true, f->nonblock),
 			 result);
 }
 
@@ -337,7 +321,7 @@ LX_HANDLER_DEF(lx_sys_vmsplice)
 	if (args[2] > LX_MAX_IOV)
 		return lx_ret(result, -EINVAL);
 	nonblock = f->nonblock || (args[3] & LX_SPLICE_F_NONBLOCK);
-	return io_result(vm, lx, LX_NR_VMSPLICE,
+	return lx_interruptible(vm, lx, LX_NR_VMSPLICE,
 			 vectored(vm, lx, f, args[1], args[2], f->writable, nonblock), result);
 }
 

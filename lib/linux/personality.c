@@ -116,6 +116,8 @@ int pkvm_linux_attach(struct pkvm_vm *vm, const struct pkvm_linux_config *config
 	 */
 	lx_signals_init(lx);
 	if (!err)
+		err = lx_procs_init(vm, lx);
+	if (!err)
 		err = lx_threads_init(vm, lx);
 	lx->pkeys = vm->backend != PKVM_PKEYS_NONE;
 	lx_pkeys_init(vm, lx);
@@ -132,6 +134,7 @@ static void lx_destroy(struct pkvm_linux *lx)
 {
 	if (!lx)
 		return;
+	lx_procs_destroy(lx);
 	lx_threads_destroy(lx);
 	lx_fdtable_destroy(lx);
 	lx_paths_destroy(lx);
@@ -170,6 +173,7 @@ void lx_fill_exit(const struct pkvm_linux *lx, struct pkvm_exit *exit)
 static int end_program(struct pkvm_linux *lx, struct pkvm_exit *exit)
 {
 	lx_fill_exit(lx, exit);
+	lx_procs_end_all(lx);	/* the first process: the others end with it */
 	return 0;
 }
 

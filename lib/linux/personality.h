@@ -2,6 +2,9 @@
 #ifndef PKVM_LINUX_PERSONALITY_H
 #define PKVM_LINUX_PERSONALITY_H
 
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -100,12 +103,45 @@ struct lx_siginfo {
 			uint32_t pkey;		/* SEGV_PKUERR */
 		} fault;
 		struct {
+			int32_t pid;
+			uint32_t uid;
+			int32_t status;		/* the exit code, or the signal */
+			int32_t pad;
+			int64_t utime, stime;
+		} child;			/* SIGCHLD */
+		struct {
 			int32_t tid;		/* the POSIX timer's id */
 			int32_t overrun;
 			uint64_t value;		/* sigev_value */
 		} timer;
 		uint8_t raw[112];
 	};
+};
+
+/* clone() flags (threads.c, forks.c) */
+#define LX_CSIGNAL		0x000000ffULL	/* the signal the parent gets at a child's end */
+#define LX_CLONE_VM		0x00000100ULL
+#define LX_CLONE_FS		0x00000200ULL
+#define LX_CLONE_FILES		0x00000400ULL
+#define LX_CLONE_SIGHAND	0x00000800ULL
+#define LX_CLONE_PARENT		0x00008000ULL
+#define LX_CLONE_THREAD		0x00010000ULL
+#define LX_CLONE_SYSVSEM	0x00040000ULL
+#define LX_CLONE_SETTLS		0x00080000ULL
+#define LX_CLONE_PARENT_SETTID	0x00100000ULL
+#define LX_CLONE_CHILD_CLEARTID	0x00200000ULL
+#define LX_CLONE_DETACHED	0x00400000ULL	/* ignored by Linux; musl still passes it */
+#define LX_CLONE_CHILD_SETTID	0x01000000ULL
+#define LX_CLONE_VFORK		0x00004000ULL
+/* A thread: what every libc's pthread_create() asks for. */
+#define LX_THREAD_FLAGS		(LX_CLONE_VM | LX_CLONE_FS | LX_CLONE_FILES | LX_CLONE_SIGHAND | \
+				 LX_CLONE_THREAD)
+#define LX_THREAD_OPTIONS	(LX_CLONE_SYSVSEM | LX_CLONE_SETTLS | LX_CLONE_PARENT_SETTID | \
+				 LX_CLONE_CHILD_CLEARTID | LX_CLONE_CHILD_SETTID | LX_CLONE_DETACHED)
+
+/* struct clone_args (clone3), its version 0 fields. */
+struct lx_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
 };
 
 /* A timer on the host's CLOCK_MONOTONIC: when it fires next (0: disarmed), then how often. */
@@ -161,6 +197,7 @@ struct lx_signals {
 	struct lx_timer itimer_real;			/* ITIMER_REAL, alarm() (time.c) */
 };
 
+#define LX_MAX_PROCS		4096	/* the most max_procs may be */
 #define LX_MAX_THREADS		128	/* threads of one program: more is EAGAIN */
 #define LX_DEADLOCK_STATUS	124	/* every thread blocked for good, as timeout(1) says */
 
@@ -177,6 +214,42 @@ struct lx_thread {
 	/* Its signal state and a sleep to resume, while another thread runs. */
 	struct lx_sigthread sig;
 	struct lx_restart restart;
+};
+
+/*
+ * procs.c: the guest's processes.  Each is a host process (forks.c), and
+ * what they must see of each other lives in one table of memory they all
+ * share, made before the first fork: ids, parents, groups, wait statuses,
+ * and the signals one sends another.  A process rings another's doorbell
+ * (an eventfd made with the table, so every process holds them all) to end
+ * a wait of its; one running guest code looks at its slot every slice.
+ */
+enum lx_proc_state {
+	LX_PROC_FREE,
+	LX_PROC_LIVE,
+	LX_PROC_ZOMBIE,			/* ended; its parent has not waited for it yet */
+};
+
+struct lx_proc {
+	enum lx_proc_state state;
+	int32_t pid, ppid, pgid, sid;
+	pid_t host_pid;
+	int exit_signal;		/* sent to the parent at the end: clone()'s CSIGNAL */
+	int status;			/* a zombie's wait status, as wait4() gives it */
+	bool reaps_children;		/* SIGCHLD ignored or SA_NOCLDWAIT: no zombies */
+	uint64_t pending;		/* signals from the other processes, */
+	struct lx_siginfo info[LX_NR_SIGNALS];	/* and the information of each */
+	int doorbell;			/* host eventfd */
+};
+
+struct lx_procs {
+	pthread_mutex_t lock;		/* process-shared: every field below */
+	unsigned max;			/* slots: the process limit */
+	int32_t next_id;		/* pids and tids come from here */
+	bool over;			/* the first process ended: every process ends */
+	int first;			/* a pidfd of the first process's host process, or -1 */
+	_Atomic uint64_t frames;	/* the guest memory left to all of them (fork.c) */
+	struct lx_proc slot[];
 };
 
 struct pkvm_linux {
@@ -216,12 +289,17 @@ struct pkvm_linux {
 	/* threads.c: the running thread is threads[cur], its state the vCPU's and sig's */
 	struct lx_thread *threads[LX_MAX_THREADS];
 	unsigned cur, nthreads;
-	uint64_t next_tid;
+	int32_t last_tid;		/* the last id given, alone (procs.c: lx_new_id()) */
 	bool yield;			/* sched_yield(): let another thread run */
 	bool exiting;			/* exit(): the running thread is gone */
 	bool idle;			/* every thread blocked: waiting before the guest runs */
 	bool deadlocked;		/* ... and none ever can run again */
 	uint64_t slice_end;		/* the running thread's time is up then (CLOCK_MONOTONIC) */
+
+	/* procs.c: this process among the guest's (procs NULL: the only one, pid LX_PID) */
+	struct lx_procs *procs;
+	unsigned slot;
+	int32_t pid;
 
 	struct pkvm_linux_stats stats;
 	char trace_line[1024];
@@ -446,6 +524,51 @@ int lx_wait(struct pkvm_vm *vm, int fd, short events, clockid_t clock,
  */
 enum lx_action lx_restart(struct pkvm_vm *vm, uint64_t nr, int64_t *result);
 
+/* procs.c (see struct lx_procs) */
+int lx_procs_init(struct pkvm_vm *vm, struct pkvm_linux *lx);
+void lx_procs_destroy(struct pkvm_linux *lx);
+/* A new pid or tid: unique among all the guest's processes and threads. */
+int32_t lx_new_id(struct pkvm_linux *lx);
+/* A slot for a child of this process (-EAGAIN: the process limit), and its pid. */
+int lx_procs_new(struct pkvm_linux *lx, int exit_signal, unsigned *slot, int32_t *pid);
+void lx_procs_free(struct pkvm_linux *lx, unsigned slot);
+/* This process ended with wait status @status: a zombie for its parent, its children orphans. */
+void lx_procs_exit(struct pkvm_linux *lx, int status);
+/* The first process ended: tell every other one to end. */
+void lx_procs_end_all(struct pkvm_linux *lx);
+/*
+ * What ends a wait of this process's besides its own fd (block.c): its
+ * doorbell, and the first process's end; fd -1 (ignored) when alone.
+ */
+void lx_procs_pollfds(const struct pkvm_linux *lx, struct pollfd pfd[2]);
+/* Take the signals other processes sent (and the sandbox's end, as SIGKILL). */
+void lx_procs_take_signals(struct pkvm_linux *lx);
+/* When a process running guest code must next look at its slot (0: alone, never). */
+uint64_t lx_procs_check_at(const struct pkvm_linux *lx);
+/* kill(): to processes of the guest, this one included, by pid or group. */
+enum lx_action lx_procs_kill(struct pkvm_vm *vm, struct pkvm_linux *lx, int32_t pid, uint64_t sig,
+			     int64_t *result);
+/* SIGCHLD's action changed: whether this process's ended children leave no zombie. */
+void lx_procs_note_sigchld(struct pkvm_linux *lx, bool reaps_children);
+/* signal.c: kill() of the program itself: pending now, delivered on the way back. */
+enum lx_action lx_signal_self(struct pkvm_linux *lx, uint64_t sig, int code, int64_t *result);
+/* wait.c: a wait status's si_code (CLD_EXITED, CLD_KILLED) and si_status. */
+int lx_wait_status_code(int status);
+int lx_wait_status_value(int status);
+/* forks.c: are clone() @flags a new process (fork, vfork) rather than a thread? */
+bool lx_clone_is_process(uint64_t flags);
+/* forks.c: a new process as clone() with @flags makes it: its pid, 0 in it, or -errno. */
+int64_t lx_fork(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t flags, uint64_t stack,
+		uint64_t parent_tid, uint64_t child_tid, uint64_t tls);
+/* threads.c: in a forked child: only the running thread is left, now with tid @tid. */
+void lx_threads_forked(struct pkvm_linux *lx, int32_t tid, uint64_t clear_tid);
+/*
+ * block.c: the result of a blocking call that ended with @n: -EINTR from a
+ * signal fails or restarts it (SA_RESTART), from a stop restarts it.
+ */
+enum lx_action lx_interruptible(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr, int64_t n,
+				int64_t *result);
+
 /* The handlers, by file. */
 #define LX_HANDLER(fn) enum lx_action fn(struct pkvm_vm *vm, struct pkvm_linux *lx, \
 					 const uint64_t args[6], int64_t *result)
@@ -475,8 +598,12 @@ LX_HANDLER(lx_sys_clone); LX_HANDLER(lx_sys_clone3); LX_HANDLER(lx_sys_exit);
 LX_HANDLER(lx_sys_exit_group); LX_HANDLER(lx_sys_gettid); LX_HANDLER(lx_sys_set_tid_address);
 LX_HANDLER(lx_sys_sched_yield); LX_HANDLER(lx_sys_futex);
 LX_HANDLER(lx_sys_sched_getaffinity); LX_HANDLER(lx_sys_sched_setaffinity);
+/* procs.c, forks.c, wait.c */
+LX_HANDLER(lx_sys_getpid); LX_HANDLER(lx_sys_getppid); LX_HANDLER(lx_sys_getpgid);
+LX_HANDLER(lx_sys_getpgrp); LX_HANDLER(lx_sys_getsid); LX_HANDLER(lx_sys_setpgid);
+LX_HANDLER(lx_sys_setsid); LX_HANDLER(lx_sys_fork); LX_HANDLER(lx_sys_vfork);
+LX_HANDLER(lx_sys_wait4); LX_HANDLER(lx_sys_waitid);
 /* process.c */
-LX_HANDLER(lx_sys_getpid); LX_HANDLER(lx_sys_getppid);
 LX_HANDLER(lx_sys_getuid); LX_HANDLER(lx_sys_getgid); LX_HANDLER(lx_sys_getresuid);
 LX_HANDLER(lx_sys_getgroups); LX_HANDLER(lx_sys_uname); LX_HANDLER(lx_sys_arch_prctl);
 LX_HANDLER(lx_sys_prctl);

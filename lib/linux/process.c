@@ -19,18 +19,6 @@
 #define LX_RLIMIT_AS		9
 #define LX_RLIM_NLIMITS		16
 
-LX_HANDLER_DEF(lx_sys_getpid)
-{
-	(void)vm; (void)lx; (void)args;
-	return lx_ret(result, LX_PID);
-}
-
-LX_HANDLER_DEF(lx_sys_getppid)
-{
-	(void)vm; (void)lx; (void)args;
-	return lx_ret(result, LX_PPID);
-}
-
 LX_HANDLER_DEF(lx_sys_getuid)
 {
 	(void)vm; (void)lx; (void)args;
@@ -165,7 +153,7 @@ LX_HANDLER_DEF(lx_sys_prlimit64)
 {
 	uint64_t lim[2];
 
-	if (args[0] != 0 && args[0] != LX_PID)
+	if (args[0] != 0 && args[0] != (uint64_t)lx->pid)
 		return lx_ret(result, -ESRCH);
 	if (args[1] >= LX_RLIM_NLIMITS)
 		return lx_ret(result, -EINVAL);

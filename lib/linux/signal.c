@@ -10,6 +10,7 @@
 #include "personality.h"
 
 /* The kernel's values (include/uapi/asm-generic/signal*.h, x86), not the host libc's. */
+#define LX_SA_NOCLDWAIT		0x00000002ULL
 #define LX_SA_SIGINFO		0x00000004ULL
 #define LX_SA_RESTORER		0x04000000ULL
 #define LX_SA_ONSTACK		0x08000000ULL
@@ -509,6 +510,9 @@ LX_HANDLER_DEF(lx_sys_rt_sigaction)
 		/* Now ignored: a pending instance goes (Linux's do_sigaction()). */
 		if (ignored(lx, sig))
 			lx->sig.t.pending &= ~SIG_BIT(sig);
+		if (sig == SIGCHLD)
+			lx_procs_note_sigchld(lx, act.handler == LX_SIG_IGN ||
+						  (act.flags & LX_SA_NOCLDWAIT));
 	}
 	return lx_ret(result, 0);
 }
@@ -675,19 +679,15 @@ LX_HANDLER_DEF(lx_sys_rt_sigreturn)
 	return LX_RETURN;
 }
 
-/* kill(), tkill(), tgkill() of the program itself: pending now, delivered on the way back. */
-static enum lx_action signal_self(struct pkvm_linux *lx, uint64_t pid, uint64_t sig, int code,
-				  int64_t *result)
+enum lx_action lx_signal_self(struct pkvm_linux *lx, uint64_t sig, int code, int64_t *result)
 {
 	struct lx_siginfo info = { .signo = (int32_t)sig, .code = code };
 
-	if ((int)pid != LX_PID && (int)pid != 0 && (int)pid != -1)
-		return lx_ret(result, -ESRCH);
 	if (sig > LX_NR_SIGNALS)
 		return lx_ret(result, -EINVAL);
 	if (sig == 0)
 		return lx_ret(result, 0);
-	info.kill.pid = LX_PID;
+	info.kill.pid = lx->pid;
 	info.kill.uid = LX_UID;
 	if (sig == SIGKILL) {
 		lx->exit_signal = SIGKILL;
@@ -728,12 +728,12 @@ static enum lx_action signal_thread(struct pkvm_linux *lx, int64_t tid, uint64_t
 {
 	struct lx_thread *t = lx_thread_find(lx, (int)tid);
 	struct lx_siginfo info = { .signo = (int32_t)sig, .code = LX_SI_TKILL,
-				   .kill = { LX_PID, LX_UID } };
+				   .kill = { lx->pid, LX_UID } };
 
 	if (!t || tid <= 0)
 		return lx_ret(result, tid <= 0 ? -EINVAL : -ESRCH);
 	if (t == lx_current(lx))
-		return signal_self(lx, LX_PID, sig, LX_SI_TKILL, result);
+		return lx_signal_self(lx, sig, LX_SI_TKILL, result);
 	if (sig > LX_NR_SIGNALS)
 		return lx_ret(result, -EINVAL);
 	if (sig)
@@ -743,7 +743,12 @@ static enum lx_action signal_thread(struct pkvm_linux *lx, int64_t tid, uint64_t
 
 LX_HANDLER_DEF(lx_sys_kill)
 {
-	return signal_self(lx, args[0], args[1], LX_SI_USER, result);
+	int32_t pid = (int32_t)args[0];
+
+	/* Alone, it is every process there is: pid 0 and -1 name it too. */
+	if (!lx->procs && pid != LX_PID && pid != 0 && pid != -1)
+		return lx_ret(result, -ESRCH);
+	return lx_procs_kill(vm, lx, pid, args[1], result);
 }
 
 LX_HANDLER_DEF(lx_sys_tkill)
@@ -753,7 +758,7 @@ LX_HANDLER_DEF(lx_sys_tkill)
 
 LX_HANDLER_DEF(lx_sys_tgkill)
 {
-	if ((int)args[0] != LX_PID)
+	if ((int)args[0] != lx->pid)
 		return lx_ret(result, (int)args[0] <= 0 ? -EINVAL : -ESRCH);
 	return signal_thread(lx, (int)args[1], args[2], result);
 }
@@ -766,6 +771,7 @@ void lx_signal_poll(struct pkvm_vm *vm, struct pkvm_linux *lx)
 {
 	uint64_t external = atomic_exchange(&lx->sig.external, 0);
 
+	lx_procs_take_signals(lx);
 	while (external) {
 		int sig = __builtin_ctzll(external) + 1;
 		struct lx_siginfo info = { .signo = sig, .code = LX_SI_USER };

@@ -13,29 +13,9 @@
 
 #include "personality.h"
 
-#define LX_CLONE_VM		0x00000100ULL
-#define LX_CLONE_FS		0x00000200ULL
-#define LX_CLONE_FILES		0x00000400ULL
-#define LX_CLONE_SIGHAND	0x00000800ULL
-#define LX_CLONE_THREAD		0x00010000ULL
-#define LX_CLONE_SYSVSEM	0x00040000ULL
-#define LX_CLONE_SETTLS		0x00080000ULL
-#define LX_CLONE_PARENT_SETTID	0x00100000ULL
-#define LX_CLONE_CHILD_CLEARTID	0x00200000ULL
-#define LX_CLONE_DETACHED	0x00400000ULL	/* ignored by Linux; musl still passes it */
-#define LX_CLONE_CHILD_SETTID	0x01000000ULL
-/* A thread: what every libc's pthread_create() asks for. */
-#define LX_THREAD_FLAGS		(LX_CLONE_VM | LX_CLONE_FS | LX_CLONE_FILES | LX_CLONE_SIGHAND | \
-				 LX_CLONE_THREAD)
-#define LX_THREAD_OPTIONS	(LX_CLONE_SYSVSEM | LX_CLONE_SETTLS | LX_CLONE_PARENT_SETTID | \
-				 LX_CLONE_CHILD_CLEARTID | LX_CLONE_CHILD_SETTID | LX_CLONE_DETACHED)
 #define LX_CLONE_ARGS_MIN	64	/* CLONE_ARGS_SIZE_VER0 */
 #define LX_SLICE_NS		(10 * 1000 * 1000)	/* a thread runs this long while others wait */
 
-/* struct clone_args, as far as the threads' fields go (clone3). */
-struct lx_clone_args {
-	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
-};
 
 static struct lx_thread *thread_new(struct pkvm_vm *vm, int tid)
 {
@@ -61,11 +41,31 @@ static void thread_free(struct lx_thread *t)
 
 int lx_threads_init(struct pkvm_vm *vm, struct pkvm_linux *lx)
 {
-	lx->threads[0] = thread_new(vm, LX_PID);
+	lx->threads[0] = thread_new(vm, LX_PID);	/* the process's own id */
 	lx->cur = 0;
 	lx->nthreads = 1;
-	lx->next_tid = LX_PID + 1;
+	lx->last_tid = LX_PID;
 	return lx->threads[0] ? 0 : -ENOMEM;
+}
+
+void lx_threads_forked(struct pkvm_linux *lx, int32_t tid, uint64_t clear_tid)
+{
+	struct lx_thread *t = lx->threads[lx->cur];
+
+	for (unsigned i = 0; i < LX_MAX_THREADS; i++) {
+		if (i != lx->cur)
+			thread_free(lx->threads[i]);
+		lx->threads[i] = NULL;
+	}
+	lx->threads[0] = t;
+	lx->cur = 0;
+	lx->nthreads = 1;
+	lx->yield = lx->exiting = lx->idle = lx->deadlocked = false;
+	lx->slice_end = 0;
+	t->tid = tid;
+	t->clear_tid = clear_tid;
+	t->blocked = false;
+	t->restart.valid = false;
 }
 
 void lx_threads_destroy(struct pkvm_linux *lx)
@@ -295,8 +295,10 @@ static int64_t new_thread(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t fl
 	int32_t tid;
 	int err;
 
+	if (lx_clone_is_process(flags))
+		return lx_fork(vm, lx, flags, stack, parent_tid, child_tid, tls);
 	if ((flags & LX_THREAD_FLAGS) != LX_THREAD_FLAGS)
-		return -ENOSYS;		/* a new process (fork) is not served yet */
+		return -EINVAL;		/* shared memory but not all else: not offered */
 	if (flags & ~(LX_THREAD_FLAGS | LX_THREAD_OPTIONS | 0xff))
 		return -EINVAL;
 	if (!stack)
@@ -308,7 +310,7 @@ static int64_t new_thread(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t fl
 		;
 	if (slot == LX_MAX_THREADS)
 		return -EAGAIN;		/* RLIMIT_NPROC, as Linux says it */
-	tid = (int32_t)lx->next_tid;
+	tid = lx_new_id(lx);
 	t = thread_new(vm, tid);
 	if (!t)
 		return -ENOMEM;
@@ -333,7 +335,6 @@ static int64_t new_thread(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t fl
 	t->clear_tid = (flags & LX_CLONE_CHILD_CLEARTID) ? child_tid : 0;
 	lx->threads[slot] = t;
 	lx->nthreads++;
-	lx->next_tid++;
 	if (lx->nthreads == 2)
 		new_slice(vm, lx);	/* from now on threads share the vCPU in slices */
 	return tid;
@@ -356,8 +357,12 @@ LX_HANDLER_DEF(lx_sys_clone3)
 	if (err)
 		return lx_ret(result, err);
 	/* (pidfd is read only with CLONE_PIDFD, which new_thread() refuses.) */
-	if (!(ca.flags & LX_CLONE_VM))
-		return lx_ret(result, -ENOSYS);		/* a new process (fork) is not served yet */
+	if (ca.flags & LX_CSIGNAL || ca.exit_signal > LX_NR_SIGNALS)
+		return lx_ret(result, -EINVAL);
+	if (lx_clone_is_process(ca.flags))
+		return lx_ret(result, lx_fork(vm, lx, ca.flags | ca.exit_signal,
+					      ca.stack_size ? ca.stack + ca.stack_size : 0,
+					      ca.parent_tid, ca.child_tid, ca.tls));
 	if (ca.exit_signal || !ca.stack_size || ca.stack + ca.stack_size < ca.stack)
 		return lx_ret(result, -EINVAL);
 	return lx_ret(result, new_thread(vm, lx, ca.flags, ca.stack + ca.stack_size,

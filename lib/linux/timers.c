@@ -80,6 +80,9 @@ void lx_wakeup_rearm(struct pkvm_vm *vm, struct pkvm_linux *lx)
 	next = lx_threads_slice_end(lx);
 	if (next && (!first || next < first))
 		first = next;
+	next = lx_procs_check_at(lx);
+	if (next && (!first || next < first))
+		first = next;
 	pkvm_wake_at(vm, first);
 }
 
@@ -120,7 +123,7 @@ LX_HANDLER_DEF(lx_sys_timer_create)
 		if (err)
 			return lx_ret(result, err);
 		/* SIGEV_THREAD is the libc's, on top of SIGEV_THREAD_ID; the only thread is the program. */
-		if (ev.notify == LX_SIGEV_THREAD_ID && ev.tid != LX_PID)
+		if (ev.notify == LX_SIGEV_THREAD_ID && ev.tid != lx->pid)
 			return lx_ret(result, -EINVAL);
 		if (ev.notify != LX_SIGEV_SIGNAL && ev.notify != LX_SIGEV_NONE &&
 		    ev.notify != LX_SIGEV_THREAD_ID)

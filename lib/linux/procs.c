@@ -1,0 +1,490 @@
+/* procs.c: the guest's processes: their shared table, ids, groups, and signals between them. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "personality.h"
+
+#define LX_SI_USER		0
+#define LX_CHECK_NS		(10 * 1000 * 1000)	/* a busy process looks at its slot this often */
+
+static size_t table_size(unsigned max)
+{
+	return sizeof(struct lx_procs) + (size_t)max * sizeof(struct lx_proc);
+}
+
+int lx_procs_init(struct pkvm_vm *vm, struct pkvm_linux *lx)
+{
+	unsigned max = lx->config.max_procs;
+	pthread_mutexattr_t attr;
+	struct lx_procs *p;
+	int err;
+
+	lx->pid = LX_PID;
+	if (max <= 1)
+		return 0;
+	if (max > LX_MAX_PROCS)
+		return -EINVAL;
+	err = pkvm_vm_enable_fork(vm);
+	if (err)
+		return err;
+	p = mmap(NULL, table_size(max), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	lx->procs = p;
+	p->max = max;
+	for (unsigned i = 0; i < max; i++)
+		p->slot[i].doorbell = -1;
+	for (unsigned i = 0; i < max; i++) {
+		p->slot[i].doorbell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (p->slot[i].doorbell < 0)
+			return -errno;
+	}
+	/*
+	 * A pidfd of this process: readable in every other one once it is gone,
+	 * even killed where nothing could tell them (pidfd_open(), Linux 5.3).
+	 */
+	p->first = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	pthread_mutex_init(&p->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	p->next_id = LX_PID + 1;
+	p->slot[0].state = LX_PROC_LIVE;
+	p->slot[0].pid = p->slot[0].pgid = p->slot[0].sid = LX_PID;
+	p->slot[0].ppid = LX_PPID;
+	p->slot[0].host_pid = getpid();
+	lx->slot = 0;
+	pkvm_vm_share_frames(vm, &p->frames);
+	return 0;
+}
+
+static void ring(int doorbell)
+{
+	uint64_t one = 1;
+
+	if (write(doorbell, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, so the doorbell is ringing already. */
+	}
+}
+
+/* The first process ended: the others end too, as a PID namespace ends with its init. */
+void lx_procs_end_all(struct pkvm_linux *lx)
+{
+	struct lx_procs *p = lx->procs;
+
+	if (!p || lx->slot != 0)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->over = true;
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 1; i < p->max; i++)
+		if (p->slot[i].state == LX_PROC_LIVE)
+			ring(p->slot[i].doorbell);
+}
+
+void lx_procs_destroy(struct pkvm_linux *lx)
+{
+	struct lx_procs *p = lx->procs;
+
+	if (!p)
+		return;
+	lx_procs_end_all(lx);
+	for (unsigned i = 0; i < p->max; i++)
+		if (p->slot[i].doorbell >= 0)
+			close(p->slot[i].doorbell);
+	if (p->first >= 0)
+		close(p->first);
+	munmap(p, table_size(p->max));
+	lx->procs = NULL;
+}
+
+static void post(struct lx_proc *s, int sig, const struct lx_siginfo *info);
+
+int lx_procs_new(struct pkvm_linux *lx, int exit_signal, unsigned *slot, int32_t *pid)
+{
+	struct lx_procs *p = lx->procs;
+	int err = -EAGAIN;	/* the process limit, as RLIMIT_NPROC says it */
+
+	pthread_mutex_lock(&p->lock);
+	for (unsigned i = 0; i < p->max; i++) {
+		struct lx_proc *s = &p->slot[i], *me = &p->slot[lx->slot];
+
+		if (s->state != LX_PROC_FREE)
+			continue;
+		memset(s->info, 0, sizeof(s->info));
+		s->state = LX_PROC_LIVE;
+		s->pid = p->next_id++;
+		s->ppid = me->pid;
+		s->pgid = me->pgid;
+		s->sid = me->sid;
+		s->host_pid = 0;
+		s->exit_signal = exit_signal;
+		s->status = 0;
+		s->reaps_children = false;
+		s->pending = 0;
+		*slot = i;
+		*pid = s->pid;
+		err = 0;
+		break;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+void lx_procs_free(struct pkvm_linux *lx, unsigned slot)
+{
+	pthread_mutex_lock(&lx->procs->lock);
+	lx->procs->slot[slot].state = LX_PROC_FREE;
+	pthread_mutex_unlock(&lx->procs->lock);
+}
+
+/* Under the lock: the live process @pid, NULL if none. */
+static struct lx_proc *live(struct lx_procs *p, int32_t pid)
+{
+	for (unsigned i = 0; i < p->max; i++)
+		if (p->slot[i].state == LX_PROC_LIVE && p->slot[i].pid == pid)
+			return &p->slot[i];
+	return NULL;
+}
+
+/* Under the lock: @child ended; its parent is told, with @child's exit signal if any. */
+static int notify_parent(struct lx_procs *p, struct lx_proc *child)
+{
+	struct lx_proc *parent = live(p, child->ppid);
+
+	if (!parent)
+		return -1;
+	if (child->exit_signal) {
+		struct lx_siginfo info = { .signo = child->exit_signal };
+
+		info.code = lx_wait_status_code(child->status);
+		info.child.pid = child->pid;
+		info.child.uid = LX_UID;
+		info.child.status = lx_wait_status_value(child->status);
+		post(parent, child->exit_signal, &info);
+	}
+	/* A parent that ignores SIGCHLD leaves no zombies (Linux's autoreap). */
+	if (parent->reaps_children)
+		child->state = LX_PROC_FREE;
+	return parent->doorbell;
+}
+
+void lx_procs_exit(struct pkvm_linux *lx, int status)
+{
+	struct lx_procs *p = lx->procs;
+	struct lx_proc *me = &p->slot[lx->slot];
+	int rings[LX_MAX_PROCS + 1];
+	unsigned nrings = 0;
+
+	pthread_mutex_lock(&p->lock);
+	me->status = status;
+	me->state = LX_PROC_ZOMBIE;
+	/* Its children go to the first process, as orphans go to a PID namespace's init. */
+	for (unsigned i = 0; i < p->max; i++) {
+		struct lx_proc *s = &p->slot[i];
+
+		if (s->state == LX_PROC_FREE || s->ppid != me->pid || s == me)
+			continue;
+		s->ppid = p->slot[0].pid;
+		if (s->state == LX_PROC_ZOMBIE && (rings[nrings] = notify_parent(p, s)) >= 0)
+			nrings++;
+	}
+	if ((rings[nrings] = notify_parent(p, me)) >= 0)
+		nrings++;
+	else
+		me->state = LX_PROC_FREE;	/* no parent left to wait for it */
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < nrings; i++)
+		ring(rings[i]);
+}
+
+int32_t lx_new_id(struct pkvm_linux *lx)
+{
+	struct lx_procs *p = lx->procs;
+	int32_t id;
+
+	if (!p)
+		return ++lx->last_tid;
+	pthread_mutex_lock(&p->lock);
+	id = p->next_id++;
+	pthread_mutex_unlock(&p->lock);
+	return id;
+}
+
+void lx_procs_pollfds(const struct pkvm_linux *lx, struct pollfd pfd[2])
+{
+	const struct lx_procs *p = lx ? lx->procs : NULL;
+
+	pfd[0] = (struct pollfd){ .fd = p ? p->slot[lx->slot].doorbell : -1, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = p && lx->slot ? p->first : -1, .events = POLLIN };
+}
+
+/* Has the first process's host process gone, however it went? */
+static bool first_gone(const struct lx_procs *p)
+{
+	struct pollfd pfd = { .fd = p->first, .events = POLLIN };
+	const struct timespec now = { 0, 0 };
+
+	return p->first >= 0 && ppoll(&pfd, 1, &now, NULL) > 0;
+}
+
+uint64_t lx_procs_check_at(const struct pkvm_linux *lx)
+{
+	struct lx_procs *p = lx->procs;
+
+	if (!p)
+		return 0;
+	for (unsigned i = 0; i < p->max; i++)
+		if (i != lx->slot && p->slot[i].state == LX_PROC_LIVE)
+			return pkvm_now_ns() + LX_CHECK_NS;
+	return 0;
+}
+
+/* Under the lock: make @sig pending in @s with @info (a standard signal pending already stays one). */
+static void post(struct lx_proc *s, int sig, const struct lx_siginfo *info)
+{
+	uint64_t bit = 1ULL << (sig - 1);
+
+	if (!(s->pending & bit))
+		s->info[sig - 1] = *info;
+	s->pending |= bit;
+}
+
+void lx_procs_take_signals(struct pkvm_linux *lx)
+{
+	struct lx_procs *p = lx->procs;
+	struct lx_proc *me;
+	struct lx_siginfo info[LX_NR_SIGNALS];
+	uint64_t pending, drain;
+	bool over;
+
+	if (!p)
+		return;
+	me = &p->slot[lx->slot];
+	if (read(me->doorbell, &drain, sizeof(drain)) < 0) {
+		/* EAGAIN: nobody rang; the slot is looked at all the same. */
+	}
+	pthread_mutex_lock(&p->lock);
+	pending = me->pending;
+	me->pending = 0;
+	memcpy(info, me->info, sizeof(info));
+	over = p->over;
+	pthread_mutex_unlock(&p->lock);
+	if (lx->slot != 0 && (over || first_gone(p)))
+		lx->sig.killed = true;
+	while (pending) {
+		int sig = __builtin_ctzll(pending) + 1;
+
+		pending &= pending - 1;
+		if (sig == SIGKILL)
+			lx->sig.killed = true;
+		else
+			lx_signal_send(lx, sig, &info[sig - 1]);
+	}
+}
+
+/* Does @s match kill()'s or wait's @pid (> 0: that process, 0: @pgid's group, < -1: -pid's)? */
+static bool matches(const struct lx_proc *s, int32_t pid, int32_t pgid)
+{
+	if (pid > 0)
+		return s->pid == pid;
+	if (pid == 0)
+		return s->pgid == pgid;
+	if (pid < -1)
+		return s->pgid == -pid;
+	return true;
+}
+
+enum lx_action lx_procs_kill(struct pkvm_vm *vm, struct pkvm_linux *lx, int32_t pid, uint64_t sig,
+			     int64_t *result)
+{
+	struct lx_procs *p = lx->procs;
+	struct lx_siginfo info = { .signo = (int32_t)sig, .code = LX_SI_USER,
+				   .kill = { lx->pid, LX_UID } };
+	int rings[LX_MAX_PROCS];
+	unsigned found = 0, nrings = 0;
+	bool self = false;
+
+	(void)vm;
+	if (!p || pid == lx->pid)
+		return lx_signal_self(lx, sig, LX_SI_USER, result);
+	if (sig > LX_NR_SIGNALS)
+		return lx_ret(result, -EINVAL);
+	if (pid == INT32_MIN)
+		return lx_ret(result, -ESRCH);	/* -pid would overflow, as Linux says */
+	pthread_mutex_lock(&p->lock);
+	for (unsigned i = 0; i < p->max; i++) {
+		struct lx_proc *s = &p->slot[i];
+
+		if (s->state == LX_PROC_FREE || !matches(s, pid, p->slot[lx->slot].pgid))
+			continue;
+		/* kill(-1): every process but the first (the sandbox's init) and the caller. */
+		if (pid == -1 && (i == 0 || i == lx->slot))
+			continue;
+		found++;
+		if (i == lx->slot) {
+			self = true;
+			continue;
+		}
+		if (sig && s->state == LX_PROC_LIVE) {
+			post(s, (int)sig, &info);
+			rings[nrings++] = s->doorbell;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < nrings; i++)
+		ring(rings[i]);
+	if (!found)
+		return lx_ret(result, -ESRCH);
+	if (self)
+		return lx_signal_self(lx, sig, LX_SI_USER, result);
+	return lx_ret(result, 0);
+}
+
+/* A field of this process's slot, or what a lone process has. */
+static int32_t my(const struct pkvm_linux *lx, size_t offset, int32_t alone)
+{
+	if (!lx->procs)
+		return alone;
+	return *(const int32_t *)((const char *)&lx->procs->slot[lx->slot] + offset);
+}
+
+LX_HANDLER_DEF(lx_sys_getpid)
+{
+	return lx_ret(result, lx->pid);
+}
+
+LX_HANDLER_DEF(lx_sys_getppid)
+{
+	return lx_ret(result, my(lx, offsetof(struct lx_proc, ppid), LX_PPID));
+}
+
+/* The slot of process @pid (0: the caller), under the lock; NULL if none. */
+static struct lx_proc *find(struct pkvm_linux *lx, int32_t pid)
+{
+	struct lx_procs *p = lx->procs;
+
+	if (pid == 0)
+		return &p->slot[lx->slot];
+	for (unsigned i = 0; i < p->max; i++)
+		if (p->slot[i].state != LX_PROC_FREE && p->slot[i].pid == pid)
+			return &p->slot[i];
+	return NULL;
+}
+
+/* getpgid() and getsid(): a field of process @pid's slot. */
+static enum lx_action get_id(struct pkvm_linux *lx, int32_t pid, size_t offset, int64_t *result)
+{
+	struct lx_proc *s;
+	int64_t id = -ESRCH;
+
+	if (pid < 0)
+		return lx_ret(result, -ESRCH);
+	if (!lx->procs)
+		return lx_ret(result, pid == 0 || pid == LX_PID ? LX_PID : -ESRCH);
+	pthread_mutex_lock(&lx->procs->lock);
+	s = find(lx, pid);
+	if (s)
+		id = *(int32_t *)((char *)s + offset);
+	pthread_mutex_unlock(&lx->procs->lock);
+	return lx_ret(result, id);
+}
+
+LX_HANDLER_DEF(lx_sys_getpgid)
+{
+	return get_id(lx, (int32_t)args[0], offsetof(struct lx_proc, pgid), result);
+}
+
+LX_HANDLER_DEF(lx_sys_getpgrp)
+{
+	return get_id(lx, 0, offsetof(struct lx_proc, pgid), result);
+}
+
+LX_HANDLER_DEF(lx_sys_getsid)
+{
+	return get_id(lx, (int32_t)args[0], offsetof(struct lx_proc, sid), result);
+}
+
+/*
+ * setpgid(): the caller or a child of its into a group of the caller's
+ * session (a new one named by the process's own pid), as Linux allows.
+ */
+LX_HANDLER_DEF(lx_sys_setpgid)
+{
+	int32_t pid = (int32_t)args[0], pgid = (int32_t)args[1];
+	struct lx_procs *p = lx->procs;
+	struct lx_proc *s, *me;
+	int64_t err = 0;
+
+	if (pid < 0 || pgid < 0)
+		return lx_ret(result, -EINVAL);
+	if (!p && pid != 0 && pid != LX_PID)
+		return lx_ret(result, -ESRCH);
+	if (!p)		/* alone, it leads its session: only its own group, as it is */
+		return lx_ret(result, pgid == 0 || pgid == LX_PID ? 0 : -EPERM);
+	pthread_mutex_lock(&p->lock);
+	me = &p->slot[lx->slot];
+	s = find(lx, pid);
+	if (!s || (s != me && s->ppid != me->pid)) {
+		err = -ESRCH;
+		goto out;
+	}
+	if (pgid == 0)
+		pgid = s->pid;
+	if (s->sid != me->sid || s->sid == s->pid) {
+		err = -EPERM;			/* another session, or a session leader */
+		goto out;
+	}
+	if (pgid != s->pid) {
+		bool exists = false;
+
+		for (unsigned i = 0; i < p->max; i++)
+			exists |= p->slot[i].state != LX_PROC_FREE && p->slot[i].pgid == pgid &&
+				  p->slot[i].sid == me->sid;
+		if (!exists) {
+			err = -EPERM;
+			goto out;
+		}
+	}
+	s->pgid = pgid;
+out:
+	pthread_mutex_unlock(&p->lock);
+	return lx_ret(result, err);
+}
+
+LX_HANDLER_DEF(lx_sys_setsid)
+{
+	struct lx_procs *p = lx->procs;
+	struct lx_proc *me;
+	int64_t ret = -EPERM;
+	bool leader = false;
+
+	if (!p)
+		return lx_ret(result, -EPERM);	/* alone, it leads its group already */
+	pthread_mutex_lock(&p->lock);
+	me = &p->slot[lx->slot];
+	for (unsigned i = 0; i < p->max; i++)
+		leader |= p->slot[i].state != LX_PROC_FREE && p->slot[i].pgid == me->pid;
+	if (!leader) {
+		me->pgid = me->sid = me->pid;
+		ret = me->pid;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return lx_ret(result, ret);
+}
+
+void lx_procs_note_sigchld(struct pkvm_linux *lx, bool reaps_children)
+{
+	if (!lx->procs)
+		return;
+	pthread_mutex_lock(&lx->procs->lock);
+	lx->procs->slot[lx->slot].reaps_children = reaps_children;
+	pthread_mutex_unlock(&lx->procs->lock);
+}

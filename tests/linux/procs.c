@@ -1,0 +1,325 @@
+/*
+ * procs.c: processes, natively and under pksandbox (tests/native_diff.list):
+ * fork and wait statuses, copy-on-write memory on both sides, SIGCHLD, kill
+ * between processes, a pipe between two children, waitid, vfork, process
+ * groups.  "procs bomb" forks until fork fails (test_linux.sh, with
+ * --max-procs).  Prints nothing that differs between runs (no pids).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int failures;
+
+#define CHECK(cond, what) do { \
+	if (cond) printf("ok   %s\n", what); \
+	else { printf("FAIL %s (errno %d)\n", what, errno); failures++; } \
+	fflush(stdout); \
+} while (0)
+
+static const char *signame(int sig)
+{
+	switch (sig) {
+	case SIGTERM: return "TERM";
+	case SIGKILL: return "KILL";
+	case SIGSEGV: return "SEGV";
+	case SIGUSR1: return "USR1";
+	default: return "another signal";
+	}
+}
+
+static void describe(const char *what, int status)
+{
+	if (WIFEXITED(status))
+		printf("%s: exited %d\n", what, WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		printf("%s: killed by %s\n", what, signame(WTERMSIG(status)));
+	else
+		printf("%s: status %#x\n", what, status);
+	fflush(stdout);
+}
+
+static pid_t child(int (*fn)(void *), void *arg)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		_exit(fn(arg));
+	return pid;
+}
+
+static int exit_with(void *arg)
+{
+	return (int)(long)arg;
+}
+
+static int die_by_term(void *arg)
+{
+	(void)arg;
+	raise(SIGTERM);
+	return 99;
+}
+
+static void statuses(void)
+{
+	int status;
+	pid_t pid = child(exit_with, (void *)7L);
+
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid returns the child");
+	describe("exit(7)", status);
+	pid = child(die_by_term, NULL);
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid of a killed child");
+	describe("raise(SIGTERM)", status);
+	CHECK(waitpid(-1, &status, WNOHANG) < 0 && errno == ECHILD, "no children: ECHILD");
+}
+
+static volatile int shared_value = 1;
+static char *buffer;
+
+static int check_copy(void *arg)
+{
+	int *fds = arg;
+	char c;
+
+	/* Wait until the parent wrote its copy, then look at ours. */
+	if (read(fds[0], &c, 1) != 1)
+		return 10;
+	if (shared_value != 1 || buffer[0] != 'a' || buffer[(1 << 20) - 1] != 'a')
+		return 11;
+	shared_value = 3;
+	memset(buffer, 'c', 1 << 20);
+	return 0;
+}
+
+static void copy_on_write(void)
+{
+	int fds[2], status;
+	pid_t pid;
+
+	buffer = malloc(1 << 20);
+	memset(buffer, 'a', 1 << 20);
+	pipe(fds);
+	pid = child(check_copy, fds);
+	shared_value = 2;
+	memset(buffer, 'b', 1 << 20);
+	write(fds[1], "x", 1);
+	waitpid(pid, &status, 0);
+	describe("child saw its own copy", status);
+	CHECK(shared_value == 2 && buffer[0] == 'b' && buffer[(1 << 20) - 1] == 'b',
+	      "the parent keeps its own writes");
+	close(fds[0]);
+	close(fds[1]);
+	free(buffer);
+}
+
+static volatile sig_atomic_t got_chld;
+
+static void on_chld(int sig)
+{
+	(void)sig;
+	got_chld++;
+}
+
+static int wait_for_usr1(void *arg)
+{
+	sigset_t none;
+
+	(void)arg;
+	sigemptyset(&none);
+	sigsuspend(&none);	/* the handler exits */
+	return 1;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	_exit(42);
+}
+
+static void signals_between(void)
+{
+	struct sigaction sa = { .sa_handler = on_chld };
+	sigset_t chld, old;
+	int status;
+	pid_t pid;
+
+	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigaddset(&chld, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	pid = child(wait_for_usr1, NULL);
+	CHECK(kill(pid, 0) == 0, "kill(child, 0)");
+	CHECK(kill(pid, SIGUSR1) == 0, "kill(child, SIGUSR1)");
+	while (!got_chld)
+		sigsuspend(&old);
+	CHECK(got_chld == 1, "SIGCHLD came, during sigsuspend");
+	waitpid(pid, &status, 0);
+	describe("a handler's _exit(42)", status);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	CHECK(kill(pid, 0) < 0 && errno == ESRCH, "a reaped child is gone: ESRCH");
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+}
+
+static int producer(void *arg)
+{
+	int *fds = arg;
+	char line[64];
+
+	dup2(fds[1], 1);
+	close(fds[0]);
+	close(fds[1]);
+	/* 200 KiB: more than a pipe holds, so the reader must be running meanwhile. */
+	for (int i = 0; i < 3200; i++) {
+		snprintf(line, sizeof(line), "%063d", i);
+		line[63] = '\n';
+		if (write(1, line, 64) != 64)
+			return 2;
+	}
+	return 0;
+}
+
+static int consumer(void *arg)
+{
+	int *fds = arg;
+	char buf[4096];
+	long total = 0;
+	ssize_t n;
+
+	dup2(fds[0], 0);
+	close(fds[0]);
+	close(fds[1]);
+	while ((n = read(0, buf, sizeof(buf))) > 0)
+		total += n;
+	return total == 3200 * 64 ? 0 : 3;
+}
+
+static void pipeline(void)
+{
+	int fds[2], s1, s2;
+	pid_t a, b;
+
+	pipe(fds);
+	a = child(producer, fds);
+	b = child(consumer, fds);
+	close(fds[0]);
+	close(fds[1]);
+	/* Wait for the producer first: it blocks on a full pipe until the consumer reads. */
+	waitpid(a, &s1, 0);
+	waitpid(b, &s2, 0);
+	describe("producer", s1);
+	describe("consumer of 200 KiB through dup2'd 0 and 1", s2);
+}
+
+static int sleeper(void *arg)
+{
+	int *fds = arg;
+	char c;
+
+	close(fds[1]);
+	return read(fds[0], &c, 1) == 0 ? 5 : 6;	/* EOF once the parent closes */
+}
+
+static void no_hang_and_waitid(void)
+{
+	siginfo_t si;
+	int fds[2];
+	pid_t pid;
+
+	pipe(fds);
+	pid = child(sleeper, fds);
+	CHECK(waitpid(pid, NULL, WNOHANG) == 0, "WNOHANG: still running");
+	memset(&si, 0xff, sizeof(si));
+	CHECK(waitid(P_PID, pid, &si, WEXITED | WNOHANG) == 0 && si.si_pid == 0,
+	      "waitid WNOHANG: si_pid 0");
+	close(fds[1]);
+	memset(&si, 0, sizeof(si));
+	CHECK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT) == 0 && si.si_pid == pid &&
+	      si.si_code == CLD_EXITED && si.si_status == 5 && si.si_signo == SIGCHLD,
+	      "waitid WNOWAIT: CLD_EXITED, status 5");
+	CHECK(waitid(P_ALL, 0, &si, WEXITED) == 0 && si.si_pid == pid, "waitid reaps it");
+	CHECK(waitid(P_ALL, 0, &si, WEXITED) < 0 && errno == ECHILD, "then ECHILD");
+	close(fds[0]);
+}
+
+static void identities(void)
+{
+	int fds[2], status;
+	pid_t me = getpid(), pid;
+
+	pipe(fds);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		int ok = getppid() == me && getpid() != me && getpgrp() == getpgid(me) &&
+			 setpgid(0, 0) == 0 && getpgrp() == getpid() && getsid(0) == getsid(me);
+
+		_exit(ok ? 0 : 1);
+	}
+	waitpid(pid, &status, 0);
+	describe("getppid, getpgrp, setpgid(0, 0), getsid in the child", status);
+	pid = vfork();
+	if (pid == 0)
+		_exit(8);
+	waitpid(pid, &status, 0);
+	describe("vfork", status);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static int pause_forever(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return 0;
+}
+
+/* Fork until fork fails; every child waits to be killed. */
+static void bomb(void)
+{
+	pid_t pids[4096];
+	int n = 0, status;
+
+	for (;;) {
+		pid_t pid = n < 4096 ? child(pause_forever, NULL) : -1;
+
+		if (pid < 0)
+			break;
+		pids[n++] = pid;
+	}
+	printf("fork failed after %d children: %s\n", n, errno == EAGAIN ? "EAGAIN" : "not EAGAIN");
+	for (int i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	for (int i = 0; i < n; i++)
+		if (waitpid(pids[i], &status, 0) != pids[i] || !WIFSIGNALED(status))
+			failures++;
+	printf("all %d reaped, killed by SIGKILL\n", n);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "bomb")) {
+		bomb();
+		return failures ? 1 : 0;
+	}
+	statuses();
+	copy_on_write();
+	signals_between();
+	pipeline();
+	no_hang_and_waitid();
+	identities();
+	printf("%d failures\n", failures);
+	return failures ? 1 : 0;
+}
