@@ -723,6 +723,18 @@ struct pkvm_linux_trace {
 	const char *line;
 };
 
+/*
+ * A tmpfs for the guest: an empty writable tree at guest path @path (absolute)
+ * whose files may hold @size bytes together (0: 64 MiB; beyond it ENOSPC).
+ * Its host side is a private directory in /dev/shm (else /tmp) that only the
+ * sandbox sees, removed when the guest's first process is destroyed.  An
+ * array of these ends with a NULL @path.
+ */
+struct pkvm_linux_tmpfs {
+	const char *path;
+	uint64_t size;
+};
+
 struct pkvm_linux_config {
 	int stdin_fd;			/* host fd for guest fd 0, -1: closed */
 	int stdout_fd;			/* host fd for guest fd 1, -1: closed */
@@ -797,6 +809,22 @@ struct pkvm_linux_config {
 	 * snapshot taken it fails (EAGAIN) too: a child could not restore it.
 	 */
 	unsigned max_procs;
+	/*
+	 * The guest's working directory at the start, an absolute guest path
+	 * inside ro_paths (NULL: "/"); attaching fails with -ENOENT or
+	 * -ENOTDIR if it is not an allowed directory, -EINVAL if relative.
+	 */
+	const char *cwd;
+	/*
+	 * Host directory trees the guest may change: create, write, truncate,
+	 * rename, link, unlink, mkdir and rmdir beneath each, at the same path,
+	 * under the rules of ro_paths (no symbolic link followed or made, never
+	 * above the root, no kernel file system); NULL-terminated, may be NULL.
+	 * Each must be an existing directory (-ENOTDIR otherwise).
+	 */
+	const char *const *rw_paths;
+	/* In-memory writable trees (see struct pkvm_linux_tmpfs); may be NULL. */
+	const struct pkvm_linux_tmpfs *tmpfs;
 };
 
 /*

@@ -183,6 +183,21 @@ int pkvm_lockdown_allow_ioctl(struct pkvm_lockdown *rules, int fd, unsigned long
 				SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, request));
 }
 
+/* Opens as the personality's walk makes them (below), with @extra flags allowed too. */
+static int allow_openat(scmp_filter_ctx ctx, uint64_t extra)
+{
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 2,
+				SCMP_A0(SCMP_CMP_LT, 0x80000000ULL),
+				SCMP_A2(SCMP_CMP_MASKED_EQ,
+					0xffffffffULL & ~(uint64_t)(LX_OPEN_ALLOWED | extra),
+					(uint64_t)O_NOFOLLOW));
+}
+
+int pkvm_lockdown_allow_open_flags(struct pkvm_lockdown *rules, uint64_t flags)
+{
+	return allow_openat(rules->ctx, flags);
+}
+
 int pkvm_lockdown_allow_call(struct pkvm_lockdown *rules, const char *name)
 {
 	return allow(rules->ctx, name);
@@ -225,11 +240,7 @@ static int build(scmp_filter_ctx ctx, struct pkvm_vm *vm)
 	 * component-by-component walk under the --ro roots (paths.c).
 	 */
 	if (!err)
-		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 2,
-				       SCMP_A0(SCMP_CMP_LT, 0x80000000ULL),
-				       SCMP_A2(SCMP_CMP_MASKED_EQ,
-					       0xffffffffULL & ~(uint64_t)LX_OPEN_ALLOWED,
-					       (uint64_t)O_NOFOLLOW));
+		err = allow_openat(ctx, 0);
 	/* Signals to this process only: pkvm_interrupt()'s kick, the host libc's abort(). */
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,

@@ -261,6 +261,12 @@ int pkvm_exit_servers_lockdown(struct pkvm_vm *vm, struct pkvm_lockdown *rules);
 void pkvm_exit_servers_release(struct pkvm_vm *vm);
 /* seccomp.c: for a server's lockdown(): allow ioctl @request on host @fd. */
 int pkvm_lockdown_allow_ioctl(struct pkvm_lockdown *rules, int fd, unsigned long request);
+/*
+ * seccomp.c: for a server's lockdown(): allow the descriptor-relative,
+ * O_NOFOLLOW opens the personality makes with @flags (O_WRONLY, O_CREAT...)
+ * as well as the read-only ones always allowed.
+ */
+int pkvm_lockdown_allow_open_flags(struct pkvm_lockdown *rules, uint64_t flags);
 /* seccomp.c: for a server's lockdown(): allow host system call @name, with any arguments. */
 int pkvm_lockdown_allow_call(struct pkvm_lockdown *rules, const char *name);
 

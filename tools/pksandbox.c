@@ -38,6 +38,9 @@ struct options {
 	unsigned nro_special, max_fds, max_procs;
 	const char *env[MAX_LIST + 1];	/* NULL-terminated */
 	unsigned nro, nenv;
+	const char *rw[MAX_LIST + 1];	/* NULL-terminated */
+	unsigned nrw, ntmpfs;
+	struct pkvm_linux_tmpfs tmpfs[MAX_LIST + 1];	/* ends with a NULL path */
 	char **argv;		/* the program and its arguments */
 };
 
@@ -62,6 +65,11 @@ static void usage(FILE *out)
 		"                    read-only; may be repeated (default: no files at all);\n"
 		"                    /proc, /sys, /dev, devices and kernel file systems are\n"
 		"                    refused, there and below\n"
+		"  --rw=PATH         let the program change the directory tree PATH: create,\n"
+		"                    write, rename, link, remove files and directories in it\n"
+		"                    (same rules as --ro); may be repeated\n"
+		"  --tmpfs=PATH[:SIZE]  an empty writable tree in memory at PATH, of at most\n"
+		"                    SIZE bytes (K, M or G suffix; default 64M), gone at the end\n"
 		"  --ro-special=PATH like --ro, and PATH may be or hold those: /proc is this\n"
 		"                    process (its memory too), so give exact files\n"
 		"  --max-fds=N       files the program may have open, its RLIMIT_NOFILE\n"
@@ -138,7 +146,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_PKEYS = 256, OPT_MEMORY, OPT_TIMEOUT, OPT_CAPS, OPT_VERSION, OPT_RO, OPT_ENV,
 	       OPT_TRACE, OPT_STATS, OPT_NO_SECCOMP, OPT_RO_SPECIAL, OPT_MAX_FDS,
-	       OPT_ADDRESS_SPACE, OPT_MAX_PROCS };
+	       OPT_ADDRESS_SPACE, OPT_MAX_PROCS, OPT_RW, OPT_TMPFS };
 	static const struct option longopts[] = {
 		{ "pkeys", required_argument, NULL, OPT_PKEYS },
 		{ "memory", required_argument, NULL, OPT_MEMORY },
@@ -153,6 +161,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "ro-special", required_argument, NULL, OPT_RO_SPECIAL },
 		{ "max-fds", required_argument, NULL, OPT_MAX_FDS },
 		{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
+		{ "rw", required_argument, NULL, OPT_RW },
+		{ "tmpfs", required_argument, NULL, OPT_TMPFS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -210,6 +220,26 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case OPT_MAX_FDS:
 			o->max_fds = parse_count("--max-fds", optarg, 3, 1024);
 			break;
+		case OPT_RW:
+			if (o->nrw == MAX_LIST || !*optarg)
+				die(EXIT_OWN_ERROR, "--rw: empty path or too many");
+			o->rw[o->nrw++] = optarg;
+			break;
+		case OPT_TMPFS: {
+			char *colon = strchr(optarg, ':');
+			struct pkvm_linux_tmpfs *t = &o->tmpfs[o->ntmpfs];
+
+			if (o->ntmpfs == MAX_LIST || optarg[0] != '/')
+				die(EXIT_OWN_ERROR, "--tmpfs: '%s' is not an absolute PATH[:SIZE]", optarg);
+			if (colon) {
+				*colon = '\0';
+				if (parse_size(colon + 1, &t->size) || t->size == 0)
+					die(EXIT_OWN_ERROR, "--tmpfs: '%s' is not a size", colon + 1);
+			}
+			t->path = optarg;
+			o->ntmpfs++;
+			break;
+		}
 		case OPT_MAX_PROCS:
 			o->max_procs = parse_count("--max-procs", optarg, 1, 4096);
 			break;
@@ -457,6 +487,29 @@ static int finish(struct pkvm_vm *vm, const struct options *o, const struct run_
 	return status;
 }
 
+/*
+ * The program starts where pksandbox was started if a tree it may read
+ * holds that directory (a relative path then means what the user meant),
+ * else in "/".  (malloc'd, or NULL.)
+ */
+static char *start_directory(const struct options *o)
+{
+	char *cwd = getcwd(NULL, 0);
+
+	for (unsigned i = 0; cwd && i < o->nro + o->nrw; i++) {
+		char *root = realpath(i < o->nro ? o->ro[i] : o->rw[i - o->nro], NULL);
+		size_t len = root ? strlen(root) : 0;
+		bool inside = root && !strncmp(cwd, root, len) &&
+			      (cwd[len] == '/' || cwd[len] == '\0' || len == 1);
+
+		free(root);
+		if (inside)
+			return cwd;
+	}
+	free(cwd);
+	return NULL;
+}
+
 static int run_program(const struct options *o)
 {
 	struct pkvm_config cfg = { .mem_size = o->memory, .pkeys = o->pkeys };
@@ -465,6 +518,7 @@ static int run_program(const struct options *o)
 		.stdin_fd = STDIN_FILENO, .stdout_fd = STDOUT_FILENO, .stderr_fd = STDERR_FILENO,
 		.ro_paths = o->ro, .ro_special_paths = o->ro_special, .max_fds = o->max_fds,
 		.max_address_space = o->address_space, .max_procs = o->max_procs,
+		.cwd = start_directory(o), .rw_paths = o->rw, .tmpfs = o->tmpfs,
 		.program = &prog, .trace = o->trace ? trace_line : NULL,
 	};
 	struct run_stats rs = { 0 };
@@ -499,9 +553,11 @@ static int run_program(const struct options *o)
 	if (err)
 		die(EXIT_OWN_ERROR, "%s: cannot load: %s", o->argv[0], pkvm_strerror(err));
 	err = pkvm_linux_attach(vm, &lx);
+	free((char *)lx.cwd);	/* copied when attaching */
 	if (err == -ENOENT || err == -EACCES || err == -ENOTDIR || err == -ENAMETOOLONG ||
 	    err == -ELOOP)
-		die(EXIT_OWN_ERROR, "--ro: a path cannot be used: %s", pkvm_strerror(err));
+		die(EXIT_OWN_ERROR, "--ro, --rw, --tmpfs: a path cannot be used: %s",
+		    pkvm_strerror(err));
 	if (err == -EPERM)
 		die(EXIT_OWN_ERROR, "--ro: a path is on /proc, /sys or /dev, a kernel file system or "
 		    "a device (use --ro-special=PATH to allow it)");

@@ -50,15 +50,14 @@ static int64_t cap(int64_t left, uint64_t at)
  * limit's timer re-fires every 10 ms while the run lasts; every wait is also
  * capped at the deadline itself.
  */
-int lx_wait(struct pkvm_vm *vm, int fd, short events, clockid_t clock,
-	    const struct timespec *until)
+int lx_wait_fds(struct pkvm_vm *vm, struct pollfd *fds, unsigned nfds, clockid_t clock,
+		const struct timespec *until)
 {
-	/* And the doorbell: another process sent a signal, a child ended (procs.c). */
-	struct pollfd pfd[3] = { { .fd = fd, .events = events } };
 	sigset_t kick, old, during;
 	int err = 0;
 
-	lx_procs_pollfds(lx_get(vm), &pfd[1]);
+	/* And the doorbell: another process sent a signal, a child ended (procs.c). */
+	lx_procs_pollfds(lx_get(vm), &fds[nfds]);
 	sigemptyset(&kick);
 	sigaddset(&kick, vm->kick.signo);
 	if (pthread_sigmask(SIG_BLOCK, &kick, &old))
@@ -86,8 +85,8 @@ int lx_wait(struct pkvm_vm *vm, int fd, short events, clockid_t clock,
 			wait.tv_nsec = left % NSEC_PER_SEC;
 			timeout = &wait;
 		}
-		n = ppoll(pfd, 3, timeout, &during);
-		if (n > 0 && (pfd[1].revents || pfd[2].revents)) {
+		n = ppoll(fds, nfds + LX_WAIT_EXTRA_FDS, timeout, &during);
+		if (n > 0 && (fds[nfds].revents || fds[nfds + 1].revents)) {
 			pkvm_wake_before_entry(vm);	/* lx_signal_poll() takes what came */
 			err = -EINTR;
 			break;
@@ -101,6 +100,14 @@ int lx_wait(struct pkvm_vm *vm, int fd, short events, clockid_t clock,
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return err;
+}
+
+int lx_wait(struct pkvm_vm *vm, int fd, short events, clockid_t clock,
+	    const struct timespec *until)
+{
+	struct pollfd pfd[1 + LX_WAIT_EXTRA_FDS] = { { .fd = fd, .events = events } };
+
+	return lx_wait_fds(vm, pfd, 1, clock, until);
 }
 
 /*

@@ -105,3 +105,10 @@ int lx_fd_close(struct pkvm_linux *lx, uint64_t fd)
 	lx_file_put(f);
 	return 0;
 }
+
+void lx_fds_close_on_exec(struct pkvm_linux *lx)
+{
+	for (unsigned fd = 0; fd < LX_NR_FDS; fd++)
+		if (lx->fds[fd].file && lx->fds[fd].cloexec)
+			lx_fd_close(lx, fd);
+}

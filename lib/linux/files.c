@@ -108,7 +108,9 @@ static ssize_t host_io(struct pkvm_vm *vm, struct lx_file *f, void *buf, size_t 
 			err = lx_wait(vm, f->host_fd, events, CLOCK_MONOTONIC, NULL);
 		if (err < 0)
 			return err;
-		if (writing)
+		if (writing && offset >= 0)
+			n = pwrite(f->host_fd, buf, len, offset);
+		else if (writing)
 			n = f->may_block ? stream_write(f->host_fd, buf, len) :
 					   write(f->host_fd, buf, len);
 		else
@@ -155,8 +157,22 @@ static int64_t read_into_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, struct
  * does not: Linux's pipe_write() waits for room until all is written or a
  * signal comes.
  */
+/* Where a write of @f at @offset (< 0: the file position) starts. */
+static int64_t write_position(const struct lx_file *f, int64_t offset)
+{
+	struct stat st;
+	off_t pos;
+
+	if (offset >= 0)
+		return offset;
+	if (f->append)
+		return fstat(f->host_fd, &st) < 0 ? -errno : st.st_size;
+	pos = lseek(f->host_fd, 0, SEEK_CUR);
+	return pos < 0 ? -errno : pos;
+}
+
 static int64_t write_from_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, struct lx_file *f,
-				uint64_t gva, uint64_t len, bool nonblock)
+				uint64_t gva, uint64_t len, int64_t offset, bool nonblock)
 {
 	const bool write_all = f->may_block && !nonblock;
 	uint64_t done = 0;
@@ -168,10 +184,18 @@ static int64_t write_from_guest(struct pkvm_vm *vm, struct pkvm_linux *lx, struc
 		size_t avail = lx_accessible(vm, gva + done, chunk, false);
 		int err = avail ? lx_read(vm, lx->bounce, gva + done, avail) : -EFAULT;
 
+		/* A tmpfs file grows only as far as its tmpfs has room. */
+		if (!err && f->root && f->root->tmpfs) {
+			int64_t at = write_position(f, offset < 0 ? offset : offset + (int64_t)done);
+
+			err = at < 0 ? (int)at : lx_tmpfs_file_grows(f, at + (int64_t)avail);
+		}
 		if (err)
 			return done ? (int64_t)done : err;
 		while (put < avail) {
-			ssize_t n = host_io(vm, f, lx->bounce + put, avail - put, -1, true, nonblock);
+			ssize_t n = host_io(vm, f, lx->bounce + put, avail - put,
+					    offset < 0 ? -1 : offset + (int64_t)(done + put), true,
+					    nonblock);
 
 			if (n == -EPIPE) {
 				/* No reader: SIGPIPE, as Linux's pipe_write() sends it. */
@@ -215,6 +239,19 @@ LX_HANDLER_DEF(lx_sys_pread64)
 	return lx_ret(result, read_into_guest(vm, lx, f, args[1], cap_len(args[2]), args[3], false));
 }
 
+LX_HANDLER_DEF(lx_sys_pwrite64)
+{
+	struct lx_file *f = lx_fd_get(lx, args[0]);
+
+	if (!f)
+		return lx_ret(result, -EBADF);
+	if ((int64_t)args[3] < 0)
+		return lx_ret(result, -EINVAL);
+	if (f->may_block)
+		return lx_ret(result, -ESPIPE);
+	return lx_ret(result, write_from_guest(vm, lx, f, args[1], cap_len(args[2]), args[3], false));
+}
+
 LX_HANDLER_DEF(lx_sys_write)
 {
 	struct lx_file *f = lx_fd_get(lx, args[0]);
@@ -222,7 +259,7 @@ LX_HANDLER_DEF(lx_sys_write)
 	if (!f)
 		return lx_ret(result, -EBADF);
 	return lx_interruptible(vm, lx, LX_NR_WRITE,
-			 write_from_guest(vm, lx, f, args[1], cap_len(args[2]), f->nonblock),
+			 write_from_guest(vm, lx, f, args[1], cap_len(args[2]), -1, f->nonblock),
 			 result);
 }
 
@@ -265,7 +302,7 @@ static int64_t vectored(struct pkvm_vm *vm, struct pkvm_linux *lx, struct lx_fil
 
 		if (!want)
 			continue;
-		n = writing ? write_from_guest(vm, lx, f, iov[i].base, want, nonblock) :
+		n = writing ? write_from_guest(vm, lx, f, iov[i].base, want, -1, nonblock) :
 			      read_into_guest(vm, lx, f, iov[i].base, want, -1, nonblock);
 		if (n < 0) {
 			err = n;
@@ -339,28 +376,55 @@ LX_HANDLER_DEF(lx_sys_lseek)
 	return lx_ret(result, off < 0 ? -errno : off);
 }
 
-static int64_t do_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path,
-		       uint64_t flags)
+/* O_TRUNC in a writable tree: done here, so that a tmpfs gets the bytes back. */
+static int truncate_opened(struct lx_file *f)
 {
+	struct stat st;
+
+	if (fstat(f->host_fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || !st.st_size)
+		return 0;
+	if (ftruncate(f->host_fd, 0) < 0)
+		return -errno;
+	return f->root->tmpfs ? lx_tmpfs_charge(f->root->tmpfs, -(int64_t)st.st_size) : 0;
+}
+
+static int64_t do_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path,
+		       uint64_t flags, uint64_t mode)
+{
+	const bool path_only = flags & O_PATH;
+	const struct lx_root *root = NULL;
+	char given[LX_PATH_MAX], *guest_path = NULL;
+	long len = lx_read_string(vm, given, path, sizeof(given));
 	struct lx_file *f;
 	struct stat st;
-	char *guest_path = NULL;
-	int fd, gfd;
+	int fd, gfd, err;
 
+	if (len < 0)
+		return len;
 	/* Each open file holds one host fd: max_fds bounds what one guest takes from the host. */
 	if (lx->host_fds >= lx->config.max_fds)
 		return -EMFILE;
-	fd = lx_path_open(vm, lx, dirfd, path, (int)flags, !!(flags & O_PATH), &guest_path);
-	if (fd < 0)
+	/* O_TRUNC is done below, once the file is known to be in a writable tree. */
+	fd = lx_path_create(lx, dirfd, given, (int)(flags & ~(uint64_t)O_TRUNC), (mode_t)mode,
+			    path_only, &guest_path, &root);
+	if (fd >= 0 && (flags & O_TRUNC) && root && !root->writable) {
+		close(fd);
+		fd = -EACCES;
+	}
+	if (fd < 0) {
+		free(guest_path);
 		return fd;
+	}
 	if (fstat(fd, &st) < 0) {
-		int err = -errno;
-
+		err = -errno;
 		close(fd);
 		free(guest_path);
 		return err;
 	}
-	f = lx_file_new(fd, true, !(flags & O_PATH), false);
+	f = lx_file_new(fd, true, !path_only && (flags & O_ACCMODE) != O_WRONLY,
+			!path_only && (flags & O_ACCMODE) != O_RDONLY);
 	if (!f) {
 		close(fd);
 		free(guest_path);
@@ -370,21 +434,30 @@ static int64_t do_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd,
 	f->may_block = !S_ISREG(st.st_mode) && !f->is_dir;
 	f->is_pipe = S_ISFIFO(st.st_mode);
 	f->nonblock = flags & O_NONBLOCK;
+	f->append = flags & O_APPEND;
 	f->path = guest_path;
+	f->root = root;
 	lx_file_hold(lx, f);
-	gfd = lx_fd_install(lx, f, 0, flags & O_CLOEXEC);
+	err = (flags & O_TRUNC) && root && f->writable ? truncate_opened(f) : 0;
+	gfd = err ? err : lx_fd_install(lx, f, 0, flags & O_CLOEXEC);
 	lx_file_put(f);		/* the table holds it now, or nobody does */
 	return gfd;
 }
 
 LX_HANDLER_DEF(lx_sys_openat)
 {
-	return lx_ret(result, do_open(vm, lx, (int)args[0], args[1], args[2]));
+	return lx_ret(result, do_open(vm, lx, (int)args[0], args[1], args[2], args[3]));
+}
+
+LX_HANDLER_DEF(lx_sys_creat)
+{
+	return lx_ret(result, do_open(vm, lx, AT_FDCWD, args[0], O_CREAT | O_WRONLY | O_TRUNC,
+				      args[1]));
 }
 
 LX_HANDLER_DEF(lx_sys_open)
 {
-	return lx_ret(result, do_open(vm, lx, AT_FDCWD, args[0], args[1]));
+	return lx_ret(result, do_open(vm, lx, AT_FDCWD, args[0], args[1], args[2]));
 }
 
 LX_HANDLER_DEF(lx_sys_close)
@@ -407,12 +480,17 @@ static int stat_at(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uin
 	if ((flags & LX_AT_EMPTY_PATH) && (!path || (!lx_read(vm, &first, path, 1) && !first))) {
 		struct lx_file *f;
 
-		if ((int)dirfd == AT_FDCWD)
-			return -ENOENT;		/* the guest's "/" is not a host directory */
-		f = lx_fd_get(lx, (uint64_t)(int)dirfd);
-		if (!f)
-			return -EBADF;
-		fd = f->host_fd;
+		if ((int)dirfd == AT_FDCWD) {	/* the working directory itself */
+			fd = lx_path_open_host(lx, AT_FDCWD, ".", 0, true, NULL);
+			if (fd < 0)
+				return fd;
+			own = true;
+		} else {
+			f = lx_fd_get(lx, (uint64_t)(int)dirfd);
+			if (!f)
+				return -EBADF;
+			fd = f->host_fd;
+		}
 	} else {
 		fd = lx_path_open(vm, lx, dirfd, path,
 				  (flags & LX_AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0, true, NULL);
@@ -503,8 +581,20 @@ static int64_t do_access(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirf
 	err = stat_at(vm, lx, dirfd, path, 0, &st, NULL, 0);
 	if (err)
 		return err;
-	if (mode & W_OK)
-		return -EACCES;
+	if (mode & W_OK) {
+		/* Writable only in a writable tree (and /dev/null), whatever the host's modes say. */
+		char given[LX_PATH_MAX];
+		const struct lx_root *root = NULL;
+		long len = lx_read_string(vm, given, path, sizeof(given));
+		int fd = len < 0 ? (int)len :
+			 lx_path_create(lx, dirfd, given, O_PATH, 0, true, NULL, &root);
+
+		if (fd < 0)
+			return fd;
+		close(fd);
+		if (root && !root->writable)
+			return -EACCES;
+	}
 	if ((mode & X_OK) && !(st.st_mode & 0111))
 		return -EACCES;
 	return 0;
@@ -647,14 +737,6 @@ LX_HANDLER_DEF(lx_sys_getdents64)
 		return lx_ret(result, -errno);
 	err = lx_write(vm, args[1], lx->bounce, n);
 	return lx_ret(result, err ? err : n);
-}
-
-LX_HANDLER_DEF(lx_sys_getcwd)
-{
-	/* The guest's working directory is "/" and stays there. */
-	if (args[1] < 2)
-		return lx_ret(result, -ERANGE);
-	return lx_ret(result, lx_write(vm, args[0], "/", 2) ?: 2);
 }
 
 static int64_t do_readlink(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path)

@@ -1,4 +1,4 @@
-/* paths.c: the --ro policy: which guest paths name which host files, and opening them safely. */
+/* paths.c: which guest paths name which host files (--ro, --rw, tmpfs), and opening them safely. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -78,7 +78,7 @@ static int check_file(const struct lx_root *root, int fd, const struct stat *st)
 	return special_fs(fd) ? -EACCES : 0;
 }
 
-static int add_root(struct pkvm_linux *lx, const char *given, bool special)
+int lx_root_add(struct pkvm_linux *lx, const char *given, bool special)
 {
 	struct lx_root *r = &lx->roots[lx->nroots];
 	struct stat st;
@@ -123,29 +123,57 @@ static int add_root(struct pkvm_linux *lx, const char *given, bool special)
 int lx_paths_init(struct pkvm_linux *lx, const char *const *ro_paths)
 {
 	const char *const *special = lx->config.ro_special_paths;
-	size_t n = 0, nspecial = 0;
+	const char *const *rw = lx->config.rw_paths;
+	const struct pkvm_linux_tmpfs *tmpfs = lx->config.tmpfs;
+	size_t n = 0, nspecial = 0, nwritable = 0;
 	int err = 0;
 
+	lx->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	/* The caller's arrays may go after attaching: everything is copied into lx->roots. */
 	lx->config.ro_special_paths = NULL;
 	while (ro_paths && ro_paths[n])
 		n++;
 	while (special && special[nspecial])
 		nspecial++;
-	if (n > 4096 || nspecial > 4096)
+	while (rw && rw[nwritable])
+		nwritable++;
+	for (size_t i = 0; tmpfs && tmpfs[i].path && nwritable <= 4096; i++)
+		nwritable++;
+	if (n > 4096 || nspecial > 4096 || nwritable > 4096)
 		return -E2BIG;
-	lx->roots = calloc(n + nspecial ? n + nspecial : 1, sizeof(*lx->roots));
+	lx->roots = calloc(n + nspecial + nwritable + 1, sizeof(*lx->roots));
 	if (!lx->roots)
 		return -ENOMEM;
 	for (size_t i = 0; i < n && !err; i++)
-		err = add_root(lx, ro_paths[i], false);
+		err = lx_root_add(lx, ro_paths[i], false);
 	for (size_t i = 0; i < nspecial && !err; i++)
-		err = add_root(lx, special[i], true);
+		err = lx_root_add(lx, special[i], true);
+	if (!err)
+		err = lx_trees_init(lx);
+	if (!err && lx->config.cwd) {
+		/* Where the program starts: an allowed directory, or attaching fails. */
+		char *cwd = NULL;
+		int fd = lx->config.cwd[0] == '/' ?
+			 lx_path_open_host(lx, AT_FDCWD, lx->config.cwd, O_DIRECTORY, true, &cwd) :
+			 -EINVAL;
+
+		lx->config.cwd = NULL;
+		if (fd < 0)
+			return fd;
+		close(fd);
+		lx->cwd = cwd;
+	}
 	return err;
 }
 
 void lx_paths_destroy(struct pkvm_linux *lx)
 {
+	if (lx->devnull >= 0)
+		close(lx->devnull);
+	lx->devnull = -1;
+	free(lx->cwd);
+	lx->cwd = NULL;
+	lx_trees_destroy(lx);
 	for (unsigned i = 0; i < lx->nroots; i++) {
 		if (lx->roots[i].fd >= 0)
 			close(lx->roots[i].fd);
@@ -198,23 +226,14 @@ static int step(int dir, const char *name, struct stat *st)
 	return fd;
 }
 
-/*
- * Walk @rest (normalized: no ".", "..", nor empty component) beneath @root
- * one component at a time with openat(O_NOFOLLOW), checking each (see
- * check_file()): RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS by construction,
- * no crossing into procfs or sysfs, and flags that seccomp can check
- * (openat2 hides its flags from it).  Only a file that passed is opened for
- * reading, O_NONBLOCK (block.c does the waiting), and must still be the
- * same file.
- */
-static int walk(const struct lx_root *root, char *rest, bool want_dir, bool path_only)
+/* The directories of @rest but its last component, walked as walk() does: an O_PATH fd. */
+static int walk_dirs(const struct lx_root *root, char *rest, char **last)
 {
-	const char *name = root->is_dir ? (*rest ? rest : ".") : root->name;
+	char *name = rest, *slash;
 	int dir = root->fd, held = -1, fd, err;
-	struct stat st, again;
-	char *slash;
+	struct stat st;
 
-	while (root->is_dir && (slash = strchr(name, '/'))) {
+	while ((slash = strchr(name, '/'))) {
 		*slash = '\0';
 		fd = step(dir, name, &st);
 		err = fd < 0 ? fd : check_file(root, fd, &st);
@@ -230,12 +249,55 @@ static int walk(const struct lx_root *root, char *rest, bool want_dir, bool path
 		dir = held = fd;
 		name = slash + 1;
 	}
+	*last = name;
+	return held >= 0 ? held : step(dir, ".", &st);
+}
+
+/*
+ * Walk @rest (normalized: no ".", "..", nor empty component) beneath @root
+ * one component at a time with openat(O_NOFOLLOW), checking each (see
+ * check_file()): RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS by construction,
+ * no crossing into procfs or sysfs, and flags that seccomp can check
+ * (openat2 hides its flags from it).  Only a file that passed is opened,
+ * O_NONBLOCK (block.c does the waiting), and must still be the same file.
+ * In a writable tree @flags may write, truncate, append and create (with
+ * @mode), a new file then being made in the directory walked to.
+ */
+static int walk(const struct lx_root *root, char *rest, int flags, mode_t mode, bool want_dir,
+		bool path_only)
+{
+	const int how = (flags & (O_ACCMODE | O_TRUNC | O_APPEND)) | O_NOFOLLOW | O_NOCTTY |
+			O_NONBLOCK | O_CLOEXEC;
+	char *name = (char *)root->name;
+	int dir = root->fd, held = -1, fd, err;
+	struct stat st, again;
+
+	if (root->is_dir) {
+		held = walk_dirs(root, rest, &name);
+		if (held < 0)
+			return held;
+		dir = held;
+		if (!*name)
+			name = ".";
+	}
 	fd = step(dir, name, &st);
+	if (fd == -ENOENT && (flags & O_CREAT) && !path_only) {
+		/* O_EXCL: the host refuses a file made meanwhile; no link is ever followed. */
+		fd = openat(dir, name, how | O_CREAT | O_EXCL, mode);
+		err = fd < 0 ? -errno : 0;
+		if (!err && fstat(fd, &st) < 0)
+			err = -errno;
+		goto out;
+	}
 	err = fd < 0 ? fd : check_file(root, fd, &st);
-	if (!err && want_dir && !S_ISDIR(st.st_mode))
+	if (!err && (flags & O_CREAT) && (flags & O_EXCL))
+		err = -EEXIST;
+	if (!err && (want_dir || (flags & O_DIRECTORY)) && !S_ISDIR(st.st_mode))
 		err = -ENOTDIR;
+	if (!err && S_ISDIR(st.st_mode) && (flags & O_ACCMODE) != O_RDONLY)
+		err = -EISDIR;
 	if (!err && !path_only) {
-		int real = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+		int real = openat(dir, name, how);
 
 		if (real < 0)
 			err = -errno;
@@ -245,6 +307,7 @@ static int walk(const struct lx_root *root, char *rest, bool want_dir, bool path
 		close(fd);
 		fd = real;
 	}
+out:
 	if (held >= 0)
 		close(held);
 	if (err && fd >= 0)
@@ -252,21 +315,27 @@ static int walk(const struct lx_root *root, char *rest, bool want_dir, bool path
 	return err ? err : fd;
 }
 
-int lx_path_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path_gva,
-		 int flags, bool path_only, char **guest_path)
-{
-	char path[LX_PATH_MAX], *norm;
-	const char *base = "/", *rest;
+/* A guest path, normalized and placed: its root and what lies below it. */
+struct lx_resolved {
 	const struct lx_root *root;
-	bool want_dir;
-	long n = lx_read_string(vm, path, path_gva, sizeof(path));
-	int fd, err;
+	char *norm;		/* malloc'd: the normalized guest path */
+	const char *rest;	/* inside norm: the path below the root ("" for the root) */
+	bool want_dir;		/* it ended in a slash */
+};
 
-	if (n < 0)
-		return (int)n;
-	if (n == 0)
+/* 0 with @r filled (root NULL: /dev/null, the personality's own), or -errno. */
+static int resolve(struct pkvm_linux *lx, int64_t dirfd, const char *given,
+		   struct lx_resolved *r)
+{
+	const char *base = lx->cwd ? lx->cwd : "/";
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	if (!*given)
 		return -ENOENT;
-	if (path[0] != '/' && (int)dirfd != AT_FDCWD) {
+	if (strlen(given) >= LX_PATH_MAX)
+		return -ENAMETOOLONG;
+	if (given[0] != '/' && (int)dirfd != AT_FDCWD) {
 		struct lx_file *f = lx_fd_get(lx, (uint64_t)(int)dirfd);
 
 		if (!f)
@@ -275,29 +344,150 @@ int lx_path_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint6
 			return -ENOTDIR;
 		base = f->path;
 	}
-	norm = malloc(LX_PATH_MAX);
-	if (!norm)
+	r->norm = malloc(LX_PATH_MAX);
+	if (!r->norm)
 		return -ENOMEM;
-	err = lx_path_normalize(base, path, norm, LX_PATH_MAX, &want_dir);
-	root = err ? NULL : find_root(lx, norm, &rest);
-	if (!err && !root)
+	err = lx_path_normalize(base, given, r->norm, LX_PATH_MAX, &r->want_dir);
+	if (!err && !strcmp(r->norm, "/dev/null"))
+		return 0;
+	r->root = err ? NULL : find_root(lx, r->norm, &r->rest);
+	if (!err && !r->root)
 		err = -ENOENT;		/* outside every root: it does not exist for the guest */
-	if (!err && ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)) ||
-		     (flags & O_TMPFILE) == O_TMPFILE))
-		err = -EACCES;		/* read-only, whatever the host would allow */
 	if (err) {
-		free(norm);
-		return err;
+		free(r->norm);
+		r->norm = NULL;
 	}
-	/* walk() cuts its path into components: a copy, norm may become *guest_path. */
-	memmove(path, rest, strlen(rest) + 1);
-	fd = walk(root, path, want_dir || (flags & O_DIRECTORY), path_only);
-	err = fd < 0 ? fd : 0;
-	if (err == -ELOOP)
-		err = -EACCES;		/* a symbolic link */
+	return err;
+}
+
+/* Opening with @flags changes the file (or makes one). */
+static bool writes(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)) ||
+	       (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+int lx_path_create(struct pkvm_linux *lx, int64_t dirfd, const char *given, int flags,
+		   mode_t mode, bool path_only, char **guest_path, const struct lx_root **root)
+{
+	char path[LX_PATH_MAX];
+	struct lx_resolved r;
+	int fd = -1, err = resolve(lx, dirfd, given, &r);
+
+	if (!err && !r.root) {
+		/* /dev/null: always there, as every program expects. */
+		fd = lx->devnull >= 0 ? dup(lx->devnull) : -ENOENT;
+		err = fd >= 0 ? 0 : lx->devnull >= 0 ? -errno : fd;
+	} else if (!err && writes(flags) && !r.root->writable) {
+		err = -EACCES;		/* read-only, whatever the host would allow */
+	} else if (!err && (flags & O_TMPFILE) == O_TMPFILE) {
+		err = -EOPNOTSUPP;
+	} else if (!err) {
+		/* walk() cuts its path into components: a copy, norm may become *guest_path. */
+		memmove(path, r.rest, strlen(r.rest) + 1);
+		fd = walk(r.root, path, flags, mode & ~(mode_t)lx->umask & 07777, r.want_dir,
+			  path_only);
+		err = fd == -ELOOP ? -EACCES : fd < 0 ? fd : 0;	/* ELOOP: a symbolic link */
+	}
+	if (!err && root)
+		*root = r.root;
 	if (err || !guest_path)
-		free(norm);
+		free(r.norm);
 	else
-		*guest_path = norm;
+		*guest_path = r.norm;
 	return err ? err : fd;
+}
+
+int lx_path_open_host(struct pkvm_linux *lx, int64_t dirfd, const char *given, int flags,
+		      bool path_only, char **guest_path)
+{
+	return lx_path_create(lx, dirfd, given, flags, 0, path_only, guest_path, NULL);
+}
+
+int lx_path_parent(struct pkvm_linux *lx, int64_t dirfd, const char *given,
+		   struct lx_parent *parent)
+{
+	char path[LX_PATH_MAX], *last;
+	struct lx_resolved r;
+	int err = resolve(lx, dirfd, given, &r);
+
+	if (err)
+		return err;
+	if (!r.root)
+		err = -EPERM;			/* /dev/null itself */
+	else if (!r.root->writable || !r.root->is_dir)
+		err = -EROFS;
+	else if (!*r.rest)
+		err = -EBUSY;			/* the top of a tree: it stays */
+	if (!err) {
+		memmove(path, r.rest, strlen(r.rest) + 1);
+		parent->dirfd = walk_dirs(r.root, path, &last);
+		err = parent->dirfd < 0 ? parent->dirfd : 0;
+		if (!err && strlen(last) >= sizeof(parent->name))
+			err = -ENAMETOOLONG;
+		if (err && parent->dirfd >= 0)
+			close(parent->dirfd);
+		if (!err)
+			strcpy(parent->name, last);
+		parent->root = r.root;
+	}
+	free(r.norm);
+	return err;
+}
+
+int lx_path_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path_gva,
+		 int flags, bool path_only, char **guest_path)
+{
+	char path[LX_PATH_MAX];
+	long n = lx_read_string(vm, path, path_gva, sizeof(path));
+
+	if (n < 0)
+		return (int)n;
+	return lx_path_open_host(lx, dirfd, path, flags, path_only, guest_path);
+}
+
+/* chdir(), fchdir(): the directory relative paths start from, a normalized guest path. */
+static int set_cwd(struct pkvm_linux *lx, const char *path)
+{
+	char *copy = strdup(path);
+
+	if (!copy)
+		return -ENOMEM;
+	free(lx->cwd);
+	lx->cwd = copy;
+	return 0;
+}
+
+LX_HANDLER_DEF(lx_sys_chdir)
+{
+	char *path = NULL;
+	int fd = lx_path_open(vm, lx, AT_FDCWD, args[0], O_DIRECTORY, true, &path);
+
+	if (fd < 0)
+		return lx_ret(result, fd);
+	close(fd);
+	fd = set_cwd(lx, path);
+	free(path);
+	return lx_ret(result, fd);
+}
+
+LX_HANDLER_DEF(lx_sys_fchdir)
+{
+	struct lx_file *f = lx_fd_get(lx, args[0]);
+
+	if (!f)
+		return lx_ret(result, -EBADF);
+	if (!f->is_dir || !f->path)
+		return lx_ret(result, -ENOTDIR);
+	return lx_ret(result, set_cwd(lx, f->path));
+}
+
+LX_HANDLER_DEF(lx_sys_getcwd)
+{
+	const char *cwd = lx->cwd ? lx->cwd : "/";
+	size_t len = strlen(cwd) + 1;
+
+	if (args[1] < len)
+		return lx_ret(result, -ERANGE);
+	return lx_ret(result, lx_write(vm, args[0], cwd, len) ?: (int64_t)len);
 }

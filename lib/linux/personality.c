@@ -13,18 +13,21 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit);
  * Terminal queries forwarded for a guest stream that is a tty: only on the
  * three host streams.  pipe2 and epoll: the guest's pipes and epoll
  * instances are host ones (pipes.c, epoll.c); making one opens nothing the
- * process could not already reach.
+ * process could not already reach.  dup: each open of /dev/null is a copy
+ * of the one the personality holds (paths.c).
  */
 static int lx_lockdown(void *ctx, struct pkvm_lockdown *rules)
 {
 	const struct pkvm_linux *lx = ctx;
 	const int fds[3] = { lx->config.stdin_fd, lx->config.stdout_fd, lx->config.stderr_fd };
 	static const char *const calls[] = { "pipe2", "epoll_create1", "epoll_ctl", "epoll_wait",
-					      "epoll_pwait" };
+					      "epoll_pwait", "dup" };
 	int err = 0;
 
 	for (unsigned i = 0; i < sizeof(calls) / sizeof(calls[0]) && !err; i++)
 		err = pkvm_lockdown_allow_call(rules, calls[i]);
+	if (!err)
+		err = lx_changes_lockdown(lx, rules);
 	for (unsigned i = 0; i < 3 && !err; i++) {
 		if (fds[i] < 0)
 			continue;
@@ -101,6 +104,8 @@ int pkvm_linux_attach(struct pkvm_vm *vm, const struct pkvm_linux_config *config
 	if (!lx)
 		return -ENOMEM;
 	lx->config = *config;
+	lx->devnull = -1;
+	lx->umask = 022;
 	lx->config.ro_paths = NULL;	/* copied into lx->roots; the caller's array may go */
 	lx->bounce = malloc(LX_BOUNCE);
 	err = lx->bounce ? 0 : -ENOMEM;

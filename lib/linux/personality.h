@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/types.h>
 
 #include "../vm.h"
 
@@ -50,6 +51,8 @@ struct lx_file {
 	bool is_pipe;			/* a pipe (ours, or a host stream): vmsplice() takes it */
 	bool is_epoll;			/* an epoll instance (epoll.c) */
 	bool nonblock;			/* the guest's O_NONBLOCK: a stream that would wait says EAGAIN */
+	bool append;			/* O_APPEND: every write goes to the end */
+	const struct lx_root *root;	/* the tree it was opened in (NULL: a stream, a pipe) */
 };
 
 struct lx_fd {
@@ -58,11 +61,25 @@ struct lx_fd {
 };
 
 /* One allowed --ro root: a canonical host path and whether it is a directory. */
+/* trees.c: a tmpfs's host side and its size. */
+struct lx_tmpfs {
+	int parent_fd;			/* the host directory it was made in */
+	char *name;			/* its name there */
+	uint64_t size;			/* bytes its files may hold together */
+	_Atomic uint64_t *used;		/* what they hold (shared by the guest's processes) */
+};
+
+/*
+ * One allowed root: a guest path and the host directory or file behind it
+ * (the same path, but for a tmpfs), read-only or writable.
+ */
 struct lx_root {
-	char *path;
+	char *path;			/* the guest's path (canonical) */
 	size_t len;
 	bool is_dir;
 	bool special;			/* ro_special_paths: procfs, sysfs, devices allowed */
+	bool writable;			/* rw_paths, tmpfs: the guest may change the tree */
+	struct lx_tmpfs *tmpfs;		/* NULL: a host tree */
 	int fd;				/* O_PATH: the directory, or a file's parent */
 	const char *name;		/* a file: its name in that parent (inside path) */
 };
@@ -270,6 +287,11 @@ struct pkvm_linux {
 	struct lx_fd fds[LX_NR_FDS];
 	struct lx_root *roots;
 	unsigned nroots;
+	char *cwd;			/* a normalized guest path; NULL: "/" */
+	unsigned umask;			/* umask(): what created files' modes lose */
+	_Atomic uint64_t *tmpfs_used;	/* trees.c: the tmpfs sizes, in shared memory */
+	unsigned ntmpfs;
+	int devnull;			/* the host's /dev/null: the guest's, whatever the roots */
 	unsigned host_fds;		/* host fds the guest's open files hold (max_fds) */
 
 	/* pkeys.c: the guest's keys are its own, never the host's */
@@ -282,6 +304,8 @@ struct pkvm_linux {
 
 	/* process.c */
 	char comm[16];			/* prctl(PR_SET_NAME) */
+	int nice;			/* setpriority() */
+	struct pkvm_program program;	/* exec.c: the image execve() loaded (config.program then) */
 
 	/* time.c, block.c: a relative sleep stopped by pkvm_interrupt(), resumed to its end. */
 	struct lx_restart restart;
@@ -340,6 +364,8 @@ void lx_trace_signal(struct pkvm_vm *vm, struct pkvm_linux *lx, const struct lx_
 
 /* signal.c */
 void lx_signals_init(struct pkvm_linux *lx);
+/* execve(): handlers back to SIG_DFL (ignored stays ignored), no alternate stack. */
+void lx_signals_exec(struct pkvm_linux *lx);
 /* Make @sig pending with @info (dropped if ignored and not blocked; standard signals do not queue). */
 void lx_signal_send(struct pkvm_linux *lx, int sig, const struct lx_siginfo *info);
 /* Is a signal pending that is not blocked? */
@@ -485,6 +511,8 @@ long lx_read_string(struct pkvm_vm *vm, char *dst, uint64_t gva, size_t size);
 
 /* fdtable.c */
 int lx_fdtable_init(struct pkvm_linux *lx);
+/* execve(): the descriptors marked close-on-exec close. */
+void lx_fds_close_on_exec(struct pkvm_linux *lx);
 void lx_fdtable_destroy(struct pkvm_linux *lx);
 struct lx_file *lx_fd_get(struct pkvm_linux *lx, uint64_t fd);
 int lx_fd_install(struct pkvm_linux *lx, struct lx_file *file, unsigned lowest, bool cloexec);
@@ -494,7 +522,40 @@ void lx_file_put(struct lx_file *file);
 /* @file owns its host fd: count it among the guest's (max_fds), until the last put. */
 void lx_file_hold(struct pkvm_linux *lx, struct lx_file *file);
 
-/* paths.c: resolve a guest path under the --ro roots and open it on the host. */
+/* paths.c: resolve a guest path under the roots and open it on the host. */
+/* Add the host path @given as a read-only root (special: may hold kernel file systems). */
+int lx_root_add(struct pkvm_linux *lx, const char *given, bool special);
+/*
+ * lx_path_open_host() with O_CREAT (@mode, less the umask), O_TRUNC, O_APPEND
+ * and writing in a writable tree; *@root (may be NULL) the root of the file
+ * (NULL for /dev/null).
+ */
+int lx_path_create(struct pkvm_linux *lx, int64_t dirfd, const char *given, int flags,
+		   mode_t mode, bool path_only, char **guest_path, const struct lx_root **root);
+/* What a call that adds or removes a name needs: its directory and the name. */
+struct lx_parent {
+	int dirfd;			/* host O_PATH fd of the directory (the caller closes it) */
+	char name[256];
+	const struct lx_root *root;
+};
+/*
+ * The directory of @given (guest path, relative to guest @dirfd) walked to
+ * as opens are, in a writable tree: 0, or -EROFS (read-only tree), -EBUSY
+ * (the top of a tree), -ENOENT, -ENOTDIR, -EACCES (a link), -ENAMETOOLONG.
+ */
+int lx_path_parent(struct pkvm_linux *lx, int64_t dirfd, const char *given,
+		   struct lx_parent *parent);
+/* changes.c: what writable trees need allowed by the lockdown (nothing without one). */
+int lx_changes_lockdown(const struct pkvm_linux *lx, struct pkvm_lockdown *rules);
+/* trees.c: the rw and tmpfs roots (from lx_paths_init()), and their end. */
+int lx_trees_init(struct pkvm_linux *lx);
+void lx_trees_destroy(struct pkvm_linux *lx);
+/* trees.c: @delta bytes more (or fewer) in tmpfs @t (NULL: none): 0 or -ENOSPC. */
+int lx_tmpfs_charge(struct lx_tmpfs *t, int64_t delta);
+/* trees.c: file @f is about to reach @end bytes: its tmpfs (if any) is charged the growth. */
+int lx_tmpfs_file_grows(struct lx_file *f, int64_t end);
+/* trees.c: name @name in @dirfd of @root is going: a tmpfs gets its bytes back. */
+int lx_tmpfs_forget(const struct lx_root *root, int dirfd, const char *name);
 int lx_paths_init(struct pkvm_linux *lx, const char *const *ro_paths);
 void lx_paths_destroy(struct pkvm_linux *lx);
 /*
@@ -507,6 +568,9 @@ void lx_paths_destroy(struct pkvm_linux *lx);
  */
 int lx_path_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path_gva,
 		 int flags, bool path_only, char **guest_path);
+/* The same for a path in host memory (@given: what the guest would have passed). */
+int lx_path_open_host(struct pkvm_linux *lx, int64_t dirfd, const char *given, int flags,
+		      bool path_only, char **guest_path);
 
 /*
  * block.c: wait until host @fd is ready for @events (fd < 0: no fd), or until
@@ -523,6 +587,14 @@ int lx_wait(struct pkvm_vm *vm, int fd, short events, clockid_t clock,
  * this in *@result, and the run loop reports the interrupt or the timeout.
  */
 enum lx_action lx_restart(struct pkvm_vm *vm, uint64_t nr, int64_t *result);
+/*
+ * block.c: lx_wait() for @nfds host fds at once (fd -1: ignored), ready
+ * ones marked in their revents; @fds has room for LX_WAIT_EXTRA_FDS more,
+ * which the wait uses itself.
+ */
+#define LX_WAIT_EXTRA_FDS	2
+int lx_wait_fds(struct pkvm_vm *vm, struct pollfd *fds, unsigned nfds, clockid_t clock,
+		const struct timespec *until);
 
 /* procs.c (see struct lx_procs) */
 int lx_procs_init(struct pkvm_vm *vm, struct pkvm_linux *lx);
@@ -579,7 +651,7 @@ LX_HANDLER(lx_sys_mremap); LX_HANDLER(lx_sys_mprotect); LX_HANDLER(lx_sys_madvis
 LX_HANDLER(lx_sys_pkey_alloc); LX_HANDLER(lx_sys_pkey_free); LX_HANDLER(lx_sys_pkey_mprotect);
 /* files.c */
 LX_HANDLER(lx_sys_read); LX_HANDLER(lx_sys_write); LX_HANDLER(lx_sys_readv);
-LX_HANDLER(lx_sys_writev); LX_HANDLER(lx_sys_pread64); LX_HANDLER(lx_sys_lseek);
+LX_HANDLER(lx_sys_writev); LX_HANDLER(lx_sys_pread64); LX_HANDLER(lx_sys_pwrite64); LX_HANDLER(lx_sys_lseek);
 LX_HANDLER(lx_sys_open); LX_HANDLER(lx_sys_openat); LX_HANDLER(lx_sys_close);
 LX_HANDLER(lx_sys_fstat); LX_HANDLER(lx_sys_stat); LX_HANDLER(lx_sys_lstat);
 LX_HANDLER(lx_sys_newfstatat); LX_HANDLER(lx_sys_statx);
@@ -603,6 +675,20 @@ LX_HANDLER(lx_sys_getpid); LX_HANDLER(lx_sys_getppid); LX_HANDLER(lx_sys_getpgid
 LX_HANDLER(lx_sys_getpgrp); LX_HANDLER(lx_sys_getsid); LX_HANDLER(lx_sys_setpgid);
 LX_HANDLER(lx_sys_setsid); LX_HANDLER(lx_sys_fork); LX_HANDLER(lx_sys_vfork);
 LX_HANDLER(lx_sys_wait4); LX_HANDLER(lx_sys_waitid);
+/* changes.c, files.c */
+LX_HANDLER(lx_sys_mkdir); LX_HANDLER(lx_sys_mkdirat); LX_HANDLER(lx_sys_unlink);
+LX_HANDLER(lx_sys_rmdir); LX_HANDLER(lx_sys_unlinkat); LX_HANDLER(lx_sys_rename);
+LX_HANDLER(lx_sys_renameat); LX_HANDLER(lx_sys_renameat2); LX_HANDLER(lx_sys_link);
+LX_HANDLER(lx_sys_linkat); LX_HANDLER(lx_sys_symlink); LX_HANDLER(lx_sys_chmod);
+LX_HANDLER(lx_sys_fchmod); LX_HANDLER(lx_sys_fchmodat); LX_HANDLER(lx_sys_chown);
+LX_HANDLER(lx_sys_fchown); LX_HANDLER(lx_sys_fchownat); LX_HANDLER(lx_sys_truncate);
+LX_HANDLER(lx_sys_ftruncate); LX_HANDLER(lx_sys_fsync); LX_HANDLER(lx_sys_sync);
+LX_HANDLER(lx_sys_utimensat); LX_HANDLER(lx_sys_utimes); LX_HANDLER(lx_sys_creat);
+/* poll.c */
+LX_HANDLER(lx_sys_poll); LX_HANDLER(lx_sys_ppoll); LX_HANDLER(lx_sys_select);
+LX_HANDLER(lx_sys_pselect6);
+/* exec.c, paths.c */
+LX_HANDLER(lx_sys_execve); LX_HANDLER(lx_sys_chdir); LX_HANDLER(lx_sys_fchdir);
 /* process.c */
 LX_HANDLER(lx_sys_getuid); LX_HANDLER(lx_sys_getgid); LX_HANDLER(lx_sys_getresuid);
 LX_HANDLER(lx_sys_getgroups); LX_HANDLER(lx_sys_uname); LX_HANDLER(lx_sys_arch_prctl);
@@ -610,7 +696,7 @@ LX_HANDLER(lx_sys_prctl);
 LX_HANDLER(lx_sys_set_robust_list);
 LX_HANDLER(lx_sys_enosys); LX_HANDLER(lx_sys_prlimit64); LX_HANDLER(lx_sys_getrlimit);
 LX_HANDLER(lx_sys_getrandom);
-LX_HANDLER(lx_sys_umask);
+LX_HANDLER(lx_sys_umask); LX_HANDLER(lx_sys_getpriority); LX_HANDLER(lx_sys_setpriority);
 /* signal.c */
 LX_HANDLER(lx_sys_rt_sigaction); LX_HANDLER(lx_sys_rt_sigprocmask);
 LX_HANDLER(lx_sys_rt_sigpending); LX_HANDLER(lx_sys_rt_sigreturn); LX_HANDLER(lx_sys_sigaltstack);

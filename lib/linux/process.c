@@ -178,10 +178,47 @@ LX_HANDLER_DEF(lx_sys_getrlimit)
 	return lx_ret(result, lx_write(vm, args[1], lim, sizeof(lim)));
 }
 
+#define LX_PRIO_PROCESS		0
+#define LX_PRIO_USER		2
+
+/*
+ * getpriority(), setpriority(): each process's nice value, kept and
+ * reported (inherited across fork); the host schedules all of them alike.
+ * Raising one's priority needs a privilege the guest has not (EACCES).
+ */
+static bool priority_target_is_self(const struct pkvm_linux *lx, uint64_t which, uint64_t who)
+{
+	return which == LX_PRIO_PROCESS && ((int32_t)who == 0 || (int32_t)who == lx->pid);
+}
+
+LX_HANDLER_DEF(lx_sys_getpriority)
+{
+	if (args[0] > LX_PRIO_USER)
+		return lx_ret(result, -EINVAL);
+	return lx_ret(result, 20 - (priority_target_is_self(lx, args[0], args[1]) ? lx->nice : 0));
+}
+
+LX_HANDLER_DEF(lx_sys_setpriority)
+{
+	int prio = (int)args[2];
+
+	if (args[0] > LX_PRIO_USER)
+		return lx_ret(result, -EINVAL);
+	if (!priority_target_is_self(lx, args[0], args[1]))
+		return lx_ret(result, 0);	/* others' values are theirs: accepted, not kept */
+	prio = prio < -20 ? -20 : prio > 19 ? 19 : prio;
+	if (prio < lx->nice)
+		return lx_ret(result, -EACCES);
+	lx->nice = prio;
+	return lx_ret(result, 0);
+}
+
 LX_HANDLER_DEF(lx_sys_umask)
 {
-	(void)vm; (void)lx; (void)args;
-	return lx_ret(result, 022);
+	unsigned old = lx->umask;
+
+	lx->umask = args[0] & 0777;
+	return lx_ret(result, old);
 }
 
 LX_HANDLER_DEF(lx_sys_getrandom)

@@ -484,6 +484,19 @@ int lx_signal_fault(struct pkvm_vm *vm, struct pkvm_linux *lx, struct pkvm_exit 
 	return 1;
 }
 
+void lx_signals_exec(struct pkvm_linux *lx)
+{
+	for (int sig = 1; sig <= LX_NR_SIGNALS; sig++) {
+		struct lx_sigaction *act = &lx->sig.action[sig - 1];
+		bool ign = act->handler == LX_SIG_IGN;
+
+		memset(act, 0, sizeof(*act));
+		act->handler = ign ? LX_SIG_IGN : LX_SIG_DFL;
+	}
+	lx->sig.t.altstack = (struct lx_stack){ .flags = LX_SS_DISABLE };
+	lx->sig.t.mask_saved = false;
+}
+
 LX_HANDLER_DEF(lx_sys_rt_sigaction)
 {
 	uint64_t sig = args[0];
