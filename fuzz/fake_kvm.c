@@ -40,17 +40,19 @@ int pkvm_kvm_open(const char *path)
 	return fake_fd();
 }
 
-int pkvm_kvm_create_vm(int kvm_fd, uint64_t tss_addr)
+int pkvm_kvm_create_vm(int kvm_fd, uint64_t tss_addr, int at)
 {
 	(void)kvm_fd;
 	(void)tss_addr;
+	(void)at;
 	return fake_fd();
 }
 
-int pkvm_kvm_create_vcpu(int vm_fd, const struct kvm_cpuid2 *cpuid)
+int pkvm_kvm_create_vcpu(int vm_fd, const struct kvm_cpuid2 *cpuid, int at)
 {
 	(void)vm_fd;
 	(void)cpuid;
+	(void)at;
 	memset(&vcpu, 0, sizeof(vcpu));
 	return fake_fd();
 }

@@ -721,6 +721,7 @@ struct pkvm_linux_trace {
 	int64_t result;			/* as returned to the guest: a value or -errno */
 	/* strace-like: "openat(AT_FDCWD, \"/etc\", 0) = -2 ENOENT" (no newline) */
 	const char *line;
+	int pid;			/* the guest process that made it (max_procs) */
 };
 
 /*
@@ -807,6 +808,11 @@ struct pkvm_linux_config {
 	 * and keeps /dev/kvm open; pkvm_seccomp_lockdown() allows fork() and
 	 * making VMs.  Inside a pkvm_call() fork() says EAGAIN, and with a
 	 * snapshot taken it fails (EAGAIN) too: a child could not restore it.
+	 * Host functions (pkvm_hostcall_register()) a child's guest calls run
+	 * in the child process, on its copy of your memory: what they change
+	 * stays there, as after any fork(2); talk to the parent through
+	 * descriptors or shared memory made before attaching.  The trace
+	 * callback runs in whichever process made the call (trace.pid says which).
 	 */
 	unsigned max_procs;
 	/*

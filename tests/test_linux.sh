@@ -170,6 +170,21 @@ for v in glibc glibc-pie musl; do
 			diff "$tmp/n.out" "$tmp/s.out" | head -10 | sed 's/^/  /'
 		fi
 	fi
+	if [ -s "$dir/procs-$v" ]; then
+		# Processes: the limit turns a fork bomb into EAGAIN, and none outlives the sandbox.
+		expect "procs-$v fork until EAGAIN" 0 "fork failed after 7 children: EAGAIN" \
+			--max-procs=8 "$dir/procs-$v" bomb
+		expect "procs-$v one process: no fork" 0 "fork failed after 0 children: EAGAIN" \
+			--max-procs=1 "$dir/procs-$v" bomb
+		expect "procs-$v fork bomb" 124 "timed out" --max-procs=16 --timeout=3 \
+			"$dir/procs-$v" forever
+		expect "procs-$v memory shared by the processes" 0 "fork failed after 1 children: ENOMEM" \
+			--memory=48M "$dir/procs-$v" memory
+		expect "procs-$v children left spinning" 0 "leaving 3 children" "$dir/procs-$v" leave
+		sleep 1
+		left=$(cat /proc/[0-9]*/comm 2>/dev/null | grep -c pksandbox)
+		[ "$left" -eq 0 ] && ok || bad "procs-$v: $left sandbox processes outlived pksandbox"
+	fi
 	case "${PKSANDBOX_ARGS:-}" in
 	*soft*)
 		[ -s "$dir/signals-$v" ] &&
@@ -209,6 +224,22 @@ if [ -x "$bb" ]; then
 	expect "outside --ro" 1 "" --ro "$tmp/ro" "$bb" cat /etc/passwd
 	expect "--timeout ends a sleep" 124 "timed out" --timeout=1 "$bb" sleep 30
 	expect "--no-seccomp" 0 "" --no-seccomp "$bb" true
+	# Writable trees: nothing without them; a tmpfs holds its size and no more.
+	expect "no writing under --ro" 1 "Permission denied" --ro "$tmp/ro" --ro "$bb" \
+		"$bb" sh -c "echo x > $tmp/ro/new"
+	[ -e "$tmp/ro/new" ] && bad "a file was made under --ro"
+	mkdir -p "$tmp/rw"
+	expect "writing under --rw" 0 "made" --rw "$tmp/rw" --ro "$bb" \
+		"$bb" sh -c "echo made > $tmp/rw/new && $bb cat $tmp/rw/new"
+	[ "$(cat "$tmp/rw/new" 2>/dev/null)" = made ] && ok || bad "--rw: the file is not on the host"
+	expect "--rw of a file" 125 "cannot be used" --rw "$tmp/ro/data" "$bb" true
+	expect "a full tmpfs: ENOSPC" 255 "No space left on device" --tmpfs=/tmp/small:64K --ro "$bb" \
+		"$bb" sh -c "$bb seq 1 100000 > /tmp/small/f"
+	expect "a tmpfs gives space back" 0 "second" --tmpfs=/tmp/small:64K --ro "$bb" \
+		"$bb" sh -c "$bb seq 1 9000 > /tmp/small/f && $bb rm /tmp/small/f &&
+			     $bb seq 1 9000 > /tmp/small/g && echo second"
+	expect "/dev/null" 0 "empty" --ro "$bb" "$bb" sh -c "echo gone > /dev/null &&
+		$bb wc -c < /dev/null | $bb grep -q '^0$' && echo empty"
 fi
 
 # ---- the security review (tests/linux/hardening.c) ----------------------------
@@ -227,7 +258,8 @@ for v in glibc musl; do
 	expect "hardening-$v --max-fds=16 rlimit" 0 "RLIMIT_NOFILE 16 16" --max-fds=16 --ro "$tmp/ro" "$h" fds "$tmp/ro/data"
 	expect "hardening-$v --max-fds=16 dup2" 0 "dup2 past the limit: EBADF" --max-fds=16 --ro "$tmp/ro" "$h" fds "$tmp/ro/data"
 	# Kernel file systems and devices: EACCES below any root, even --ro=/.
-	for p in /proc/self/mem /proc/1/environ /proc/self/status /sys/kernel /dev/null /dev/zero; do
+	# (/dev/null is the personality's own: always there, never the host's device.)
+	for p in /proc/self/mem /proc/1/environ /proc/self/status /sys/kernel /dev/zero; do
 		[ -e "$p" ] || continue
 		expect "hardening-$v $p under --ro=/" 0 "open $p: EACCES" --ro=/ "$h" special "$p"
 	done

@@ -369,7 +369,7 @@ static void report_fault(const struct pkvm_exit *exit)
 static void trace_line(void *ctx, const struct pkvm_linux_trace *call)
 {
 	(void)ctx;
-	fprintf(stderr, "[pksandbox] %s\n", call->line);
+	fprintf(stderr, "[pksandbox %d] %s\n", call->pid, call->line);
 }
 
 static uint64_t now_ns(void)

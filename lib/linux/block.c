@@ -87,6 +87,7 @@ int lx_wait_fds(struct pkvm_vm *vm, struct pollfd *fds, unsigned nfds, clockid_t
 		}
 		n = ppoll(fds, nfds + LX_WAIT_EXTRA_FDS, timeout, &during);
 		if (n > 0 && (fds[nfds].revents || fds[nfds + 1].revents)) {
+			lx_procs_woken(lx_get(vm), &fds[nfds]);
 			pkvm_wake_before_entry(vm);	/* lx_signal_poll() takes what came */
 			err = -EINTR;
 			break;

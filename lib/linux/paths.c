@@ -120,6 +120,24 @@ int lx_root_add(struct pkvm_linux *lx, const char *given, bool special)
 	return r->fd < 0 ? -errno : 0;
 }
 
+/*
+ * A directory that is empty and stays so: made and removed at once, open.
+ * Nothing can be created in a removed directory, and nothing is left behind.
+ */
+static int empty_directory(void)
+{
+	char tmpl[] = "/tmp/pksandbox-empty-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	int fd;
+
+	if (!dir)
+		return -1;
+	chmod(dir, 0755);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rmdir(dir);
+	return fd;
+}
+
 int lx_paths_init(struct pkvm_linux *lx, const char *const *ro_paths)
 {
 	const char *const *special = lx->config.ro_special_paths;
@@ -129,6 +147,7 @@ int lx_paths_init(struct pkvm_linux *lx, const char *const *ro_paths)
 	int err = 0;
 
 	lx->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	lx->emptydir = empty_directory();
 	/* The caller's arrays may go after attaching: everything is copied into lx->roots. */
 	lx->config.ro_special_paths = NULL;
 	while (ro_paths && ro_paths[n])
@@ -170,7 +189,9 @@ void lx_paths_destroy(struct pkvm_linux *lx)
 {
 	if (lx->devnull >= 0)
 		close(lx->devnull);
-	lx->devnull = -1;
+	if (lx->emptydir >= 0)
+		close(lx->emptydir);
+	lx->devnull = lx->emptydir = -1;
 	free(lx->cwd);
 	lx->cwd = NULL;
 	lx_trees_destroy(lx);
@@ -321,7 +342,27 @@ struct lx_resolved {
 	char *norm;		/* malloc'd: the normalized guest path */
 	const char *rest;	/* inside norm: the path below the root ("" for the root) */
 	bool want_dir;		/* it ended in a slash */
+	bool ancestor;		/* no root: a directory on the way to one ("/", "/usr") */
 };
+
+/*
+ * Is @path (normalized) a directory above a root?  Then it exists for the
+ * guest, as an empty directory: "mkdir -p /tmp/t" and "cd /" must work.
+ */
+static bool is_ancestor(const struct pkvm_linux *lx, const char *path)
+{
+	size_t len = strlen(path);
+
+	if (len == 1)
+		return true;		/* "/": there is always one */
+	for (unsigned i = 0; i < lx->nroots; i++) {
+		const struct lx_root *r = &lx->roots[i];
+
+		if (r->len > len && !strncmp(r->path, path, len) && r->path[len] == '/')
+			return true;
+	}
+	return false;
+}
 
 /* 0 with @r filled (root NULL: /dev/null, the personality's own), or -errno. */
 static int resolve(struct pkvm_linux *lx, int64_t dirfd, const char *given,
@@ -351,7 +392,9 @@ static int resolve(struct pkvm_linux *lx, int64_t dirfd, const char *given,
 	if (!err && !strcmp(r->norm, "/dev/null"))
 		return 0;
 	r->root = err ? NULL : find_root(lx, r->norm, &r->rest);
-	if (!err && !r->root)
+	if (!err && !r->root && is_ancestor(lx, r->norm))
+		r->ancestor = true;
+	else if (!err && !r->root)
 		err = -ENOENT;		/* outside every root: it does not exist for the guest */
 	if (err) {
 		free(r->norm);
@@ -374,7 +417,13 @@ int lx_path_create(struct pkvm_linux *lx, int64_t dirfd, const char *given, int 
 	struct lx_resolved r;
 	int fd = -1, err = resolve(lx, dirfd, given, &r);
 
-	if (!err && !r.root) {
+	if (!err && !r.root && r.ancestor) {
+		/* An empty directory that cannot change (lx_paths_init()). */
+		fd = -EISDIR;
+		if (!writes(flags))
+			fd = lx->emptydir >= 0 ? dup(lx->emptydir) : -ENOENT;
+		err = fd >= 0 ? 0 : fd == -EISDIR || lx->emptydir < 0 ? fd : -errno;
+	} else if (!err && !r.root) {
 		/* /dev/null: always there, as every program expects. */
 		fd = lx->devnull >= 0 ? dup(lx->devnull) : -ENOENT;
 		err = fd >= 0 ? 0 : lx->devnull >= 0 ? -errno : fd;
@@ -413,7 +462,9 @@ int lx_path_parent(struct pkvm_linux *lx, int64_t dirfd, const char *given,
 
 	if (err)
 		return err;
-	if (!r.root)
+	if (r.ancestor)
+		err = -EEXIST;			/* a directory above a root: it stays */
+	else if (!r.root)
 		err = -EPERM;			/* /dev/null itself */
 	else if (!r.root->writable || !r.root->is_dir)
 		err = -EROFS;

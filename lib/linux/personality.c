@@ -104,7 +104,7 @@ int pkvm_linux_attach(struct pkvm_vm *vm, const struct pkvm_linux_config *config
 	if (!lx)
 		return -ENOMEM;
 	lx->config = *config;
-	lx->devnull = -1;
+	lx->devnull = lx->emptydir = -1;
 	lx->umask = 022;
 	lx->config.ro_paths = NULL;	/* copied into lx->roots; the caller's array may go */
 	lx->bounce = malloc(LX_BOUNCE);
@@ -224,7 +224,8 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 		result = lx->exit_status;
 	if (lx->config.trace) {
 		struct pkvm_linux_trace t = { .nr = nr, .name = call ? call->name : NULL,
-					      .result = result, .line = lx->trace_line };
+					      .result = result, .line = lx->trace_line,
+					      .pid = lx->pid };
 
 		memcpy(t.args, exit->syscall.args, sizeof(t.args));
 		lx_format_trace(vm, lx, nr, call, exit->syscall.args, result);

@@ -292,6 +292,7 @@ struct pkvm_linux {
 	_Atomic uint64_t *tmpfs_used;	/* trees.c: the tmpfs sizes, in shared memory */
 	unsigned ntmpfs;
 	int devnull;			/* the host's /dev/null: the guest's, whatever the roots */
+	int emptydir;			/* a removed empty host directory: what "/" is */
 	unsigned host_fds;		/* host fds the guest's open files hold (max_fds) */
 
 	/* pkeys.c: the guest's keys are its own, never the host's */
@@ -324,6 +325,7 @@ struct pkvm_linux {
 	struct lx_procs *procs;
 	unsigned slot;
 	int32_t pid;
+	uint64_t first_checked_ns;	/* when the first process was last seen alive */
 
 	struct pkvm_linux_stats stats;
 	char trace_line[1024];
@@ -613,6 +615,8 @@ void lx_procs_end_all(struct pkvm_linux *lx);
  * doorbell, and the first process's end; fd -1 (ignored) when alone.
  */
 void lx_procs_pollfds(const struct pkvm_linux *lx, struct pollfd pfd[2]);
+/* ... and what to do when one of them woke the wait: the doorbell is emptied. */
+void lx_procs_woken(struct pkvm_linux *lx, const struct pollfd pfd[2]);
 /* Take the signals other processes sent (and the sandbox's end, as SIGKILL). */
 void lx_procs_take_signals(struct pkvm_linux *lx);
 /* When a process running guest code must next look at its slot (0: alone, never). */
@@ -696,7 +700,8 @@ LX_HANDLER(lx_sys_prctl);
 LX_HANDLER(lx_sys_set_robust_list);
 LX_HANDLER(lx_sys_enosys); LX_HANDLER(lx_sys_prlimit64); LX_HANDLER(lx_sys_getrlimit);
 LX_HANDLER(lx_sys_getrandom);
-LX_HANDLER(lx_sys_umask); LX_HANDLER(lx_sys_getpriority); LX_HANDLER(lx_sys_setpriority);
+LX_HANDLER(lx_sys_umask); LX_HANDLER(lx_sys_setuid); LX_HANDLER(lx_sys_setreuid);
+LX_HANDLER(lx_sys_setresuid); LX_HANDLER(lx_sys_getpriority); LX_HANDLER(lx_sys_setpriority);
 /* signal.c */
 LX_HANDLER(lx_sys_rt_sigaction); LX_HANDLER(lx_sys_rt_sigprocmask);
 LX_HANDLER(lx_sys_rt_sigpending); LX_HANDLER(lx_sys_rt_sigreturn); LX_HANDLER(lx_sys_sigaltstack);

@@ -44,6 +44,38 @@ LX_HANDLER_DEF(lx_sys_getresuid)
 	return lx_ret(result, err);
 }
 
+/*
+ * setuid(), setgid(), setreuid(), setregid(), setresuid(), setresgid(): the
+ * guest is one unprivileged user, so it may "change" to its own id (what
+ * programs do to drop privileges they never had) and to nothing else.
+ */
+static int64_t own_ids_only(const uint64_t args[6], unsigned n)
+{
+	_Static_assert(LX_UID == LX_GID, "one check for user and group ids");
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t id = (uint32_t)args[i];
+
+		if (id != (uint32_t)-1 && id != LX_UID)
+			return -EPERM;
+	}
+	return 0;
+}
+
+LX_HANDLER_DEF(lx_sys_setuid)
+{
+	return lx_ret(result, own_ids_only(args, 1));
+}
+
+LX_HANDLER_DEF(lx_sys_setreuid)
+{
+	return lx_ret(result, own_ids_only(args, 2));
+}
+
+LX_HANDLER_DEF(lx_sys_setresuid)
+{
+	return lx_ret(result, own_ids_only(args, 3));
+}
+
 LX_HANDLER_DEF(lx_sys_getgroups)
 {
 	(void)vm; (void)lx;

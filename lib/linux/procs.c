@@ -226,13 +226,31 @@ void lx_procs_pollfds(const struct pkvm_linux *lx, struct pollfd pfd[2])
 	pfd[1] = (struct pollfd){ .fd = p && lx->slot ? p->first : -1, .events = POLLIN };
 }
 
-/* Has the first process's host process gone, however it went? */
-static bool first_gone(const struct lx_procs *p)
+/*
+ * Has the first process's host process gone, however it went?  Looked at
+ * once a check interval at most: a wait sees it at once (lx_procs_pollfds()).
+ */
+static bool first_gone(struct pkvm_linux *lx)
 {
-	struct pollfd pfd = { .fd = p->first, .events = POLLIN };
+	struct pollfd pfd = { .fd = lx->procs->first, .events = POLLIN };
 	const struct timespec now = { 0, 0 };
+	uint64_t t = pkvm_now_ns();
 
-	return p->first >= 0 && ppoll(&pfd, 1, &now, NULL) > 0;
+	if (pfd.fd < 0 || t - lx->first_checked_ns < LX_CHECK_NS)
+		return false;
+	lx->first_checked_ns = t;
+	return ppoll(&pfd, 1, &now, NULL) > 0;
+}
+
+void lx_procs_woken(struct pkvm_linux *lx, const struct pollfd pfd[2])
+{
+	uint64_t count;
+
+	if (pfd[0].revents && read(pfd[0].fd, &count, sizeof(count)) < 0) {
+		/* EAGAIN: another look emptied it first; nothing is lost, the slot says it all. */
+	}
+	if (pfd[1].revents)
+		lx->first_checked_ns = 0;	/* look now */
 }
 
 uint64_t lx_procs_check_at(const struct pkvm_linux *lx)
@@ -262,22 +280,19 @@ void lx_procs_take_signals(struct pkvm_linux *lx)
 	struct lx_procs *p = lx->procs;
 	struct lx_proc *me;
 	struct lx_siginfo info[LX_NR_SIGNALS];
-	uint64_t pending, drain;
+	uint64_t pending;
 	bool over;
 
 	if (!p)
 		return;
 	me = &p->slot[lx->slot];
-	if (read(me->doorbell, &drain, sizeof(drain)) < 0) {
-		/* EAGAIN: nobody rang; the slot is looked at all the same. */
-	}
 	pthread_mutex_lock(&p->lock);
 	pending = me->pending;
 	me->pending = 0;
 	memcpy(info, me->info, sizeof(info));
 	over = p->over;
 	pthread_mutex_unlock(&p->lock);
-	if (lx->slot != 0 && (over || first_gone(p)))
+	if (lx->slot != 0 && (over || first_gone(lx)))
 		lx->sig.killed = true;
 	while (pending) {
 		int sig = __builtin_ctzll(pending) + 1;
@@ -348,14 +363,6 @@ enum lx_action lx_procs_kill(struct pkvm_vm *vm, struct pkvm_linux *lx, int32_t 
 	return lx_ret(result, 0);
 }
 
-/* A field of this process's slot, or what a lone process has. */
-static int32_t my(const struct pkvm_linux *lx, size_t offset, int32_t alone)
-{
-	if (!lx->procs)
-		return alone;
-	return *(const int32_t *)((const char *)&lx->procs->slot[lx->slot] + offset);
-}
-
 LX_HANDLER_DEF(lx_sys_getpid)
 {
 	return lx_ret(result, lx->pid);
@@ -363,7 +370,8 @@ LX_HANDLER_DEF(lx_sys_getpid)
 
 LX_HANDLER_DEF(lx_sys_getppid)
 {
-	return lx_ret(result, my(lx, offsetof(struct lx_proc, ppid), LX_PPID));
+	/* Its parent's end makes it an orphan, whose parent is the first process then. */
+	return lx_ret(result, lx->procs ? lx->procs->slot[lx->slot].ppid : LX_PPID);
 }
 
 /* The slot of process @pid (0: the caller), under the lock; NULL if none. */

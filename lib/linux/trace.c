@@ -152,7 +152,7 @@ void lx_trace_signal(struct pkvm_vm *vm, struct pkvm_linux *lx, const struct lx_
 	struct line l = { lx->trace_line, sizeof(lx->trace_line), 0 };
 	const char *abbrev = sigabbrev_np(info->signo), *code = code_name(info->signo, info->code);
 	struct pkvm_linux_trace t = { .nr = PKVM_LINUX_TRACE_SIGNAL, .args = { info->signo },
-				      .line = lx->trace_line };
+				      .line = lx->trace_line, .pid = lx->pid };
 
 	(void)vm;
 	if (abbrev)

@@ -2,8 +2,12 @@
  * procs.c: processes, natively and under pksandbox (tests/native_diff.list):
  * fork and wait statuses, copy-on-write memory on both sides, SIGCHLD, kill
  * between processes, a pipe between two children, waitid, vfork, process
- * groups.  "procs bomb" forks until fork fails (test_linux.sh, with
- * --max-procs).  Prints nothing that differs between runs (no pids).
+ * groups.  Prints nothing that differs between runs (no pids).  For
+ * test_linux.sh: "procs bomb" forks until fork fails (with --max-procs);
+ * "procs forever" is a fork bomb whose every process forks again and again;
+ * "procs leave" exits leaving children that spin, for the sandbox to end;
+ * "procs memory" touches 20 MiB, then forks children that keep it until
+ * fork fails (with --memory, the guest's processes share it).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -11,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/select.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -278,6 +285,103 @@ static void identities(void)
 	close(fds[1]);
 }
 
+static int write_after(void *arg)
+{
+	int fd = *(int *)arg;
+
+	usleep(100 * 1000);
+	return write(fd, "late", 4) == 4 ? 0 : 1;
+}
+
+/* poll, ppoll, select, pselect over pipes that children write to. */
+static void waiting_on_descriptors(void)
+{
+	int a[2], b[2], status, gone;
+	struct pollfd pfd[3];
+	struct timeval tv = { 0, 0 };
+	struct timespec ts = { 5, 0 };
+	fd_set rd;
+	char buf[8];
+	pid_t pid;
+
+	pipe(a);
+	pipe(b);
+	pfd[0] = (struct pollfd){ .fd = a[0], .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = b[0], .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = 1000, .events = POLLIN };	/* not open */
+	CHECK(poll(pfd, 2, 0) == 0, "poll: nothing ready, no wait");
+	CHECK(poll(pfd, 3, 0) == 1 && pfd[2].revents == POLLNVAL, "poll: POLLNVAL for a closed fd");
+	pid = child(write_after, &b[1]);
+	CHECK(poll(pfd, 2, 5000) == 1 && !pfd[0].revents && pfd[1].revents == POLLIN,
+	      "poll: waits for a child's write");
+	read(b[0], buf, sizeof(buf));
+	waitpid(pid, &status, 0);
+	FD_ZERO(&rd);
+	FD_SET(a[0], &rd);
+	FD_SET(b[0], &rd);
+	CHECK(select(b[0] + 1, &rd, NULL, NULL, &tv) == 0, "select: nothing ready, zero timeout");
+	tv.tv_usec = 20000;
+	FD_SET(a[0], &rd);
+	FD_SET(b[0], &rd);
+	CHECK(select(b[0] + 1, &rd, NULL, NULL, &tv) == 0, "select: times out after 20 ms");
+	pid = child(write_after, &a[1]);
+	FD_SET(a[0], &rd);
+	FD_SET(b[0], &rd);
+	CHECK(pselect(b[0] + 1, &rd, NULL, NULL, &ts, NULL) == 1 && FD_ISSET(a[0], &rd) &&
+	      !FD_ISSET(b[0], &rd), "pselect: the pipe a child wrote");
+	waitpid(pid, &status, 0);
+	FD_ZERO(&rd);
+	FD_SET(a[1], &rd);
+	CHECK(select(a[1] + 1, NULL, &rd, NULL, NULL) == 1, "select: a pipe with room is writable");
+	close(a[1]);
+	pfd[0].events = POLLIN;
+	CHECK(ppoll(pfd, 1, &ts, NULL) == 1 && (pfd[0].revents & POLLIN),
+	      "ppoll: data left to read");
+	read(a[0], buf, sizeof(buf));
+	CHECK(ppoll(pfd, 1, &ts, NULL) == 1 && (pfd[0].revents & POLLHUP),
+	      "ppoll: the writer gone (POLLHUP)");
+	gone = dup(a[0]);
+	close(gone);
+	FD_ZERO(&rd);
+	FD_SET(gone, &rd);
+	tv.tv_usec = 0;
+	CHECK(select(gone + 1, &rd, NULL, NULL, &tv) < 0 && errno == EBADF,
+	      "select: EBADF for a closed fd");
+	close(a[0]);
+	close(b[0]);
+	close(b[1]);
+}
+
+static int hold(void *arg)
+{
+	(void)arg;
+	pause();
+	return 0;
+}
+
+/* Memory is the guest's as a whole: each child's copy of 20 MiB counts. */
+static void memory(void)
+{
+	size_t size = 20 << 20;
+	char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pid_t pids[64];
+	int n = 0, status;
+
+	memset(p, 1, size);
+	while (n < 64) {
+		pid_t pid = child(hold, NULL);
+
+		if (pid < 0)
+			break;
+		pids[n++] = pid;
+	}
+	printf("fork failed after %d children: %s\n", n, errno == ENOMEM ? "ENOMEM" : "not ENOMEM");
+	for (int i = 0; i < n; i++) {
+		kill(pids[i], SIGKILL);
+		waitpid(pids[i], &status, 0);
+	}
+}
+
 static int pause_forever(void *arg)
 {
 	(void)arg;
@@ -308,8 +412,30 @@ static void bomb(void)
 	printf("all %d reaped, killed by SIGKILL\n", n);
 }
 
+static int spin(void *arg)
+{
+	(void)arg;
+	for (volatile unsigned long i = 0;; i++)
+		;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "forever")) {
+		for (;;)
+			fork();
+	}
+	if (argc > 1 && !strcmp(argv[1], "leave")) {
+		for (int i = 0; i < 3; i++)
+			child(spin, NULL);
+		printf("leaving 3 children behind\n");
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "memory")) {
+		memory();
+		return 0;
+	}
 	if (argc > 1 && !strcmp(argv[1], "bomb")) {
 		bomb();
 		return failures ? 1 : 0;
@@ -320,6 +446,7 @@ int main(int argc, char **argv)
 	pipeline();
 	no_hang_and_waitid();
 	identities();
+	waiting_on_descriptors();
 	printf("%d failures\n", failures);
 	return failures ? 1 : 0;
 }

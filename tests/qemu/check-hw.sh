@@ -31,8 +31,14 @@ done
 cp -r "$builddir/tests/progs" "$payload/progs"
 cp -r "$builddir/tests/linux" "$payload/linux"
 cp "$builddir/examples/guest_parser" "$builddir/examples/guest_services" "$payload/"
+# The shells shell_diff.sh runs (Debian's static ones), where installed.
+mkdir "$payload/shells"
+for f in /bin/busybox /bin/bash-static /bin/zsh-static /bin/sash; do
+	[[ -x $f ]] && cp "$f" "$payload/shells/"
+done
+cp -r "$srcdir/tests/shell" "$payload/shell"
 cp "$srcdir/tests/test_pksandbox.sh" "$srcdir/tests/test_linux.sh" "$srcdir/tests/test_busybox.sh" \
-   "$srcdir/tests/native_diff.sh" "$srcdir/tests/native_diff.list" \
+   "$srcdir/tests/native_diff.sh" "$srcdir/tests/native_diff.list" "$srcdir/tests/shell_diff.sh" \
    "$srcdir/tests/kvm.sh" "$srcdir/tests/qemu/inside.sh" "$payload/"
 
 if [[ -n "$(ls -A "$sysroot")" ]]; then

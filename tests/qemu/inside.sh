@@ -46,6 +46,8 @@ for pkeys in hw soft; do
 		PKSANDBOX_ARGS=--pkeys=$pkeys sh ./test_busybox.sh
 	suite "native_diff (--pkeys=$pkeys)" env PKSANDBOX=./pksandbox-static LINUX_PROGS=./linux \
 		PKSANDBOX_ARGS=--pkeys=$pkeys sh ./native_diff.sh ./native_diff.list
+	suite "shell_diff (--pkeys=$pkeys)" env PKSANDBOX=/payload/pksandbox-static \
+		SHELLS_DIR=/payload/shells PKSANDBOX_ARGS=--pkeys=$pkeys sh ./shell_diff.sh
 done
 # Sanitizer builds: a locked-down pksandbox checks for leaks at its lockdown, not at
 # exit (lib/seccomp.c), so its runs and the Linux personality are leak-checked here.
