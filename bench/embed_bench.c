@@ -120,17 +120,14 @@ static void report(const char *what, double ns, double base, const char *base_na
 
 static double raw_cold_start(void)
 {
-	static const uint8_t code[] = RAWKVM_GUEST_ONCE;
 	double t[runs];
 
 	for (unsigned r = 0; r < runs; r++) {
 		uint64_t start = now_ns();
-		struct rawkvm k;
-		int v;
+		int err = rawkvm_cold_start();
 
-		if ((v = rawkvm_create(&k, code, sizeof(code))) < 0 || (v = rawkvm_run(&k)) != 42)
-			die("bare KVM cold start", v < 0 ? v : -EIO);
-		rawkvm_destroy(&k);
+		if (err)
+			die("bare KVM cold start", err);
 		t[r] = now_ns() - start;
 	}
 	return median(t, runs);

@@ -59,17 +59,14 @@ static double median(double *v, unsigned n)
 
 static double bare_cold_start(void)
 {
-	static const uint8_t code[] = RAWKVM_GUEST_ONCE;
 	double t[RUNS];
 
 	for (unsigned r = 0; r < RUNS; r++) {
 		uint64_t start = now_ns();
-		struct rawkvm k;
-		int v;
+		int err = rawkvm_cold_start();
 
-		if ((v = rawkvm_create(&k, code, sizeof(code))) < 0 || (v = rawkvm_run(&k)) != 42)
-			die("bare KVM cold start", v < 0 ? v : -EIO);
-		rawkvm_destroy(&k);
+		if (err)
+			die("bare KVM cold start", err);
 		t[r] = (double)(now_ns() - start);
 	}
 	return median(t, RUNS);

@@ -36,4 +36,10 @@ int rawkvm_run(struct rawkvm *r);
 /* Close and unmap everything. */
 void rawkvm_destroy(struct rawkvm *r);
 
+/*
+ * One bare cold start: create a VM running RAWKVM_GUEST_ONCE, run it to its
+ * OUT, destroy it.  Returns 0, or a negative errno (-EIO for a wrong result).
+ */
+int rawkvm_cold_start(void);
+
 #endif

@@ -30,6 +30,14 @@
  *   opened before the lockdown, one component at a time (paths.c).  openat2
  *   is refused: its flags sit in a struct seccomp cannot see.
  * - mmap/mprotect: PROT_EXEC is refused; mapping a held descriptor is not.
+ * - With pkvm_vm_enable_fork() (a Linux guest with processes): fork() (never
+ *   a thread: CLONE_VM refused) and KVM_CREATE_VM, so that a child can build
+ *   its VM; the child keeps this filter.  Another VM gives nothing a VM of
+ *   this process could not.  No signal to another process is allowed: the
+ *   guest's processes wake each other through eventfds (lib/linux/procs.c).
+ * - With a writable tree: opens that write and create, and mkdirat,
+ *   unlinkat, renameat2, linkat, ftruncate, fchmod, utimensat, on any
+ *   descriptor (the same limit as reads: held descriptors only).
  */
 
 /* System calls allowed with any arguments, each with why the run loop needs it. */
@@ -86,7 +94,14 @@ static const unsigned long vcpu_ioctls[] = {
 #endif
 };
 
-static int allow(scmp_filter_ctx ctx, const char *name);
+static int allow(scmp_filter_ctx ctx, const char *name)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+
+	if (nr == __NR_SCMP_ERROR)
+		return 0;	/* not a call on this architecture: nothing to allow */
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+}
 
 /*
  * pkvm_vm_enable_fork(): fork() (a new process, never a thread: no CLONE_VM)
@@ -114,14 +129,6 @@ static int allow_fork(scmp_filter_ctx ctx, const struct pkvm_vm *vm)
 				       SCMP_A0(SCMP_CMP_EQ, (uint64_t)fds[fork_ioctls[i].which]),
 				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL,
 					       fork_ioctls[i].request));
-	/*
-	 * The kick signal to the vCPU thread of another process of the same
-	 * guest (a signal, a child's end): it only ends a KVM_RUN or a wait
-	 * early, and a process without the handler ignores it.
-	 */
-	if (!err)
-		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-				       SCMP_A2(SCMP_CMP_EQ, (uint64_t)vm->kick.signo));
 	if (!err)
 		err = allow(ctx, "wait4");	/* reaping the host side of an ended child */
 	if (!err)
@@ -129,15 +136,6 @@ static int allow_fork(scmp_filter_ctx ctx, const struct pkvm_vm *vm)
 	if (!err)
 		err = allow(ctx, "set_robust_list");	/* the host libc's fork(), in the child */
 	return err;
-}
-
-static int allow(scmp_filter_ctx ctx, const char *name)
-{
-	int nr = seccomp_syscall_resolve_name(name);
-
-	if (nr == __NR_SCMP_ERROR)
-		return 0;	/* not a call on this architecture: nothing to allow */
-	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 }
 
 /* Flags openat() may carry beside O_RDONLY (0) and the required O_NOFOLLOW (paths.c). */

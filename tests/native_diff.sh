@@ -33,14 +33,6 @@ while [ $i -lt 4096 ]; do echo "line $i of the standard input the programs may r
 	head -c 262144 >"$tmp/input"
 
 
-sandbox() {
-	if [ -n "${PKSANDBOX_ARGS:-}" ]; then
-		"$PKSANDBOX" "$PKSANDBOX_ARGS" "$@"
-	else
-		"$PKSANDBOX" "$@"
-	fi
-}
-
 while read -r first rest; do
 	case $first in ''|'#'*) continue ;; esac
 	variants="glibc musl"

@@ -27,14 +27,6 @@ pass=0
 fail=0
 skip=0
 
-sandbox() {
-	if [ -n "${PKSANDBOX_ARGS:-}" ]; then
-		"$PKSANDBOX" "$PKSANDBOX_ARGS" "$@"
-	else
-		"$PKSANDBOX" "$@"
-	fi
-}
-
 while read -r shell script; do
 	case $shell in ''|'#'*) continue ;; esac
 	case $shell in

@@ -10,13 +10,6 @@ set -u
 : "${PKSANDBOX:?}" "${LINUX_PROGS:?}"
 . "$(dirname "$0")/kvm.sh"
 kvm_runs_guests "$PKSANDBOX" || { echo "test_linux: skipped: $kvm_skip_reason"; exit 77; }
-sandbox() {
-	if [ -n "${PKSANDBOX_ARGS:-}" ]; then
-		"$PKSANDBOX" "$PKSANDBOX_ARGS" "$@"
-	else
-		"$PKSANDBOX" "$@"
-	fi
-}
 # continued OUT CMD...: run CMD (a program, not a function) in the background,
 # sending it SIGCONT every 0.2 s until it ends (at most 10 s); its status.
 continued() {

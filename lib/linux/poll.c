@@ -78,6 +78,17 @@ static int64_t wait_ready(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint6
 	return ret;
 }
 
+/* A wait's result: an error, a count, or the call made again (LX_RESTART_CALL). */
+static enum lx_action finish(struct pkvm_vm *vm, uint64_t nr, int err, int64_t ret,
+			     int64_t *result)
+{
+	if (err)
+		return lx_ret(result, err);
+	if (ret == LX_RESTART_CALL)
+		return lx_restart(vm, nr, result);
+	return lx_ret(result, ret);
+}
+
 /* The guest's sigset for ppoll() and pselect6() (@size must be 8), if @gva is not NULL. */
 static int read_mask(struct pkvm_vm *vm, uint64_t gva, uint64_t size, uint64_t *mask,
 		     const uint64_t **out)
@@ -147,11 +158,7 @@ static enum lx_action do_poll(struct pkvm_vm *vm, struct pkvm_linux *lx, const u
 	}
 	free(g);
 	free(h);
-	if (err)
-		return lx_ret(result, err);
-	if (ret == LX_RESTART_CALL)
-		return lx_restart(vm, nr, result);
-	return lx_ret(result, ret);
+	return finish(vm, nr, err, ret, result);
 }
 
 LX_HANDLER_DEF(lx_sys_poll)
@@ -249,11 +256,7 @@ static enum lx_action do_select(struct pkvm_vm *vm, struct pkvm_linux *lx, const
 	for (int k = 0; k < 3; k++)
 		free(s.set[k]);
 	free(h);
-	if (err)
-		return lx_ret(result, err);
-	if (ret == LX_RESTART_CALL)
-		return lx_restart(vm, nr, result);
-	return lx_ret(result, ret);
+	return finish(vm, nr, err, ret, result);
 }
 
 LX_HANDLER_DEF(lx_sys_select)
