@@ -864,8 +864,10 @@ const char *pkvm_linux_syscall_name(uint64_t nr);
  * spinning in its own code is stopped for it, and a blocking call it is in
  * ends with EINTR or restarts, as on Linux).  SIGKILL always ends it.  Safe
  * from any thread while the VM runs (not from a signal handler); not while
- * the personality is being attached.  Returns 0, or -EINVAL for a bad @sig
- * or a VM without the personality.
+ * the personality is being attached.  With processes (max_procs), every
+ * process of the first one's process group gets it, as a terminal's signal
+ * reaches its foreground group (a shell's Ctrl-C ends the command it runs).
+ * Returns 0, or -EINVAL for a bad @sig or a VM without the personality.
  */
 int pkvm_linux_kill(struct pkvm_vm *vm, int sig);
 

@@ -102,7 +102,8 @@ static int rebuild(struct pkvm_vm *vm, const void *fpu)
 
 void pkvm_vm_share_frames(struct pkvm_vm *vm, _Atomic uint64_t *budget)
 {
-	atomic_store(budget, vm->frames.free);
+	if (budget)
+		atomic_store(budget, vm->frames.free);
 	vm->frames.budget = budget;
 }
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/ioctl.h>
@@ -50,6 +51,7 @@ static const struct {
 	{ "readv", "stdio of the host libc" },
 	{ "writev", "stdio of the host libc" },
 	{ "pread64", "guest pread64() and file-backed mmap() of --ro files" },
+	{ "pwrite64", "guest pwrite64() on the files it may write (stdout to a file included)" },
 	{ "lseek", "guest lseek() on its files" },
 	{ "close", "guest close() of --ro files; VM teardown" },
 	{ "fstat", "guest fstat(); the host libc's stdio" },
@@ -121,8 +123,10 @@ static const struct {
 static int allow_fork(scmp_filter_ctx ctx, const struct pkvm_vm *vm)
 {
 	const int fds[3] = { vm->kvm_fd, vm->vm_fd, vm->vcpu_fd };
+	/* Exactly the host libc's fork(): no thread, no namespace, nothing shared. */
 	int err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-				   SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_VM | CLONE_THREAD, 0));
+				   SCMP_A0(SCMP_CMP_EQ, CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID |
+							SIGCHLD));
 
 	for (size_t i = 0; i < sizeof(fork_ioctls) / sizeof(fork_ioctls[0]) && !err; i++)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
@@ -131,8 +135,10 @@ static int allow_fork(scmp_filter_ctx ctx, const struct pkvm_vm *vm)
 					       fork_ioctls[i].request));
 	if (!err)
 		err = allow(ctx, "wait4");	/* reaping the host side of an ended child */
-	if (!err)
-		err = allow(ctx, "dup3");
+	/* The child's new VM and vCPU onto the numbers the rules above name, and only there. */
+	for (int i = 1; i < 3 && !err; i++)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(dup3), 1,
+				       SCMP_A1(SCMP_CMP_EQ, (uint64_t)fds[i]));
 	if (!err)
 		err = allow(ctx, "set_robust_list");	/* the host libc's fork(), in the child */
 	return err;

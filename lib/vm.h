@@ -197,7 +197,7 @@ void pkvm_vm_forked_end(struct pkvm_vm *vm, const struct pkvm_exit *exit, int er
 /*
  * fork.c: the frames this VM has free become a budget at @budget (shared
  * memory) that it and every VM forked from it draw on: a limit for all of
- * a forked guest's processes together.
+ * a forked guest's processes together.  NULL: the VM's own count again.
  */
 void pkvm_vm_share_frames(struct pkvm_vm *vm, _Atomic uint64_t *budget);
 

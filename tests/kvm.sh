@@ -1,5 +1,5 @@
 # kvm.sh: sourced by the shell tests: can this host's /dev/kvm run libpkvm guests?
-# And sandbox ARGS...: $PKSANDBOX with $PKSANDBOX_ARGS (one option, may be empty) and ARGS.
+# And sandboxed_run ARGS...: $PKSANDBOX with $PKSANDBOX_ARGS (one option, may be empty), ARGS.
 # kvm_runs_guests PKSANDBOX: 0 if it can; else 1 with the reason in $kvm_skip_reason.
 # A paravirtual KVM such as PVM answers the KVM API but does not run native x86
 # guests; there, as where /dev/kvm is absent, the QEMU lane runs the guests.
@@ -15,7 +15,7 @@ kvm_runs_guests() {
 	return 0
 }
 
-sandbox() {
+sandboxed_run() {
 	if [ -n "${PKSANDBOX_ARGS:-}" ]; then
 		"$PKSANDBOX" "$PKSANDBOX_ARGS" "$@"
 	else

@@ -57,7 +57,7 @@ while read -r first rest; do
 		what="$first-$v${*:+ $*}${PKSANDBOX_ARGS:+ ($PKSANDBOX_ARGS)}"
 		"$prog" "$@" >"$tmp/native" 2>/dev/null <"$tmp/input"
 		ns=$?
-		sandbox "$prog" "$@" >"$tmp/sandbox" 2>"$tmp/err" <"$tmp/input"
+		sandboxed_run "$prog" "$@" >"$tmp/sandbox" 2>"$tmp/err" <"$tmp/input"
 		ss=$?
 		if [ "$ns" -eq 126 ] || [ "$ns" -eq 127 ]; then
 			echo "FAIL: $what: the native run did not start ($ns)"

@@ -50,7 +50,7 @@ while read -r shell script; do
 	rm -rf "$dir" /tmp/t
 	mkdir -p "$dir"
 	[ "$shell" = sash ] && cp "$bb" "$dir/bb"
-	(cd "$dir" && sandbox --ro="$here/shell" --ro="$SHELLS_DIR" --rw="$dir" --tmpfs=/tmp:8M \
+	(cd "$dir" && sandboxed_run --ro="$here/shell" --ro="$SHELLS_DIR" --rw="$dir" --tmpfs=/tmp:8M \
 		--env=BB="$bb" --env=PATH=/nonexistent --timeout=60 \
 		"$prog" "$@" "$here/shell/$script" \
 		>"$work/sandbox.out" 2>"$work/sandbox.err" </dev/null)

@@ -45,7 +45,7 @@ same() {
 	shift
 	eval "$native" >"$tmp/n.out" 2>/dev/null </dev/null
 	ns=$?
-	sandbox "$@" >"$tmp/s.out" 2>"$tmp/s.err" </dev/null
+	sandboxed_run "$@" >"$tmp/s.out" 2>"$tmp/s.err" </dev/null
 	ss=$?
 	if [ "$ns" -eq 126 ] || [ "$ns" -eq 127 ]; then
 		bad "$what: the native run did not start (status $ns)"
@@ -62,7 +62,7 @@ same() {
 expect() {
 	what=$1 want=$2 text=$3
 	shift 3
-	sandbox "$@" >"$tmp/s.out" 2>"$tmp/s.err" </dev/null
+	sandboxed_run "$@" >"$tmp/s.out" 2>"$tmp/s.err" </dev/null
 	got=$?
 	if [ "$got" -ne "$want" ]; then
 		bad "$what: status $got, expected $want"
@@ -125,7 +125,7 @@ for v in glibc glibc-pie musl; do
 		# A read of a pipe that SIGALRM interrupts: EINTR, then restarted with SA_RESTART.
 		(sleep 4; echo late line) | "$dir/signals-$v" restart >"$tmp/n.out" 2>&1
 		ns=$?
-		(sleep 4; echo late line) | sandbox "$dir/signals-$v" restart >"$tmp/s.out" 2>&1
+		(sleep 4; echo late line) | sandboxed_run "$dir/signals-$v" restart >"$tmp/s.out" 2>&1
 		ss=$?
 		if [ "$ns" -eq "$ss" ] && cmp -s "$tmp/n.out" "$tmp/s.out"; then
 			ok
@@ -138,7 +138,7 @@ for v in glibc glibc-pie musl; do
 		# Standard output a pipe whose reader leaves: EPIPE when ignored, else SIGPIPE (141).
 		( "$dir/signals-$v" sigpipe 2>"$tmp/n.out"; echo "status $?" >>"$tmp/n.out" ) |
 			head -c 1 >/dev/null
-		( sandbox "$dir/signals-$v" sigpipe 2>"$tmp/s.err"; echo "status $?" >>"$tmp/s.err" ) |
+		( sandboxed_run "$dir/signals-$v" sigpipe 2>"$tmp/s.err"; echo "status $?" >>"$tmp/s.err" ) |
 			head -c 1 >/dev/null
 		grep -v '^pksandbox' "$tmp/s.err" >"$tmp/s.out"
 		if cmp -s "$tmp/n.out" "$tmp/s.out" && grep -q "status 141" "$tmp/s.out"; then
@@ -226,11 +226,20 @@ if [ -x "$bb" ]; then
 		"$bb" sh -c "echo made > $tmp/rw/new && $bb cat $tmp/rw/new"
 	[ "$(cat "$tmp/rw/new" 2>/dev/null)" = made ] && ok || bad "--rw: the file is not on the host"
 	expect "--rw of a file" 125 "cannot be used" --rw "$tmp/ro/data" "$bb" true
-	expect "a full tmpfs: ENOSPC" 255 "No space left on device" --tmpfs=/tmp/small:64K --ro "$bb" \
-		"$bb" sh -c "$bb seq 1 100000 > /tmp/small/f"
+	expect "a full tmpfs: ENOSPC" 0 "65536" --tmpfs=/tmp/small:64K --ro "$bb" \
+		"$bb" sh -c "$bb seq 1 100000 > /tmp/small/f; $bb wc -c < /tmp/small/f"
 	expect "a tmpfs gives space back" 0 "second" --tmpfs=/tmp/small:64K --ro "$bb" \
 		"$bb" sh -c "$bb seq 1 9000 > /tmp/small/f && $bb rm /tmp/small/f &&
 			     $bb seq 1 9000 > /tmp/small/g && echo second"
+	# (seq 1 9000 is 43893 bytes: two of them do not fit in 64K.)
+	expect "a tmpfs file unlinked while open keeps its bytes" 0 "held, freed" \
+		--tmpfs=/tmp/small:64K --ro "$bb" "$bb" sh -c "exec 3> /tmp/small/f
+			$bb seq 1 9000 >&3; $bb rm /tmp/small/f
+			$bb seq 1 9000 > /tmp/small/g 2>/dev/null
+			[ \$($bb wc -c < /tmp/small/g) -lt 43893 ] && held=held
+			exec 3>&-; $bb rm /tmp/small/g
+			$bb seq 1 9000 > /tmp/small/h
+			[ \$($bb wc -c < /tmp/small/h) -eq 43893 ] && echo \$held, freed"
 	expect "/dev/null" 0 "empty" --ro "$bb" "$bb" sh -c "echo gone > /dev/null &&
 		$bb wc -c < /dev/null | $bb grep -q '^0$' && echo empty"
 fi
@@ -267,7 +276,7 @@ for v in glibc musl; do
 done
 if [ -x "$bb" ]; then
 	# A read from a pipe that never gets data ends at the time limit (it blocked past it before).
-	sleep 5 | sandbox --timeout=1 "$bb" cat >"$tmp/s.out" 2>"$tmp/s.err"
+	sleep 5 | sandboxed_run --timeout=1 "$bb" cat >"$tmp/s.out" 2>"$tmp/s.err"
 	got=$?
 	if [ "$got" -eq 124 ]; then ok; else bad "--timeout ends a read from a pipe: status $got, expected 124"; fi
 fi

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -510,6 +511,22 @@ static char *start_directory(const struct options *o)
 	return NULL;
 }
 
+/*
+ * The personality holds a descriptor per possible process (their doorbells),
+ * beside the program's own (--max-fds): raise the soft limit on open files
+ * as far as the hard one allows, as shells do for programs that need more.
+ */
+static void make_room_for_processes(const struct options *o)
+{
+	rlim_t need = (rlim_t)o->max_procs + (o->max_fds ? o->max_fds : 256) + 64;
+	struct rlimit rl;
+
+	if (o->max_procs <= 1 || getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 static int run_program(const struct options *o)
 {
 	struct pkvm_config cfg = { .mem_size = o->memory, .pkeys = o->pkeys };
@@ -552,8 +569,15 @@ static int run_program(const struct options *o)
 		    (unsigned long long)o->memory);
 	if (err)
 		die(EXIT_OWN_ERROR, "%s: cannot load: %s", o->argv[0], pkvm_strerror(err));
+	make_room_for_processes(o);
 	err = pkvm_linux_attach(vm, &lx);
 	free((char *)lx.cwd);	/* copied when attaching */
+	if (err == -EMFILE)
+		die(EXIT_OWN_ERROR, "--max-procs=%u: one descriptor per process does not fit under "
+		    "this ulimit -n", o->max_procs);
+	if (err == -EINVAL && o->nrw)
+		die(EXIT_OWN_ERROR, "--ro: a read-only path inside a --rw tree would not stay "
+		    "read-only");
 	if (err == -ENOENT || err == -EACCES || err == -ENOTDIR || err == -ENAMETOOLONG ||
 	    err == -ELOOP)
 		die(EXIT_OWN_ERROR, "--ro, --rw, --tmpfs: a path cannot be used: %s",

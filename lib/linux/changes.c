@@ -22,6 +22,7 @@
 #define LX_RENAME_FLAGS		7	/* RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT */
 #define LX_UTIME_NOW		((1L << 30) - 1)
 #define LX_UTIME_OMIT		((1L << 30) - 2)
+#define LX_MODE_BITS		01777	/* no set-user-ID nor set-group-ID: nosuid */
 
 /* The guest path at @gva, and its directory in a writable tree. */
 static int parent_of(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t gva,
@@ -43,8 +44,14 @@ static int64_t do_mkdir(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd
 
 	if (err)
 		return err == -EBUSY ? -EEXIST : err;
-	err = mkdirat(p.dirfd, p.name, (mode_t)(mode & 07777 & ~(uint64_t)lx->umask)) < 0 ?
-	      -errno : 0;
+	if (p.root->tmpfs)
+		err = lx_tmpfs_directory(p.root->tmpfs, 1);
+	if (!err && mkdirat(p.dirfd, p.name,
+			    (mode_t)(mode & LX_MODE_BITS & ~(uint64_t)lx->umask)) < 0) {
+		err = -errno;
+		if (p.root->tmpfs)
+			lx_tmpfs_directory(p.root->tmpfs, -1);
+	}
 	close(p.dirfd);
 	return err;
 }
@@ -62,6 +69,7 @@ LX_HANDLER_DEF(lx_sys_mkdirat)
 static int64_t do_unlink(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path,
 			 uint64_t flags)
 {
+	struct lx_tmpfs_name gone;
 	struct lx_parent p;
 	int err;
 
@@ -72,10 +80,11 @@ static int64_t do_unlink(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirf
 		return err;
 	if (!strcmp(p.name, ".") || !strcmp(p.name, ".."))
 		err = flags ? -EINVAL : -EISDIR;	/* (normalized away; kept for safety) */
-	if (!err && !(flags & LX_AT_REMOVEDIR))
-		err = lx_tmpfs_forget(p.root, p.dirfd, p.name);
+	lx_tmpfs_look(p.root, p.dirfd, p.name, &gone);
 	if (!err && unlinkat(p.dirfd, p.name, (flags & LX_AT_REMOVEDIR) ? AT_REMOVEDIR : 0) < 0)
 		err = -errno;
+	if (!err)
+		lx_tmpfs_gone(&gone);
 	close(p.dirfd);
 	return err;
 }
@@ -103,6 +112,7 @@ LX_HANDLER_DEF(lx_sys_unlinkat)
 static int64_t do_rename(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint64_t a[5],
 			 bool link)
 {
+	struct lx_tmpfs_name replaced, source;
 	struct lx_parent from, to;
 	int err = parent_of(vm, lx, (int)a[0], a[1], &from);
 
@@ -113,14 +123,18 @@ static int64_t do_rename(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint64
 		close(from.dirfd);
 		return err;
 	}
+	/* What a rename replaces goes, unless it is the very file renamed (a link of it). */
+	lx_tmpfs_look(to.root, to.dirfd, to.name, &replaced);
+	lx_tmpfs_look(from.root, from.dirfd, from.name, &source);
 	if (from.root != to.root)
 		err = -EXDEV;
 	else if (link)
 		err = linkat(from.dirfd, from.name, to.dirfd, to.name, 0) < 0 ? -errno : 0;
-	else if (!(a[4] & 2 /* RENAME_EXCHANGE */) &&
-		 (err = lx_tmpfs_forget(to.root, to.dirfd, to.name)) == 0)
+	else
 		err = syscall(SYS_renameat2, from.dirfd, from.name, to.dirfd, to.name,
 			      (unsigned)a[4]) < 0 ? -errno : 0;
+	if (!err && !link && !(a[4] & 2 /* RENAME_EXCHANGE */) && replaced.ino != source.ino)
+		lx_tmpfs_gone(&replaced);
 	close(from.dirfd);
 	close(to.dirfd);
 	return err;
@@ -201,19 +215,57 @@ static int open_target(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd,
 	return fd;
 }
 
+/*
+ * chmod() and utimensat() of a name act relative to its directory, as Linux
+ * does them: only ownership counts, so a file the guest may not read still
+ * changes.  A link is never acted through (EACCES, as opens say).  1: not a
+ * name there (a descriptor, the top of a tree, a directory above one): the
+ * caller opens the target instead.
+ */
+static int by_name(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path,
+		   uint64_t flags, int (*op)(int dirfd, const char *name, const void *arg),
+		   const void *arg)
+{
+	struct lx_parent p;
+	struct stat st;
+	int err = path ? parent_of(vm, lx, dirfd, path, &p) : -ENOENT;
+
+	if (err == -EBUSY || err == -EEXIST || (err == -ENOENT && (!path ||
+						  (flags & LX_AT_EMPTY_PATH))))
+		return 1;
+	if (err)
+		return err;
+	if (fstatat(p.dirfd, p.name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		err = -errno;
+	else if (S_ISLNK(st.st_mode))
+		err = -EACCES;
+	else
+		err = op(p.dirfd, p.name, arg);
+	close(p.dirfd);
+	return err;
+}
+
+static int chmod_name(int dirfd, const char *name, const void *arg)
+{
+	return fchmodat(dirfd, name, *(const mode_t *)arg, 0) < 0 ? -errno : 0;
+}
+
 static int64_t do_chmod(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path,
 			uint64_t mode, uint64_t flags)
 {
+	const mode_t bits = (mode_t)(mode & LX_MODE_BITS);
 	const struct lx_root *root = NULL;
 	int fd, err;
 
 	if (flags & ~(uint64_t)(LX_AT_SYMLINK_NOFOLLOW | LX_AT_EMPTY_PATH))
 		return -EINVAL;
+	err = by_name(vm, lx, dirfd, path, flags, chmod_name, &bits);
+	if (err != 1)
+		return err;
 	fd = open_target(vm, lx, dirfd, path, flags, O_RDONLY, &root);
 	if (fd < 0)
 		return fd;
-	err = root && root->writable ? (fchmod(fd, (mode_t)(mode & 07777)) < 0 ? -errno : 0) :
-	      -EROFS;
+	err = root && root->writable ? (fchmod(fd, bits) < 0 ? -errno : 0) : -EROFS;
 	close(fd);
 	return err;
 }
@@ -289,11 +341,11 @@ static int resize(int fd, const struct lx_root *root, int64_t length)
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
 	if (root->tmpfs)
-		err = lx_tmpfs_charge(root->tmpfs, length - st.st_size);
+		err = lx_tmpfs_resize(root->tmpfs, st.st_ino, (uint64_t)length);
 	if (!err && ftruncate(fd, length) < 0) {
 		err = -errno;
 		if (root->tmpfs)
-			lx_tmpfs_charge(root->tmpfs, st.st_size - length);
+			lx_tmpfs_resize(root->tmpfs, st.st_ino, (uint64_t)st.st_size);
 	}
 	return err;
 }
@@ -360,6 +412,11 @@ static int read_times(struct pkvm_vm *vm, uint64_t gva, struct timespec ts[2])
 	return err;
 }
 
+static int utimens_name(int dirfd, const char *name, const void *arg)
+{
+	return utimensat(dirfd, name, arg, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
 static int64_t do_utimens(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd,
 			  uint64_t path, const struct timespec ts[2], uint64_t flags)
 {
@@ -368,6 +425,9 @@ static int64_t do_utimens(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dir
 
 	if (flags & ~(uint64_t)(LX_AT_SYMLINK_NOFOLLOW | LX_AT_EMPTY_PATH))
 		return -EINVAL;
+	err = by_name(vm, lx, dirfd, path, flags, utimens_name, ts);
+	if (err != 1)
+		return err;
 	fd = open_target(vm, lx, dirfd, path, path ? flags : LX_AT_EMPTY_PATH, O_RDONLY, &root);
 	if (fd < 0)
 		return fd;
@@ -415,9 +475,9 @@ LX_HANDLER_DEF(lx_sys_utimes)
  */
 int lx_changes_lockdown(const struct pkvm_linux *lx, struct pkvm_lockdown *rules)
 {
-	static const char *const calls[] = { "mkdirat", "unlinkat", "renameat2", "linkat",
-					      "ftruncate", "fdatasync", "fchmod", "utimensat",
-					      "pwrite64" };
+	static const char *const calls[] = { "mkdirat", "unlinkat", "renameat", "renameat2",
+					      "linkat", "ftruncate", "fdatasync", "fchmod",
+					      "fchmodat", "utimensat" };
 	bool writable = false;
 	int err = 0;
 

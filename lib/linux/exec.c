@@ -111,8 +111,11 @@ static int read_image(int fd, uint8_t **data, size_t *size)
 		ssize_t n = pread(fd, *data + done, *size - done, (off_t)done);
 
 		if (n <= 0) {
+			int err = n < 0 ? -errno : -EIO;
+
 			free(*data);
-			return n < 0 ? -errno : -EIO;
+			*data = NULL;
+			return err;
 		}
 		done += (size_t)n;
 	}
@@ -183,6 +186,7 @@ static int find_program(struct pkvm_linux *lx, const char *path, struct lx_strv 
 		err = depth == LX_MAX_INTERP_DEPTH ? -ELOOP :
 		      parse_interpreter(*data, *size, &interp, &arg);
 		free(*data);
+		*data = NULL;		/* the caller frees what is returned, and only that */
 		if (err)
 			break;
 		/* argv[0] gives way to the script's path; the interpreter and its argument go first. */

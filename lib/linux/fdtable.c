@@ -28,8 +28,14 @@ void lx_file_hold(struct pkvm_linux *lx, struct lx_file *f)
 
 void lx_file_put(struct lx_file *f)
 {
+	struct stat st;
+
 	if (!f || --f->refs)
 		return;
+	/* A tmpfs file: unlinked and closed by every process, its bytes go (space.c). */
+	if (f->tmpfs_ino)
+		lx_tmpfs_close(f->root->tmpfs, f->tmpfs_ino,
+			       fstat(f->host_fd, &st) == 0 && st.st_nlink == 0);
 	if (f->owned)
 		close(f->host_fd);
 	if (f->held)

@@ -387,7 +387,20 @@ static int truncate_opened(struct lx_file *f)
 		return 0;
 	if (ftruncate(f->host_fd, 0) < 0)
 		return -errno;
-	return f->root->tmpfs ? lx_tmpfs_charge(f->root->tmpfs, -(int64_t)st.st_size) : 0;
+	return f->tmpfs_ino ? lx_tmpfs_resize(f->root->tmpfs, f->tmpfs_ino, 0) : 0;
+}
+
+/* A regular file of a tmpfs: counted open, so that its bytes outlive its name while open. */
+static int count_tmpfs_open(struct lx_file *f, const struct stat *st)
+{
+	int err;
+
+	if (!f->root || !f->root->tmpfs || !S_ISREG(st->st_mode))
+		return 0;
+	err = lx_tmpfs_open(f->root->tmpfs, st->st_ino);
+	if (!err)
+		f->tmpfs_ino = st->st_ino;
+	return err;
 }
 
 static int64_t do_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd, uint64_t path,
@@ -438,7 +451,9 @@ static int64_t do_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd,
 	f->path = guest_path;
 	f->root = root;
 	lx_file_hold(lx, f);
-	err = (flags & O_TRUNC) && root && f->writable ? truncate_opened(f) : 0;
+	err = count_tmpfs_open(f, &st);
+	if (!err && (flags & O_TRUNC) && root && f->writable)
+		err = truncate_opened(f);
 	gfd = err ? err : lx_fd_install(lx, f, 0, flags & O_CLOEXEC);
 	lx_file_put(f);		/* the table holds it now, or nobody does */
 	return gfd;

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "personality.h"
@@ -63,6 +64,7 @@ static void child_end(struct pkvm_vm *vm, void *ctx, const struct pkvm_exit *exi
 	(void)vm;
 	/* Its files close first, so that a reader of its pipes sees the end before its parent does. */
 	lx_fdtable_destroy(lx);
+	lx_memory_destroy(lx);		/* (and its mappings' files: a tmpfs counts them) */
 	lx_procs_exit(lx, end_status(exit, err));
 	_exit(0);
 }
@@ -75,7 +77,15 @@ static int become_child(struct pkvm_vm *vm, struct pkvm_linux *lx, unsigned slot
 
 	lx->slot = slot;
 	lx->pid = pid;
+	lx_procs_lock(lx->procs);
 	lx->procs->slot[slot].host_pid = getpid();
+	/* SIGCHLD ignored is inherited, and with it the parent's way with zombies. */
+	lx->procs->slot[slot].reaps_children = lx_signal_reaps_children(lx);
+	lx_procs_unlock(lx->procs);
+	free(lx->host_children);		/* its parent's children, not its own */
+	lx->host_children = NULL;
+	lx->nhost_children = 0;
+	atomic_store(&vm->kick.interrupt, false);	/* an interrupt for the parent */
 	lx_threads_forked(lx, pid, (flags & LX_CLONE_CHILD_CLEARTID) ? child_tid : 0);
 	/* No pending signals, timers or alarm; a stop or a sleep of the parent's is not its. */
 	lx->sig.t.pending = 0;
@@ -85,6 +95,7 @@ static int become_child(struct pkvm_vm *vm, struct pkvm_linux *lx, unsigned slot
 	memset(lx->timers, 0, sizeof(lx->timers));
 	lx->restart.valid = false;
 	memset(&lx->stats, 0, sizeof(lx->stats));
+	lx_tmpfs_forked(lx);
 	pkvm_get_regs(vm, &regs);
 	if (stack)
 		regs.rsp = stack;
@@ -135,7 +146,13 @@ int64_t lx_fork(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t flags, uint6
 		}
 		return 0;
 	}
-	lx->procs->slot[slot].host_pid = host;
+	if (lx_procs_adopt(lx, slot, pid, host)) {
+		/* Nowhere to remember it: it cannot be reaped, so it must not run. */
+		kill(host, SIGKILL);
+		waitpid(host, NULL, __WALL);
+		lx_procs_free(lx, slot);
+		return -ENOMEM;
+	}
 	lx_wakeup_rearm(vm, lx);	/* from now on it looks at its slot while it runs */
 	return pid;
 }

@@ -302,6 +302,12 @@ static int walk(const struct lx_root *root, char *rest, int flags, mode_t mode, 
 			name = ".";
 	}
 	fd = step(dir, name, &st);
+	if (fd == -ENOENT && (flags & O_CREAT) && want_dir)
+		fd = -EISDIR;		/* "name/" cannot be made a file */
+	if (fd >= 0 && (flags & O_CREAT) && (flags & O_EXCL)) {
+		close(fd);		/* whatever it is, even a link: it exists */
+		fd = -EEXIST;
+	}
 	if (fd == -ENOENT && (flags & O_CREAT) && !path_only) {
 		/* O_EXCL: the host refuses a file made meanwhile; no link is ever followed. */
 		fd = openat(dir, name, how | O_CREAT | O_EXCL, mode);
@@ -311,8 +317,6 @@ static int walk(const struct lx_root *root, char *rest, int flags, mode_t mode, 
 		goto out;
 	}
 	err = fd < 0 ? fd : check_file(root, fd, &st);
-	if (!err && (flags & O_CREAT) && (flags & O_EXCL))
-		err = -EEXIST;
 	if (!err && (want_dir || (flags & O_DIRECTORY)) && !S_ISDIR(st.st_mode))
 		err = -ENOTDIR;
 	if (!err && S_ISDIR(st.st_mode) && (flags & O_ACCMODE) != O_RDONLY)
@@ -434,7 +438,8 @@ int lx_path_create(struct pkvm_linux *lx, int64_t dirfd, const char *given, int 
 	} else if (!err) {
 		/* walk() cuts its path into components: a copy, norm may become *guest_path. */
 		memmove(path, r.rest, strlen(r.rest) + 1);
-		fd = walk(r.root, path, flags, mode & ~(mode_t)lx->umask & 07777, r.want_dir,
+		/* No set-user-ID or set-group-ID file is ever made: nosuid, as for a mount. */
+		fd = walk(r.root, path, flags, mode & ~(mode_t)lx->umask & 01777, r.want_dir,
 			  path_only);
 		err = fd == -ELOOP ? -EACCES : fd < 0 ? fd : 0;	/* ELOOP: a symbolic link */
 	}

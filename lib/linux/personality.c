@@ -104,6 +104,7 @@ int pkvm_linux_attach(struct pkvm_vm *vm, const struct pkvm_linux_config *config
 	if (!lx)
 		return -ENOMEM;
 	lx->config = *config;
+	lx->vm = vm;
 	lx->devnull = lx->emptydir = -1;
 	lx->umask = 022;
 	lx->config.ro_paths = NULL;	/* copied into lx->roots; the caller's array may go */
@@ -139,7 +140,7 @@ static void lx_destroy(struct pkvm_linux *lx)
 {
 	if (!lx)
 		return;
-	lx_procs_destroy(lx);
+	lx_procs_destroy(lx->vm, lx);
 	lx_threads_destroy(lx);
 	lx_fdtable_destroy(lx);
 	lx_paths_destroy(lx);

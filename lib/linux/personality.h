@@ -53,6 +53,7 @@ struct lx_file {
 	bool nonblock;			/* the guest's O_NONBLOCK: a stream that would wait says EAGAIN */
 	bool append;			/* O_APPEND: every write goes to the end */
 	const struct lx_root *root;	/* the tree it was opened in (NULL: a stream, a pipe) */
+	uint64_t tmpfs_ino;		/* a tmpfs file: its inode, counted open (space.c); 0 */
 };
 
 struct lx_fd {
@@ -61,12 +62,23 @@ struct lx_fd {
 };
 
 /* One allowed --ro root: a canonical host path and whether it is a directory. */
-/* trees.c: a tmpfs's host side and its size. */
+/* trees.c: a tmpfs's host side and its size (what it holds: space.c). */
+#define LX_MAX_TMPFS		64
+struct lx_tmpfs_space;
 struct lx_tmpfs {
 	int parent_fd;			/* the host directory it was made in */
 	char *name;			/* its name there */
 	uint64_t size;			/* bytes its files may hold together */
-	_Atomic uint64_t *used;		/* what they hold (shared by the guest's processes) */
+	unsigned index;			/* which of the guest's tmpfs: 0..LX_MAX_TMPFS - 1 */
+	struct lx_tmpfs_space *space;	/* shared by the guest's processes */
+};
+
+/* space.c: a name about to go or be replaced, as lx_tmpfs_look() saw it. */
+struct lx_tmpfs_name {
+	struct lx_tmpfs *tmpfs;		/* NULL: not a tmpfs's, or not there */
+	uint64_t ino;
+	bool dir;
+	bool last_name;			/* a regular file with no other link */
 };
 
 /*
@@ -270,6 +282,7 @@ struct lx_procs {
 };
 
 struct pkvm_linux {
+	struct pkvm_vm *vm;		/* the VM it serves */
 	struct pkvm_linux_config config;
 	int exit_status;
 	int exit_signal;		/* the signal that ended the program, 0 if none */
@@ -289,8 +302,7 @@ struct pkvm_linux {
 	unsigned nroots;
 	char *cwd;			/* a normalized guest path; NULL: "/" */
 	unsigned umask;			/* umask(): what created files' modes lose */
-	_Atomic uint64_t *tmpfs_used;	/* trees.c: the tmpfs sizes, in shared memory */
-	unsigned ntmpfs;
+	struct lx_tmpfs_space *tmpfs_space;	/* trees.c, space.c: shared by the processes */
 	int devnull;			/* the host's /dev/null: the guest's, whatever the roots */
 	int emptydir;			/* a removed empty host directory: what "/" is */
 	unsigned host_fds;		/* host fds the guest's open files hold (max_fds) */
@@ -326,6 +338,8 @@ struct pkvm_linux {
 	unsigned slot;
 	int32_t pid;
 	uint64_t first_checked_ns;	/* when the first process was last seen alive */
+	pid_t *host_children;		/* the host processes this one forked, not yet reaped */
+	unsigned nhost_children;
 
 	struct pkvm_linux_stats stats;
 	char trace_line[1024];
@@ -368,6 +382,8 @@ void lx_trace_signal(struct pkvm_vm *vm, struct pkvm_linux *lx, const struct lx_
 void lx_signals_init(struct pkvm_linux *lx);
 /* execve(): handlers back to SIG_DFL (ignored stays ignored), no alternate stack. */
 void lx_signals_exec(struct pkvm_linux *lx);
+/* Does SIGCHLD's action (SIG_IGN, SA_NOCLDWAIT) say ended children leave no zombie? */
+bool lx_signal_reaps_children(const struct pkvm_linux *lx);
 /* Make @sig pending with @info (dropped if ignored and not blocked; standard signals do not queue). */
 void lx_signal_send(struct pkvm_linux *lx, int sig, const struct lx_siginfo *info);
 /* Is a signal pending that is not blocked? */
@@ -552,12 +568,26 @@ int lx_changes_lockdown(const struct pkvm_linux *lx, struct pkvm_lockdown *rules
 /* trees.c: the rw and tmpfs roots (from lx_paths_init()), and their end. */
 int lx_trees_init(struct pkvm_linux *lx);
 void lx_trees_destroy(struct pkvm_linux *lx);
-/* trees.c: @delta bytes more (or fewer) in tmpfs @t (NULL: none): 0 or -ENOSPC. */
-int lx_tmpfs_charge(struct lx_tmpfs *t, int64_t delta);
-/* trees.c: file @f is about to reach @end bytes: its tmpfs (if any) is charged the growth. */
+/* trees.c: file @f is about to reach @end bytes: its tmpfs (if any) counts them, or ENOSPC. */
 int lx_tmpfs_file_grows(struct lx_file *f, int64_t end);
-/* trees.c: name @name in @dirfd of @root is going: a tmpfs gets its bytes back. */
-int lx_tmpfs_forget(const struct lx_root *root, int dirfd, const char *name);
+/* trees.c: in a forked child: the tmpfs files it holds open are held by one more process. */
+void lx_tmpfs_forked(struct pkvm_linux *lx);
+/* space.c (see there) */
+struct lx_tmpfs_space *lx_tmpfs_space_new(void);
+void lx_tmpfs_space_free(struct lx_tmpfs_space *s);
+/* Inode @ino of @t is now @size bytes: 0, or -ENOSPC (nothing changes then). */
+int lx_tmpfs_resize(struct lx_tmpfs *t, uint64_t ino, uint64_t size);
+/* An open file of inode @ino made or closed; at the last close of an unlinked one its bytes go. */
+int lx_tmpfs_open(struct lx_tmpfs *t, uint64_t ino);
+void lx_tmpfs_close(struct lx_tmpfs *t, uint64_t ino, bool unlinked);
+/* Inode @ino lost its last name: its bytes go now, or at its last close. */
+void lx_tmpfs_unlinked(struct lx_tmpfs *t, uint64_t ino);
+/* @count directories more (or fewer): 0 or -ENOSPC. */
+int lx_tmpfs_directory(struct lx_tmpfs *t, int count);
+/* Before a name goes (unlink, rmdir, a rename over it): what it is; after: it went. */
+void lx_tmpfs_look(const struct lx_root *root, int dirfd, const char *name,
+		   struct lx_tmpfs_name *n);
+void lx_tmpfs_gone(const struct lx_tmpfs_name *n);
 int lx_paths_init(struct pkvm_linux *lx, const char *const *ro_paths);
 void lx_paths_destroy(struct pkvm_linux *lx);
 /*
@@ -600,12 +630,23 @@ int lx_wait_fds(struct pkvm_vm *vm, struct pollfd *fds, unsigned nfds, clockid_t
 
 /* procs.c (see struct lx_procs) */
 int lx_procs_init(struct pkvm_vm *vm, struct pkvm_linux *lx);
-void lx_procs_destroy(struct pkvm_linux *lx);
+void lx_procs_destroy(struct pkvm_vm *vm, struct pkvm_linux *lx);
+/* The table's lock (robust: a process killed holding it does not stop the others). */
+void lx_procs_lock(struct lx_procs *p);
+void lx_procs_unlock(struct lx_procs *p);
+/*
+ * Reap the host processes of this process's children that ended; one that
+ * ended without saying so (killed on the host) becomes a zombie killed by
+ * SIGKILL, and its parent is told.
+ */
+void lx_procs_reap(struct pkvm_linux *lx);
 /* A new pid or tid: unique among all the guest's processes and threads. */
 int32_t lx_new_id(struct pkvm_linux *lx);
 /* A slot for a child of this process (-EAGAIN: the process limit), and its pid. */
 int lx_procs_new(struct pkvm_linux *lx, int exit_signal, unsigned *slot, int32_t *pid);
 void lx_procs_free(struct pkvm_linux *lx, unsigned slot);
+/* The parent's side of a fork: host process @host is the child's in @slot, pid @pid. */
+int lx_procs_adopt(struct pkvm_linux *lx, unsigned slot, int32_t pid, pid_t host);
 /* This process ended with wait status @status: a zombie for its parent, its children orphans. */
 void lx_procs_exit(struct pkvm_linux *lx, int status);
 /* The first process ended: tell every other one to end. */
@@ -624,6 +665,12 @@ uint64_t lx_procs_check_at(const struct pkvm_linux *lx);
 /* kill(): to processes of the guest, this one included, by pid or group. */
 enum lx_action lx_procs_kill(struct pkvm_vm *vm, struct pkvm_linux *lx, int32_t pid, uint64_t sig,
 			     int64_t *result);
+/*
+ * A signal from outside (pkvm_linux_kill(), to the first process): the
+ * other processes of its group get it too, as a terminal's go to its
+ * foreground group.
+ */
+void lx_procs_to_group(struct pkvm_linux *lx, int sig, const struct lx_siginfo *info);
 /* SIGCHLD's action changed: whether this process's ended children leave no zombie. */
 void lx_procs_note_sigchld(struct pkvm_linux *lx, bool reaps_children);
 /* signal.c: kill() of the program itself: pending now, delivered on the way back. */

@@ -7,12 +7,29 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "personality.h"
 
 #define LX_SI_USER		0
 #define LX_CHECK_NS		(10 * 1000 * 1000)	/* a busy process looks at its slot this often */
+
+/*
+ * The table's lock.  Robust: a process that dies holding it (killed on the
+ * host) does not stop the others; what it was changing is a slot or two,
+ * which stay as they are.
+ */
+void lx_procs_lock(struct lx_procs *p)
+{
+	if (pthread_mutex_lock(&p->lock) == EOWNERDEAD)
+		pthread_mutex_consistent(&p->lock);
+}
+
+void lx_procs_unlock(struct lx_procs *p)
+{
+	pthread_mutex_unlock(&p->lock);
+}
 
 static size_t table_size(unsigned max)
 {
@@ -39,6 +56,7 @@ int lx_procs_init(struct pkvm_vm *vm, struct pkvm_linux *lx)
 		return -ENOMEM;
 	lx->procs = p;
 	p->max = max;
+	p->first = -1;
 	for (unsigned i = 0; i < max; i++)
 		p->slot[i].doorbell = -1;
 	for (unsigned i = 0; i < max; i++) {
@@ -53,6 +71,7 @@ int lx_procs_init(struct pkvm_vm *vm, struct pkvm_linux *lx)
 	p->first = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
 	pthread_mutex_init(&p->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 	p->next_id = LX_PID + 1;
@@ -81,21 +100,27 @@ void lx_procs_end_all(struct pkvm_linux *lx)
 
 	if (!p || lx->slot != 0)
 		return;
-	pthread_mutex_lock(&p->lock);
+	lx_procs_lock(p);
 	p->over = true;
-	pthread_mutex_unlock(&p->lock);
+	lx_procs_unlock(p);
 	for (unsigned i = 1; i < p->max; i++)
 		if (p->slot[i].state == LX_PROC_LIVE)
 			ring(p->slot[i].doorbell);
 }
 
-void lx_procs_destroy(struct pkvm_linux *lx)
+void lx_procs_destroy(struct pkvm_vm *vm, struct pkvm_linux *lx)
 {
 	struct lx_procs *p = lx->procs;
 
 	if (!p)
 		return;
+	/* The VM may outlive the personality: its frames are its own again. */
+	if (vm)
+		pkvm_vm_share_frames(vm, NULL);
 	lx_procs_end_all(lx);
+	free(lx->host_children);
+	lx->host_children = NULL;
+	lx->nhost_children = 0;
 	for (unsigned i = 0; i < p->max; i++)
 		if (p->slot[i].doorbell >= 0)
 			close(p->slot[i].doorbell);
@@ -112,7 +137,7 @@ int lx_procs_new(struct pkvm_linux *lx, int exit_signal, unsigned *slot, int32_t
 	struct lx_procs *p = lx->procs;
 	int err = -EAGAIN;	/* the process limit, as RLIMIT_NPROC says it */
 
-	pthread_mutex_lock(&p->lock);
+	lx_procs_lock(p);
 	for (unsigned i = 0; i < p->max; i++) {
 		struct lx_proc *s = &p->slot[i], *me = &p->slot[lx->slot];
 
@@ -134,15 +159,15 @@ int lx_procs_new(struct pkvm_linux *lx, int exit_signal, unsigned *slot, int32_t
 		err = 0;
 		break;
 	}
-	pthread_mutex_unlock(&p->lock);
+	lx_procs_unlock(p);
 	return err;
 }
 
 void lx_procs_free(struct pkvm_linux *lx, unsigned slot)
 {
-	pthread_mutex_lock(&lx->procs->lock);
+	lx_procs_lock(lx->procs);
 	lx->procs->slot[slot].state = LX_PROC_FREE;
-	pthread_mutex_unlock(&lx->procs->lock);
+	lx_procs_unlock(lx->procs);
 }
 
 /* Under the lock: the live process @pid, NULL if none. */
@@ -176,14 +201,13 @@ static int notify_parent(struct lx_procs *p, struct lx_proc *child)
 	return parent->doorbell;
 }
 
-void lx_procs_exit(struct pkvm_linux *lx, int status)
+/*
+ * Under the lock: process @me ended with wait status @status: a zombie for
+ * its parent (told, and its doorbell put in @rings), its children orphans.
+ */
+static void end_slot(struct lx_procs *p, struct lx_proc *me, int status, int *rings,
+		     unsigned *nrings)
 {
-	struct lx_procs *p = lx->procs;
-	struct lx_proc *me = &p->slot[lx->slot];
-	int rings[LX_MAX_PROCS + 1];
-	unsigned nrings = 0;
-
-	pthread_mutex_lock(&p->lock);
 	me->status = status;
 	me->state = LX_PROC_ZOMBIE;
 	/* Its children go to the first process, as orphans go to a PID namespace's init. */
@@ -193,16 +217,71 @@ void lx_procs_exit(struct pkvm_linux *lx, int status)
 		if (s->state == LX_PROC_FREE || s->ppid != me->pid || s == me)
 			continue;
 		s->ppid = p->slot[0].pid;
-		if (s->state == LX_PROC_ZOMBIE && (rings[nrings] = notify_parent(p, s)) >= 0)
-			nrings++;
+		if (s->state == LX_PROC_ZOMBIE && (rings[*nrings] = notify_parent(p, s)) >= 0)
+			(*nrings)++;
 	}
-	if ((rings[nrings] = notify_parent(p, me)) >= 0)
-		nrings++;
+	if ((rings[*nrings] = notify_parent(p, me)) >= 0)
+		(*nrings)++;
 	else
 		me->state = LX_PROC_FREE;	/* no parent left to wait for it */
-	pthread_mutex_unlock(&p->lock);
+}
+
+void lx_procs_exit(struct pkvm_linux *lx, int status)
+{
+	struct lx_procs *p = lx->procs;
+	int rings[LX_MAX_PROCS + 1];
+	unsigned nrings = 0;
+
+	lx_procs_lock(p);
+	end_slot(p, &p->slot[lx->slot], status, rings, &nrings);
+	lx_procs_unlock(p);
 	for (unsigned i = 0; i < nrings; i++)
 		ring(rings[i]);
+}
+
+int lx_procs_adopt(struct pkvm_linux *lx, unsigned slot, int32_t pid, pid_t host)
+{
+	pid_t *more = realloc(lx->host_children, (lx->nhost_children + 1) * sizeof(*more));
+
+	if (!more)
+		return -ENOMEM;
+	lx->host_children = more;
+	lx->host_children[lx->nhost_children++] = host;
+	lx_procs_lock(lx->procs);
+	/* (The child may have ended and its slot gone to another already.) */
+	if (lx->procs->slot[slot].pid == pid)
+		lx->procs->slot[slot].host_pid = host;
+	lx_procs_unlock(lx->procs);
+	return 0;
+}
+
+void lx_procs_reap(struct pkvm_linux *lx)
+{
+	struct lx_procs *p = lx->procs;
+
+	for (unsigned i = 0; p && i < lx->nhost_children;) {
+		int rings[LX_MAX_PROCS + 1], host_status;
+		unsigned nrings = 0;
+		pid_t host = lx->host_children[i];
+
+		if (waitpid(host, &host_status, WNOHANG | __WALL) != host) {
+			i++;
+			continue;
+		}
+		lx->host_children[i] = lx->host_children[--lx->nhost_children];
+		lx_procs_lock(p);
+		for (unsigned k = 0; k < p->max; k++) {
+			struct lx_proc *s = &p->slot[k];
+
+			/* Gone without a word (killed on the host): as if by SIGKILL. */
+			if (s->state == LX_PROC_LIVE && s->host_pid == host)
+				end_slot(p, s, WIFSIGNALED(host_status) ? WTERMSIG(host_status) :
+					 SIGKILL, rings, &nrings);
+		}
+		lx_procs_unlock(p);
+		for (unsigned k = 0; k < nrings; k++)
+			ring(rings[k]);
+	}
 }
 
 int32_t lx_new_id(struct pkvm_linux *lx)
@@ -212,9 +291,9 @@ int32_t lx_new_id(struct pkvm_linux *lx)
 
 	if (!p)
 		return ++lx->last_tid;
-	pthread_mutex_lock(&p->lock);
+	lx_procs_lock(p);
 	id = p->next_id++;
-	pthread_mutex_unlock(&p->lock);
+	lx_procs_unlock(p);
 	return id;
 }
 
@@ -285,13 +364,14 @@ void lx_procs_take_signals(struct pkvm_linux *lx)
 
 	if (!p)
 		return;
+	lx_procs_reap(lx);
 	me = &p->slot[lx->slot];
-	pthread_mutex_lock(&p->lock);
+	lx_procs_lock(p);
 	pending = me->pending;
 	me->pending = 0;
 	memcpy(info, me->info, sizeof(info));
 	over = p->over;
-	pthread_mutex_unlock(&p->lock);
+	lx_procs_unlock(p);
 	if (lx->slot != 0 && (over || first_gone(lx)))
 		lx->sig.killed = true;
 	while (pending) {
@@ -303,6 +383,29 @@ void lx_procs_take_signals(struct pkvm_linux *lx)
 		else
 			lx_signal_send(lx, sig, &info[sig - 1]);
 	}
+}
+
+void lx_procs_to_group(struct pkvm_linux *lx, int sig, const struct lx_siginfo *info)
+{
+	struct lx_procs *p = lx->procs;
+	int rings[LX_MAX_PROCS];
+	unsigned nrings = 0;
+
+	if (!p)
+		return;
+	lx_procs_lock(p);
+	for (unsigned i = 0; i < p->max; i++) {
+		struct lx_proc *s = &p->slot[i];
+
+		if (i != lx->slot && s->state == LX_PROC_LIVE &&
+		    s->pgid == p->slot[lx->slot].pgid) {
+			post(s, sig, info);
+			rings[nrings++] = s->doorbell;
+		}
+	}
+	lx_procs_unlock(p);
+	for (unsigned i = 0; i < nrings; i++)
+		ring(rings[i]);
 }
 
 /* Does @s match kill()'s or wait's @pid (> 0: that process, 0: @pgid's group, < -1: -pid's)? */
@@ -334,7 +437,7 @@ enum lx_action lx_procs_kill(struct pkvm_vm *vm, struct pkvm_linux *lx, int32_t 
 		return lx_ret(result, -EINVAL);
 	if (pid == INT32_MIN)
 		return lx_ret(result, -ESRCH);	/* -pid would overflow, as Linux says */
-	pthread_mutex_lock(&p->lock);
+	lx_procs_lock(p);
 	for (unsigned i = 0; i < p->max; i++) {
 		struct lx_proc *s = &p->slot[i];
 
@@ -353,7 +456,7 @@ enum lx_action lx_procs_kill(struct pkvm_vm *vm, struct pkvm_linux *lx, int32_t 
 			rings[nrings++] = s->doorbell;
 		}
 	}
-	pthread_mutex_unlock(&p->lock);
+	lx_procs_unlock(p);
 	for (unsigned i = 0; i < nrings; i++)
 		ring(rings[i]);
 	if (!found)
@@ -397,11 +500,11 @@ static enum lx_action get_id(struct pkvm_linux *lx, int32_t pid, size_t offset, 
 		return lx_ret(result, -ESRCH);
 	if (!lx->procs)
 		return lx_ret(result, pid == 0 || pid == LX_PID ? LX_PID : -ESRCH);
-	pthread_mutex_lock(&lx->procs->lock);
+	lx_procs_lock(lx->procs);
 	s = find(lx, pid);
 	if (s)
 		id = *(int32_t *)((char *)s + offset);
-	pthread_mutex_unlock(&lx->procs->lock);
+	lx_procs_unlock(lx->procs);
 	return lx_ret(result, id);
 }
 
@@ -437,7 +540,7 @@ LX_HANDLER_DEF(lx_sys_setpgid)
 		return lx_ret(result, -ESRCH);
 	if (!p)		/* alone, it leads its session: only its own group, as it is */
 		return lx_ret(result, pgid == 0 || pgid == LX_PID ? 0 : -EPERM);
-	pthread_mutex_lock(&p->lock);
+	lx_procs_lock(p);
 	me = &p->slot[lx->slot];
 	s = find(lx, pid);
 	if (!s || (s != me && s->ppid != me->pid)) {
@@ -463,7 +566,7 @@ LX_HANDLER_DEF(lx_sys_setpgid)
 	}
 	s->pgid = pgid;
 out:
-	pthread_mutex_unlock(&p->lock);
+	lx_procs_unlock(p);
 	return lx_ret(result, err);
 }
 
@@ -476,7 +579,7 @@ LX_HANDLER_DEF(lx_sys_setsid)
 
 	if (!p)
 		return lx_ret(result, -EPERM);	/* alone, it leads its group already */
-	pthread_mutex_lock(&p->lock);
+	lx_procs_lock(p);
 	me = &p->slot[lx->slot];
 	for (unsigned i = 0; i < p->max; i++)
 		leader |= p->slot[i].state != LX_PROC_FREE && p->slot[i].pgid == me->pid;
@@ -484,7 +587,7 @@ LX_HANDLER_DEF(lx_sys_setsid)
 		me->pgid = me->sid = me->pid;
 		ret = me->pid;
 	}
-	pthread_mutex_unlock(&p->lock);
+	lx_procs_unlock(p);
 	return lx_ret(result, ret);
 }
 
@@ -492,7 +595,7 @@ void lx_procs_note_sigchld(struct pkvm_linux *lx, bool reaps_children)
 {
 	if (!lx->procs)
 		return;
-	pthread_mutex_lock(&lx->procs->lock);
+	lx_procs_lock(lx->procs);
 	lx->procs->slot[lx->slot].reaps_children = reaps_children;
-	pthread_mutex_unlock(&lx->procs->lock);
+	lx_procs_unlock(lx->procs);
 }

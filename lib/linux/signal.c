@@ -484,6 +484,13 @@ int lx_signal_fault(struct pkvm_vm *vm, struct pkvm_linux *lx, struct pkvm_exit 
 	return 1;
 }
 
+bool lx_signal_reaps_children(const struct pkvm_linux *lx)
+{
+	const struct lx_sigaction *act = &lx->sig.action[SIGCHLD - 1];
+
+	return act->handler == LX_SIG_IGN || (act->flags & LX_SA_NOCLDWAIT);
+}
+
 void lx_signals_exec(struct pkvm_linux *lx)
 {
 	for (int sig = 1; sig <= LX_NR_SIGNALS; sig++) {
@@ -495,6 +502,7 @@ void lx_signals_exec(struct pkvm_linux *lx)
 	}
 	lx->sig.t.altstack = (struct lx_stack){ .flags = LX_SS_DISABLE };
 	lx->sig.t.mask_saved = false;
+	lx_procs_note_sigchld(lx, lx_signal_reaps_children(lx));	/* SA_NOCLDWAIT went */
 }
 
 LX_HANDLER_DEF(lx_sys_rt_sigaction)
@@ -524,8 +532,7 @@ LX_HANDLER_DEF(lx_sys_rt_sigaction)
 		if (ignored(lx, sig))
 			lx->sig.t.pending &= ~SIG_BIT(sig);
 		if (sig == SIGCHLD)
-			lx_procs_note_sigchld(lx, act.handler == LX_SIG_IGN ||
-						  (act.flags & LX_SA_NOCLDWAIT));
+			lx_procs_note_sigchld(lx, lx_signal_reaps_children(lx));
 	}
 	return lx_ret(result, 0);
 }
@@ -790,6 +797,7 @@ void lx_signal_poll(struct pkvm_vm *vm, struct pkvm_linux *lx)
 		struct lx_siginfo info = { .signo = sig, .code = LX_SI_USER };
 
 		external &= external - 1;
+		lx_procs_to_group(lx, sig, &info);	/* as a terminal's: its whole group's */
 		if (sig == SIGKILL) {
 			lx->sig.killed = true;
 			continue;

@@ -22,26 +22,7 @@
 #include "personality.h"
 
 #define LX_TMPFS_DEFAULT_SIZE	(64ULL << 20)
-#define LX_MAX_TMPFS		64
 #define LX_TMPFS_DIRS		"/dev/shm", "/tmp"	/* where the host side is made, in order */
-
-int lx_tmpfs_charge(struct lx_tmpfs *t, int64_t delta)
-{
-	uint64_t used;
-
-	if (!t || !delta)
-		return 0;
-	used = atomic_load(t->used);
-	do {
-		uint64_t next = delta < 0 ? (used > (uint64_t)-delta ? used + delta : 0) :
-					    used + (uint64_t)delta;
-
-		if (delta > 0 && (next > t->size || next < used))
-			return -ENOSPC;
-		if (atomic_compare_exchange_weak(t->used, &used, next))
-			return 0;
-	} while (1);
-}
 
 int lx_tmpfs_file_grows(struct lx_file *f, int64_t end)
 {
@@ -51,21 +32,33 @@ int lx_tmpfs_file_grows(struct lx_file *f, int64_t end)
 		return 0;
 	if (fstat(f->host_fd, &st) < 0)
 		return -errno;
-	return end > st.st_size ? lx_tmpfs_charge(f->root->tmpfs, end - st.st_size) : 0;
+	return end > st.st_size ? lx_tmpfs_resize(f->root->tmpfs, st.st_ino, (uint64_t)end) : 0;
 }
 
-int lx_tmpfs_forget(const struct lx_root *root, int dirfd, const char *name)
+/* A file the forked child holds open, once: it may sit in several fds and mappings. */
+static bool counted_before(const struct pkvm_linux *lx, const struct lx_file *f, unsigned fd,
+			   unsigned vma)
 {
-	struct stat st;
+	for (unsigned i = 0; i < fd; i++)
+		if (lx->fds[i].file == f)
+			return true;
+	for (unsigned i = 0; i < vma; i++)
+		if (lx->filemaps.v[i].file == f)
+			return true;
+	return false;
+}
 
-	if (!root->tmpfs)
-		return 0;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	/* Its bytes are freed with its last name (an open descriptor may keep them a while). */
-	if (S_ISREG(st.st_mode) && st.st_nlink == 1)
-		lx_tmpfs_charge(root->tmpfs, -(int64_t)st.st_size);
-	return 0;
+void lx_tmpfs_forked(struct pkvm_linux *lx)
+{
+	for (unsigned i = 0; i < LX_NR_FDS + lx->filemaps.n; i++) {
+		const bool is_fd = i < LX_NR_FDS;
+		struct lx_file *f = is_fd ? lx->fds[i].file : lx->filemaps.v[i - LX_NR_FDS].file;
+
+		if (!f || !f->tmpfs_ino ||
+		    counted_before(lx, f, is_fd ? i : LX_NR_FDS, is_fd ? 0 : i - LX_NR_FDS))
+			continue;
+		lx_tmpfs_open(f->root->tmpfs, f->tmpfs_ino);	/* its entry is there: cannot fail */
+	}
 }
 
 /* A private directory for a tmpfs, in the first of LX_TMPFS_DIRS that can hold one. */
@@ -91,36 +84,58 @@ static int make_host_dir(struct lx_tmpfs *t)
 	return -errno;
 }
 
-/* Empty the directory @dir (an fd it takes) and everything below it. */
-static void remove_below(int dir)
+/*
+ * Empty the directory @top (an fd it takes) and everything below it, with two
+ * descriptors and no recursion, whatever the guest made there: a directory
+ * found inside another is first moved up to @top under a fresh name, and a
+ * directory's mode is made 0700 before it is read, so that neither depth nor
+ * modes keep anything behind.
+ */
+static void remove_below(int top)
 {
-	char buf[4096];
+	char buf[4096], fresh[32];
+	unsigned long moved = 0;
 	bool removed = true;
 	long n;
 
-	/* Names move while we remove them: read again from the start until nothing is left. */
-	while (removed && (n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
+	while (removed && (n = syscall(SYS_getdents64, top, buf, sizeof(buf))) > 0) {
 		removed = false;
 		for (long off = 0; off < n;) {
 			struct dirent64 *d = (struct dirent64 *)(buf + off);
+			int sub;
 
 			off += d->d_reclen;
 			if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
 				continue;
-			if (d->d_type == DT_DIR) {
-				int sub = openat(dir, d->d_name,
-						 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-				if (sub >= 0)
-					remove_below(sub);
-				removed |= unlinkat(dir, d->d_name, AT_REMOVEDIR) == 0;
-			} else {
-				removed |= unlinkat(dir, d->d_name, 0) == 0;
+			if (d->d_type != DT_DIR) {
+				removed |= unlinkat(top, d->d_name, 0) == 0;
+				continue;
 			}
+			fchmodat(top, d->d_name, 0700, 0);
+			sub = openat(top, d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0) {
+				char inner[4096];
+				long m;
+
+				/* Its entries go up to @top: the next passes remove them. */
+				while ((m = syscall(SYS_getdents64, sub, inner, sizeof(inner))) > 0) {
+					for (long o = 0; o < m;) {
+						struct dirent64 *e = (struct dirent64 *)(inner + o);
+
+						o += e->d_reclen;
+						if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+							continue;
+						snprintf(fresh, sizeof(fresh), ".pksandbox-%lu", moved++);
+						removed |= renameat(sub, e->d_name, top, fresh) == 0;
+					}
+				}
+				close(sub);
+			}
+			removed |= unlinkat(top, d->d_name, AT_REMOVEDIR) == 0;
 		}
-		lseek(dir, 0, SEEK_SET);
+		lseek(top, 0, SEEK_SET);
 	}
-	close(dir);
+	close(top);
 }
 
 static void tmpfs_remove(struct lx_tmpfs *t)
@@ -136,7 +151,7 @@ static void tmpfs_remove(struct lx_tmpfs *t)
 
 /* "PATH" of a tmpfs as a root: its guest path normalized, absolute. */
 static int add_tmpfs(struct pkvm_linux *lx, const struct pkvm_linux_tmpfs *spec,
-		     _Atomic uint64_t *used)
+		     unsigned index)
 {
 	struct lx_root *r = &lx->roots[lx->nroots];
 	struct lx_tmpfs *t = calloc(1, sizeof(*t));
@@ -155,12 +170,35 @@ static int add_tmpfs(struct pkvm_linux *lx, const struct pkvm_linux_tmpfs *spec,
 	}
 	t->parent_fd = -1;
 	t->size = spec->size ? spec->size : LX_TMPFS_DEFAULT_SIZE;
-	t->used = used;
+	t->index = index;
+	t->space = lx->tmpfs_space;
 	*r = (struct lx_root){ .path = path, .len = strlen(path), .is_dir = true, .fd = -1,
 			       .writable = true, .tmpfs = t };
 	lx->nroots++;		/* lx_paths_destroy() frees it from here on */
 	r->fd = make_host_dir(t);
 	return r->fd < 0 ? r->fd : 0;
+}
+
+/*
+ * A read-only root inside a writable one would not stay read-only: renaming
+ * a directory above it in the writable tree brings its files under a
+ * writable name.  Such a configuration is refused (-EINVAL).
+ */
+static int no_ro_inside_rw(const struct pkvm_linux *lx)
+{
+	for (unsigned i = 0; i < lx->nroots; i++) {
+		const struct lx_root *ro = &lx->roots[i];
+
+		for (unsigned k = 0; !ro->writable && k < lx->nroots; k++) {
+			const struct lx_root *rw = &lx->roots[k];
+
+			if (rw->writable && !rw->tmpfs && ro->len > rw->len &&
+			    !strncmp(ro->path, rw->path, rw->len) &&
+			    (ro->path[rw->len] == '/' || rw->len == 1))
+				return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 int lx_trees_init(struct pkvm_linux *lx)
@@ -179,6 +217,8 @@ int lx_trees_init(struct pkvm_linux *lx)
 		if (!err)
 			lx->roots[lx->nroots - 1].writable = true;
 	}
+	if (!err)
+		err = no_ro_inside_rw(lx);
 	while (tmpfs && tmpfs[ntmpfs].path)
 		ntmpfs++;
 	if (err || !ntmpfs)
@@ -186,15 +226,11 @@ int lx_trees_init(struct pkvm_linux *lx)
 	if (ntmpfs > LX_MAX_TMPFS)
 		return -E2BIG;
 	/* Shared by the guest's processes: a tmpfs is one, whoever writes in it. */
-	lx->tmpfs_used = mmap(NULL, ntmpfs * sizeof(*lx->tmpfs_used), PROT_READ | PROT_WRITE,
-			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (lx->tmpfs_used == MAP_FAILED) {
-		lx->tmpfs_used = NULL;
+	lx->tmpfs_space = lx_tmpfs_space_new();
+	if (!lx->tmpfs_space)
 		return -ENOMEM;
-	}
-	lx->ntmpfs = ntmpfs;
 	for (size_t i = 0; i < ntmpfs && !err; i++)
-		err = add_tmpfs(lx, &tmpfs[i], &lx->tmpfs_used[i]);
+		err = add_tmpfs(lx, &tmpfs[i], (unsigned)i);
 	return err;
 }
 
@@ -214,7 +250,6 @@ void lx_trees_destroy(struct pkvm_linux *lx)
 		free(t);
 		lx->roots[i].tmpfs = NULL;
 	}
-	if (lx->tmpfs_used)
-		munmap(lx->tmpfs_used, lx->ntmpfs * sizeof(*lx->tmpfs_used));
-	lx->tmpfs_used = NULL;
+	lx_tmpfs_space_free(lx->tmpfs_space);
+	lx->tmpfs_space = NULL;
 }

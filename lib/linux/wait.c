@@ -56,7 +56,8 @@ static int look(struct pkvm_linux *lx, const struct lx_wait_for *w, bool keep,
 
 	if (!p)
 		return -ECHILD;
-	pthread_mutex_lock(&p->lock);
+	lx_procs_reap(lx);
+	lx_procs_lock(p);
 	for (unsigned i = 0; i < p->max; i++) {
 		struct lx_proc *s = &p->slot[i];
 
@@ -71,10 +72,7 @@ static int look(struct pkvm_linux *lx, const struct lx_wait_for *w, bool keep,
 		ret = 1;
 		break;
 	}
-	pthread_mutex_unlock(&p->lock);
-	/* Its host process ended as it became a zombie: reap that too (ours unless orphaned). */
-	if (ret == 1 && !keep && out->host_pid > 0)
-		wait4(out->host_pid, NULL, __WALL, NULL);
+	lx_procs_unlock(p);
 	return ret;
 }
 
@@ -98,6 +96,8 @@ static int wait_for_signal(struct pkvm_vm *vm, struct pkvm_linux *lx)
 static int wait_child(struct pkvm_vm *vm, struct pkvm_linux *lx, const struct lx_wait_for *w,
 		      int options, struct lx_proc *out)
 {
+	struct timespec again;
+
 	for (;;) {
 		int ret = look(lx, w, options & LX_WNOWAIT, out);
 		int err;
@@ -106,7 +106,13 @@ static int wait_child(struct pkvm_vm *vm, struct pkvm_linux *lx, const struct lx
 			return ret;
 		if (lx_signal_interrupts(vm, lx))
 			return -EINTR;
-		err = lx_wait(vm, -1, 0, CLOCK_MONOTONIC, NULL);
+		/*
+		 * A child's end rings the doorbell; one killed on the host cannot,
+		 * so the wait looks again every second (lx_procs_reap()).
+		 */
+		clock_gettime(CLOCK_MONOTONIC, &again);
+		again.tv_sec++;
+		err = lx_wait(vm, -1, 0, CLOCK_MONOTONIC, &again);
 		if (err)
 			return err;
 	}

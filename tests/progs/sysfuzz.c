@@ -46,7 +46,7 @@ static long arg(void)
 	}
 }
 
-/* Exit, signals, blocking reads, pause...: not what this program is about. */
+/* Exit, signals, blocking reads, pause, processes...: not what this program is about. */
 static int skipped(ulong nr)
 {
 	static const unsigned short never[] = {
@@ -59,6 +59,8 @@ static int skipped(ulong nr)
 		232 /* epoll_wait */, 278 /* vmsplice: a pipe's end may block */,
 		22 /* pipe */, 293 /* pipe2: writes to its pipes block when full */,
 		56 /* clone */, 435 /* clone3: a thread on a random stack is not a call */,
+		57 /* fork */, 58 /* vfork: each child would fuzz on, 2^n of them */,
+		59 /* execve: a random program instead of this one */,
 	};
 
 	for (ulong i = 0; i < sizeof(never) / sizeof(never[0]); i++)
