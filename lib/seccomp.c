@@ -37,8 +37,12 @@
  *   this process could not.  No signal to another process is allowed: the
  *   guest's processes wake each other through eventfds (lib/linux/procs.c).
  * - With a writable tree: opens that write and create, and mkdirat,
- *   unlinkat, renameat2, linkat, ftruncate, fchmod, utimensat, on any
- *   descriptor (the same limit as reads: held descriptors only).
+ *   unlinkat, renameat(2), linkat, ftruncate, fchmod(at), utimensat, with any
+ *   arguments.  seccomp cannot tell which file an absolute path names, for
+ *   these or for read-only opens: the Linux personality also has the kernel
+ *   restrict the process to its roots with Landlock where it can
+ *   (lib/linux/landlock.c), so that reads stay beneath the roots and changes
+ *   beneath the writable ones even for a compromised host process.
  */
 
 /* System calls allowed with any arguments, each with why the run loop needs it. */

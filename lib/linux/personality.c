@@ -28,6 +28,9 @@ static int lx_lockdown(void *ctx, struct pkvm_lockdown *rules)
 		err = pkvm_lockdown_allow_call(rules, calls[i]);
 	if (!err)
 		err = lx_changes_lockdown(lx, rules);
+	/* The kernel holds the roots too, where seccomp cannot read a path (landlock.c). */
+	if (!err)
+		err = lx_landlock(lx);
 	for (unsigned i = 0; i < 3 && !err; i++) {
 		if (fds[i] < 0)
 			continue;

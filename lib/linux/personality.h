@@ -563,6 +563,8 @@ struct lx_parent {
  */
 int lx_path_parent(struct pkvm_linux *lx, int64_t dirfd, const char *given,
 		   struct lx_parent *parent);
+/* landlock.c: restrict this thread (and what it forks) to the roots, where the kernel can. */
+int lx_landlock(const struct pkvm_linux *lx);
 /* changes.c: what writable trees need allowed by the lockdown (nothing without one). */
 int lx_changes_lockdown(const struct pkvm_linux *lx, struct pkvm_lockdown *rules);
 /* trees.c: the rw and tmpfs roots (from lx_paths_init()), and their end. */
