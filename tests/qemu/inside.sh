@@ -10,11 +10,12 @@ suite() {
 	name=$1
 	shift
 	echo "=== $name"
+	start=$(date +%s)
 	if "$@"; then
-		echo "PASS: $name"
+		echo "PASS: $name ($(($(date +%s) - start)) s)"
 		pass=$((pass + 1))
 	else
-		echo "FAIL: $name (exit status $?)"
+		echo "FAIL: $name (exit status $?, $(($(date +%s) - start)) s)"
 		fail=$((fail + 1))
 	fi
 }
