@@ -87,6 +87,14 @@ struct lx_file *lx_fd_get(struct pkvm_linux *lx, uint64_t fd)
 	return fd < lx->config.max_fds ? lx->fds[fd].file : NULL;
 }
 
+bool lx_fd_room(const struct pkvm_linux *lx)
+{
+	for (unsigned fd = 0; fd < lx->config.max_fds; fd++)
+		if (!lx->fds[fd].file)
+			return true;
+	return false;
+}
+
 /* Install @file (taking a reference) at the lowest free fd >= @lowest; returns it or -EMFILE. */
 int lx_fd_install(struct pkvm_linux *lx, struct lx_file *file, unsigned lowest, bool cloexec)
 {

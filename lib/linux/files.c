@@ -416,8 +416,12 @@ static int64_t do_open(struct pkvm_vm *vm, struct pkvm_linux *lx, int64_t dirfd,
 
 	if (len < 0)
 		return len;
-	/* Each open file holds one host fd: max_fds bounds what one guest takes from the host. */
-	if (lx->host_fds >= lx->config.max_fds)
+	/*
+	 * Each open file holds one host fd: max_fds bounds what one guest takes
+	 * from the host.  And as Linux takes the descriptor first, a file is not
+	 * made or truncated for an open that would fail with EMFILE.
+	 */
+	if (lx->host_fds >= lx->config.max_fds || !lx_fd_room(lx))
 		return -EMFILE;
 	/* O_TRUNC is done below, once the file is known to be in a writable tree. */
 	fd = lx_path_create(lx, dirfd, given, (int)(flags & ~(uint64_t)O_TRUNC), (mode_t)mode,

@@ -534,6 +534,8 @@ void lx_fds_close_on_exec(struct pkvm_linux *lx);
 void lx_fdtable_destroy(struct pkvm_linux *lx);
 struct lx_file *lx_fd_get(struct pkvm_linux *lx, uint64_t fd);
 int lx_fd_install(struct pkvm_linux *lx, struct lx_file *file, unsigned lowest, bool cloexec);
+/* Is a descriptor free (below max_fds)?  Asked before an open that creates or truncates. */
+bool lx_fd_room(const struct pkvm_linux *lx);
 int lx_fd_close(struct pkvm_linux *lx, uint64_t fd);
 struct lx_file *lx_file_new(int host_fd, bool owned, bool readable, bool writable);
 void lx_file_put(struct lx_file *file);

@@ -44,10 +44,11 @@ static int look_now(struct pollfd *fds, unsigned n)
  * signal's handler frame gets the one from before, as sigsuspend's does.
  */
 static int64_t wait_ready(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint64_t args[6],
-			  struct pollfd *fds, unsigned n, int64_t timeout_ns, const uint64_t *mask)
+			  struct pollfd *fds, unsigned n, int64_t timeout_ns, const uint64_t *mask,
+			  int64_t *left_ns)
 {
 	uint64_t before = lx->sig.t.blocked;
-	struct timespec until;
+	struct timespec until, now;
 	int64_t ret;
 
 	if (mask)
@@ -74,6 +75,14 @@ static int64_t wait_ready(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint6
 		lx->sig.t.mask_saved = true;
 	} else {
 		lx_signal_set_blocked(lx, before);
+	}
+	/* What is left of the timeout: select() and pselect6() tell it (Linux's way). */
+	*left_ns = timeout_ns;
+	if (timeout_ns > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		*left_ns = (until.tv_sec - now.tv_sec) * NSEC_PER_SEC + (until.tv_nsec - now.tv_nsec);
+		if (*left_ns < 0)
+			*left_ns = 0;
 	}
 	return ret;
 }
@@ -128,7 +137,7 @@ static enum lx_action do_poll(struct pkvm_vm *vm, struct pkvm_linux *lx, const u
 	uint64_t nfds = args[1];
 	struct lx_pollfd *g = NULL;
 	struct pollfd *h = NULL;
-	int64_t ret = 0;
+	int64_t ret = 0, left;
 	int err;
 
 	if (nfds > lx->config.max_fds)
@@ -145,7 +154,7 @@ static enum lx_action do_poll(struct pkvm_vm *vm, struct pkvm_linux *lx, const u
 			timeout_ns = 0;
 	}
 	if (!err)
-		ret = wait_ready(vm, lx, args, h, (unsigned)nfds, timeout_ns, mask);
+		ret = wait_ready(vm, lx, args, h, (unsigned)nfds, timeout_ns, mask, &left);
 	if (!err && ret >= 0 && ret != LX_RESTART_CALL) {
 		ret = 0;
 		for (uint64_t i = 0; i < nfds; i++) {
@@ -193,6 +202,16 @@ static const short select_events[3] = { POLLIN, POLLOUT, POLLPRI };
 /* What makes a descriptor ready for each set (Linux's POLLIN_SET, POLLOUT_SET, POLLEX_SET). */
 static const short select_ready[3] = { POLLIN | POLLHUP | POLLERR, POLLOUT | POLLERR, POLLPRI };
 
+/* The time left, into select()'s struct timeval or pselect6()'s struct timespec at @gva. */
+static int write_left(struct pkvm_vm *vm, uint64_t nr, uint64_t gva, int64_t left_ns)
+{
+	int64_t t[2] = { left_ns / NSEC_PER_SEC, left_ns % NSEC_PER_SEC };
+
+	if (nr == LX_NR_SELECT)
+		t[1] /= NSEC_PER_USEC;
+	return lx_write(vm, gva, t, sizeof(t));
+}
+
 static enum lx_action do_select(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint64_t args[6],
 				uint64_t nr, int64_t timeout_ns, const uint64_t *mask,
 				int64_t *result)
@@ -200,7 +219,7 @@ static enum lx_action do_select(struct pkvm_vm *vm, struct pkvm_linux *lx, const
 	uint64_t nfds = args[0];
 	struct lx_fdsets s = { .words = (nfds + 63) / 64 };
 	struct pollfd *h;
-	int64_t ret = 0;
+	int64_t ret = 0, left;
 	int err = 0;
 
 	if ((int64_t)nfds < 0)
@@ -233,7 +252,9 @@ static enum lx_action do_select(struct pkvm_vm *vm, struct pkvm_linux *lx, const
 		}
 	}
 	if (!err)
-		ret = wait_ready(vm, lx, args, h, (unsigned)nfds, timeout_ns, mask);
+		ret = wait_ready(vm, lx, args, h, (unsigned)nfds, timeout_ns, mask, &left);
+	if (!err && ret != LX_RESTART_CALL && timeout_ns >= 0)
+		err = write_left(vm, nr, args[4], left);
 	if (!err && ret >= 0 && ret != LX_RESTART_CALL) {
 		ret = 0;
 		for (int k = 0; k < 3; k++) {

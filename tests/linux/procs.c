@@ -323,7 +323,8 @@ static void waiting_on_descriptors(void)
 	tv.tv_usec = 20000;
 	FD_SET(a[0], &rd);
 	FD_SET(b[0], &rd);
-	CHECK(select(b[0] + 1, &rd, NULL, NULL, &tv) == 0, "select: times out after 20 ms");
+	CHECK(select(b[0] + 1, &rd, NULL, NULL, &tv) == 0 && tv.tv_sec == 0 && tv.tv_usec == 0,
+	      "select: times out after 20 ms, none of it left");
 	pid = child(write_after, &a[1]);
 	FD_SET(a[0], &rd);
 	FD_SET(b[0], &rd);
