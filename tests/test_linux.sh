@@ -164,6 +164,13 @@ for v in glibc glibc-pie musl; do
 		fi
 	fi
 	if [ -s "$dir/procs-$v" ]; then
+		# exec: close-on-exec descriptors close, others stay; a "#!" script's interpreter.
+		abs=$(cd "$dir" && pwd)
+		same "procs-$v exec" "$abs/procs-$v" exec -- --ro "$abs" "$abs/procs-$v" exec
+		printf '#!%s args\n' "$abs/procs-$v" >"$tmp/ro/script-$v"
+		chmod +x "$tmp/ro/script-$v"
+		same "procs-$v #! script" "$abs/procs-$v" run "$tmp/ro/script-$v" -- \
+			--ro "$abs" --ro "$tmp/ro" "$abs/procs-$v" run "$tmp/ro/script-$v"
 		# Processes: the limit turns a fork bomb into EAGAIN, and none outlives the sandbox.
 		expect "procs-$v fork until EAGAIN" 0 "fork failed after 7 children: EAGAIN" \
 			--max-procs=8 "$dir/procs-$v" bomb

@@ -7,10 +7,13 @@
  * "procs forever" is a fork bomb whose every process forks again and again;
  * "procs leave" exits leaving children that spin, for the sandbox to end;
  * "procs memory" touches 20 MiB, then forks children that keep it until
- * fork fails (with --memory, the guest's processes share it).
+ * fork fails (with --memory, the guest's processes share it); "procs exec"
+ * execs itself (argv[0]: an absolute path) to see which descriptors exec
+ * kept; "procs run PATH" runs PATH (a "#!" script naming "procs args").
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -421,8 +424,69 @@ static int spin(void *arg)
 	return 0;
 }
 
+/* After exec: which of the two descriptors survived it. */
+static int report_fds(int kept, int cloexec)
+{
+	printf("fd without O_CLOEXEC: %s\n", fcntl(kept, F_GETFD) >= 0 ? "open" : "closed");
+	printf("fd with O_CLOEXEC: %s\n", fcntl(cloexec, F_GETFD) >= 0 ? "open" : "closed");
+	return 3;
+}
+
+static void exec_keeps_fds(const char *self)
+{
+	int keep[2], gone[2], status;
+	char a[16], b[16];
+	pid_t pid;
+
+	pipe(keep);
+	pipe2(gone, O_CLOEXEC);
+	snprintf(a, sizeof(a), "%d", keep[0]);
+	snprintf(b, sizeof(b), "%d", gone[0]);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		execl(self, self, "fds", a, b, (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	describe("the exec'd program", status);
+	errno = 0;
+	CHECK(execl("/no/such/program", "x", (char *)NULL) < 0 && errno == ENOENT,
+	      "exec of a missing program: ENOENT, and this one goes on");
+}
+
+static void run(const char *path)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		execl(path, path, "last", (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	describe("the script", status);
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 3 && !strcmp(argv[1], "fds"))
+		return report_fds(atoi(argv[2]), atoi(argv[3]));
+	if (argc > 1 && !strcmp(argv[1], "args")) {
+		for (int i = 0; i < argc; i++)
+			printf("argv[%d] %s\n", i, argv[i]);
+		return 4;
+	}
+	if (argc > 1 && !strcmp(argv[1], "exec")) {
+		exec_keeps_fds(argv[0]);
+		return failures ? 1 : 0;
+	}
+	if (argc > 2 && !strcmp(argv[1], "run")) {
+		run(argv[2]);
+		return 0;
+	}
 	if (argc > 1 && !strcmp(argv[1], "forever")) {
 		for (;;)
 			fork();
