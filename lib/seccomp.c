@@ -276,12 +276,16 @@ int pkvm_seccomp_lockdown(struct pkvm_vm *vm, unsigned flags)
 		return -ENOMEM;
 	/* Every thread of the process, or a sibling thread would be a way around it. */
 	err = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+	/*
+	 * Before the servers' needs are built: a personality restricts the
+	 * file system there (Landlock), and the leak check reads /proc.
+	 */
+	if (!err)
+		sanitizer_before_lockdown();
 	if (!err)
 		err = build(ctx, vm);
-	if (!err) {
-		sanitizer_before_lockdown();
+	if (!err)
 		err = seccomp_load(ctx);
-	}
 	seccomp_release(ctx);
 	return err > 0 ? -err : err;
 }

@@ -456,8 +456,10 @@ LX_HANDLER_DEF(lx_sys_utimes)
 	if (args[1]) {
 		err = lx_read(vm, tv, args[1], sizeof(tv));
 		for (int i = 0; i < 2 && !err; i++) {
-			if (tv[2 * i + 1] < 0 || tv[2 * i + 1] >= 1000000)
+			if (tv[2 * i + 1] < 0 || tv[2 * i + 1] >= 1000000) {
 				err = -EINVAL;
+				break;
+			}
 			ts[i].tv_sec = tv[2 * i];
 			ts[i].tv_nsec = tv[2 * i + 1] * 1000;
 		}

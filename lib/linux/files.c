@@ -245,7 +245,8 @@ LX_HANDLER_DEF(lx_sys_pwrite64)
 
 	if (!f)
 		return lx_ret(result, -EBADF);
-	if ((int64_t)args[3] < 0)
+	/* As Linux's rw_verify_area(): the end must not pass the largest offset either. */
+	if ((int64_t)args[3] < 0 || cap_len(args[2]) > (uint64_t)INT64_MAX - args[3])
 		return lx_ret(result, -EINVAL);
 	if (f->may_block)
 		return lx_ret(result, -ESPIPE);

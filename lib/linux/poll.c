@@ -289,11 +289,10 @@ LX_HANDLER_DEF(lx_sys_select)
 
 		if (err)
 			return lx_ret(result, err);
-		if (tv[0] < 0 || tv[1] < 0)
+		if (tv[0] < 0 || tv[1] < 0 || tv[1] >= 1000000)
 			return lx_ret(result, -EINVAL);
 		/* Far enough is forever: no overflow from a huge guest value. */
-		timeout_ns = tv[0] > 1000000000 ? -1 :
-			     tv[0] * NSEC_PER_SEC + (tv[1] % 1000000000) * NSEC_PER_USEC;
+		timeout_ns = tv[0] > 1000000000 ? -1 : tv[0] * NSEC_PER_SEC + tv[1] * NSEC_PER_USEC;
 	}
 	return do_select(vm, lx, args, LX_NR_SELECT, timeout_ns, NULL, result);
 }
