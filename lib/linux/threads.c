@@ -357,7 +357,8 @@ LX_HANDLER_DEF(lx_sys_clone3)
 	if (err)
 		return lx_ret(result, err);
 	/* (pidfd is read only with CLONE_PIDFD, which new_thread() refuses.) */
-	if (ca.flags & LX_CSIGNAL || ca.exit_signal > LX_NR_SIGNALS)
+	if (ca.flags & LX_CSIGNAL || ca.exit_signal > LX_NR_SIGNALS ||
+	    ca.stack + ca.stack_size < ca.stack)
 		return lx_ret(result, -EINVAL);
 	if (lx_clone_is_process(ca.flags))
 		return lx_ret(result, lx_fork(vm, lx, ca.flags | ca.exit_signal,
