@@ -129,9 +129,7 @@ static enum lx_action do_wait(struct pkvm_vm *vm, struct pkvm_linux *lx, const u
 	if (!ep->is_epoll || max <= 0 || max > LX_EP_MAX_EVENTS)
 		return lx_ret(result, -EINVAL);
 	if (mask_gva) {
-		if (args[5] != sizeof(mask))
-			return lx_ret(result, -EINVAL);
-		err = lx_read(vm, &mask, mask_gva, sizeof(mask));
+		err = lx_read_sigmask(vm, mask_gva, args[5], &mask);
 		if (err)
 			return lx_ret(result, err);
 		lx_signal_set_blocked(lx, mask);

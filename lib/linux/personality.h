@@ -416,6 +416,8 @@ void lx_remember_deadline(struct pkvm_vm *vm, struct pkvm_linux *lx, const uint6
 			  const struct timespec *until);
 /* time.c: has CLOCK_MONOTONIC reached @until? */
 bool lx_deadline_passed(const struct timespec *until);
+/* signal.c: a guest sigset_t of @size bytes (the kernel's: 8, else EINVAL) at @gva. */
+int lx_read_sigmask(struct pkvm_vm *vm, uint64_t gva, uint64_t size, uint64_t *mask);
 /* signal.c: the running thread's mask becomes @mask (SIGKILL and SIGSTOP stay unblocked). */
 void lx_signal_set_blocked(struct pkvm_linux *lx, uint64_t mask);
 /* time.c: a guest struct timespec, checked (EINVAL) and capped far away (EFAULT). */

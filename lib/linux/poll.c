@@ -98,20 +98,13 @@ static enum lx_action finish(struct pkvm_vm *vm, uint64_t nr, int err, int64_t r
 	return lx_ret(result, ret);
 }
 
-/* The guest's sigset for ppoll() and pselect6() (@size must be 8), if @gva is not NULL. */
+/* ppoll()'s and pselect6()'s sigset, if @gva is not NULL: *@out points at it then. */
 static int read_mask(struct pkvm_vm *vm, uint64_t gva, uint64_t size, uint64_t *mask,
 		     const uint64_t **out)
 {
-	int err;
+	int err = gva ? lx_read_sigmask(vm, gva, size, mask) : 0;
 
-	*out = NULL;
-	if (!gva)
-		return 0;
-	if (size != sizeof(*mask))
-		return -EINVAL;
-	err = lx_read(vm, mask, gva, sizeof(*mask));
-	if (!err)
-		*out = mask;
+	*out = gva && !err ? mask : NULL;
 	return err;
 }
 

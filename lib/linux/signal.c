@@ -915,6 +915,13 @@ static enum lx_action wait_for_signal(struct pkvm_vm *vm, struct pkvm_linux *lx,
 	return lx_ret(result, -EINTR);
 }
 
+int lx_read_sigmask(struct pkvm_vm *vm, uint64_t gva, uint64_t size, uint64_t *mask)
+{
+	if (size != sizeof(*mask))
+		return -EINVAL;
+	return lx_read(vm, mask, gva, sizeof(*mask));
+}
+
 void lx_signal_set_blocked(struct pkvm_linux *lx, uint64_t mask)
 {
 	lx->sig.t.blocked = mask & ~UNBLOCKABLE;
@@ -930,9 +937,7 @@ LX_HANDLER_DEF(lx_sys_rt_sigsuspend)
 	uint64_t mask;
 	int err;
 
-	if (args[1] != 8)
-		return lx_ret(result, -EINVAL);
-	err = lx_read(vm, &mask, args[0], sizeof(mask));
+	err = lx_read_sigmask(vm, args[0], args[1], &mask);
 	if (err)
 		return lx_ret(result, err);
 	return wait_for_signal(vm, lx, LX_NR_RT_SIGSUSPEND, mask, result);
