@@ -1,4 +1,4 @@
-/* vm.c: VM lifecycle: KVM objects, guest memory, backend choice, and the capability probe. */
+/* pkvm.c: the VM lifecycle and top-level entry points: KVM objects, guest memory, backend choice, the capability probe. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
