@@ -157,7 +157,7 @@ int pkvm_snapshot(struct pkvm_vm *vm)
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (snap->mem == MAP_FAILED)
 		snap->mem = NULL;
-	else	/* only the pages copied into it should cost memory (see vm.c) */
+	else	/* only the pages copied into it should cost memory (see pkvm.c) */
 		madvise(snap->mem, vm->mem.size, MADV_NOHUGEPAGE);
 	if (!snap->log || !snap->frames_used || !snap->pool_used || !snap->mem ||
 	    pkvm_demand_copy(&snap->demand, &vm->demand)) {

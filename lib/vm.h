@@ -201,7 +201,7 @@ void pkvm_vm_forked_end(struct pkvm_vm *vm, const struct pkvm_exit *exit, int er
  */
 void pkvm_vm_share_frames(struct pkvm_vm *vm, _Atomic uint64_t *budget);
 
-/* vm.c: (re)register memslot 0 (frames and system pages) or 1 (the table pool). */
+/* pkvm.c: (re)register memslot 0 (frames and system pages) or 1 (the table pool). */
 #define PKVM_SLOT_MEMORY	0
 #define PKVM_SLOT_POOL		1
 int pkvm_vm_set_memslot(struct pkvm_vm *vm, unsigned slot, bool present);
@@ -256,7 +256,7 @@ int pkvm_exit_servers_serve(struct pkvm_vm *vm, struct pkvm_exit *exit);
 bool pkvm_exit_servers_single_context(const struct pkvm_vm *vm);
 /* A wakeup: each server's wake(), until one fills @exit (1); 0 or -errno. */
 int pkvm_exit_servers_wake(struct pkvm_vm *vm, struct pkvm_exit *exit);
-/* Each server's lockdown needs (seccomp.c); then release them all (vm.c). */
+/* Each server's lockdown needs (seccomp.c); then release them all (pkvm.c). */
 int pkvm_exit_servers_lockdown(struct pkvm_vm *vm, struct pkvm_lockdown *rules);
 void pkvm_exit_servers_release(struct pkvm_vm *vm);
 /* seccomp.c: for a server's lockdown(): allow ioctl @request on host @fd. */
