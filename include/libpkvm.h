@@ -20,6 +20,18 @@
  *  - The thread that calls pkvm_run() must not block the kick signal
  *    (struct pkvm_config.kick_signal): it is how a time limit or
  *    pkvm_interrupt() stops a running vCPU.
+ *  - Each VM holds two file descriptors (the VM's and its vCPU's), and a
+ *    Linux personality attached to it more (its guest's files, up to
+ *    pkvm_linux_config.max_fds).  Under the usual soft RLIMIT_NOFILE of
+ *    1024, about 500 bare VMs fit in one process; to hold more, raise the
+ *    soft limit to the hard one at start, as servers do:
+ *	getrlimit(RLIMIT_NOFILE, &rl); rl.rlim_cur = rl.rlim_max;
+ *	setrlimit(RLIMIT_NOFILE, &rl);
+ *  - Structs that may grow end with reserved space (`reserved`), so that a
+ *    later libpkvm can add members without breaking programs built against
+ *    this header (docs/abi.md).  In a struct you pass in, it must be zero
+ *    (initialise the struct with `= { 0 }` or designated initialisers):
+ *    -EINVAL otherwise.  A struct libpkvm fills is zeroed first.
  *
  * Example:
  *
@@ -29,8 +41,10 @@
  *
  *	err = pkvm_vm_create(&vm, &(struct pkvm_config){ .mem_size = 64 << 20 });
  *	key = pkvm_pkey_alloc(vm);
- *	err = pkvm_map(vm, 0x400000, code, code_len, PKVM_PROT_READ | PKVM_PROT_EXEC, 0);
- *	err = pkvm_map(vm, 0x800000, NULL, 1 << 20, PKVM_PROT_READ | PKVM_PROT_WRITE, key);
+ *	err = pkvm_map(vm, 0x400000, code, code_len, 0x1000,
+ *		       PKVM_PROT_READ | PKVM_PROT_EXEC, 0);
+ *	err = pkvm_map(vm, 0x800000, NULL, 0, 1 << 20,
+ *		       PKVM_PROT_READ | PKVM_PROT_WRITE, key);
  *	err = pkvm_set_pkru(vm, PKVM_PKRU_DENY_ALL & ~pkvm_pkru_allow(key, PKVM_PKEY_READ));
  *	... set RIP and RSP with pkvm_set_regs() ...
  *	err = pkvm_run(vm, &exit);
@@ -50,7 +64,7 @@ extern "C" {
 #endif
 
 #define PKVM_VERSION_MAJOR	0
-#define PKVM_VERSION_MINOR	1
+#define PKVM_VERSION_MINOR	2
 #define PKVM_VERSION_MICRO	0
 
 /* The version of the library in use at run time, "MAJOR.MINOR.MICRO". */
@@ -77,6 +91,7 @@ struct pkvm_caps {
 	 * pkvm_vm_create() fails with -ENODEV.
 	 */
 	bool runs_guests;
+	uint64_t reserved[8];		/* zero: room to grow (docs/abi.md) */
 };
 
 /*
@@ -142,6 +157,7 @@ struct pkvm_config {
 	 * so that an idle sandbox costs tens of KiB.
 	 */
 	bool host_huge_pages;
+	uint64_t reserved[8];		/* must be zero: room to grow (docs/abi.md) */
 };
 
 struct pkvm_vm;
@@ -455,7 +471,9 @@ struct pkvm_exit {
 			uint64_t detail;		/* vector, suberror, ... */
 			const char *what;		/* a static description */
 		} internal;
+		uint64_t reserved_union[16];	/* the union's size for good */
 	};
+	uint64_t reserved[4];		/* zero: room to grow (docs/abi.md) */
 };
 
 /*
@@ -494,6 +512,7 @@ struct pkvm_stats {
 	uint64_t view_pages;		/* soft: pool pages the views hold now */
 	uint64_t demand_fills;		/* demand-backed pages given a frame */
 	uint64_t frames_in_use;		/* pages of guest memory mapped now */
+	uint64_t reserved[8];		/* zero: room to grow (docs/abi.md) */
 };
 
 int pkvm_get_stats(struct pkvm_vm *vm, struct pkvm_stats *stats);
@@ -592,6 +611,7 @@ struct pkvm_program {
 	uint64_t stack_pointer;		/* RSP at entry: argc, argv, envp, auxv */
 	bool pie;			/* ET_DYN image, placed at PKVM_PIE_BASE */
 	uint64_t load_bias;		/* added to the image's addresses: PKVM_PIE_BASE or 0 */
+	uint64_t reserved[4];		/* zero: room to grow (docs/abi.md) */
 };
 
 /* Where static-PIE images are placed, and where the stack ends (as on Linux). */
@@ -831,6 +851,7 @@ struct pkvm_linux_config {
 	const char *const *rw_paths;
 	/* In-memory writable trees (see struct pkvm_linux_tmpfs); may be NULL. */
 	const struct pkvm_linux_tmpfs *tmpfs;
+	uint64_t reserved[8];		/* must be zero: room to grow (docs/abi.md) */
 };
 
 /*

@@ -186,6 +186,7 @@ int pkvm_load_elf(struct pkvm_vm *vm, const void *image, size_t size, const char
 	if (err)
 		return err;
 	if (prog) {
+		memset(prog, 0, sizeof(*prog));
 		prog->entry = img.entry;
 		prog->load_start = img.lowest;
 		prog->load_end = img.highest;

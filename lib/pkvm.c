@@ -63,6 +63,8 @@ int pkvm_caps(struct pkvm_caps *caps, const char *kvm_path)
 
 static int check_config(struct pkvm_config *cfg)
 {
+	if (!PKVM_RESERVED_ZERO(cfg))
+		return -EINVAL;
 	if (cfg->mem_size == 0)
 		cfg->mem_size = PKVM_MEM_DEFAULT;
 	if (cfg->mem_size % PAGE_SIZE || cfg->mem_size > PKVM_MEM_MAX)
@@ -312,6 +314,7 @@ void pkvm_vm_destroy(struct pkvm_vm *vm)
 
 int pkvm_get_stats(struct pkvm_vm *vm, struct pkvm_stats *stats)
 {
+	memset(stats, 0, sizeof(*stats));
 	*stats = vm->stats;
 	stats->view_builds = vm->soft.builds;
 	stats->view_pages = pkvm_soft_view_pages(&vm->soft);

@@ -695,6 +695,9 @@ START_TEST(test_bad_arguments)
 	ck_assert_int_eq(pkvm_vm_create(&vm, &(struct pkvm_config){ .mem_size = 12345 }), -EINVAL);
 	ck_assert_int_eq(pkvm_vm_create(&vm, &(struct pkvm_config){ .mem_size = 8ULL << 30 }), -EINVAL);
 	vmtest_create(&t, _i);
+	/* A member of a later libpkvm in the reserved tail: refused, not ignored. */
+	ck_assert_int_eq(pkvm_linux_attach(t.vm, &(struct pkvm_linux_config){ .stdin_fd = -1,
+		.stdout_fd = -1, .stderr_fd = -1, .reserved[7] = 1 }), -EINVAL);
 	ck_assert_int_eq(pkvm_map(t.vm, 0x1001, NULL, 0, 4096, RW, 0), -EINVAL);
 	/* Below PKVM_USER_BOTTOM (Linux's mmap_min_addr): nothing is ever mapped. */
 	ck_assert_int_eq(pkvm_map(t.vm, 0, NULL, 0, 4096, RW, 0), -EINVAL);

@@ -101,7 +101,7 @@ int pkvm_linux_attach(struct pkvm_vm *vm, const struct pkvm_linux_config *config
 	struct pkvm_linux *lx;
 	int err;
 
-	if (!vm || !config)
+	if (!vm || !config || !PKVM_RESERVED_ZERO(config))
 		return -EINVAL;
 	lx = calloc(1, sizeof(*lx));
 	if (!lx)

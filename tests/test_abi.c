@@ -1,0 +1,94 @@
+/*
+ * test_abi.c: the binary interface of the public structs, and the rule that
+ * keeps it: a struct that may grow ends with reserved space, which the
+ * caller must leave zero.
+ *
+ * Sizes and offsets are pinned here so that a change which would break
+ * programs built against an earlier header fails a fast test on every
+ * machine, also where abidiff (tests/test_abi.sh) is not installed.  When a
+ * member is added, it takes words from the reserved tail and the size stays;
+ * when a size must change, that is an incompatible release (docs/abi.md).
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "libpkvm.h"
+
+#define RESERVED_AT_END(type) \
+	(offsetof(type, reserved) + sizeof(((type *)0)->reserved) == sizeof(type))
+
+START_TEST(test_struct_sizes)
+{
+	ck_assert_uint_eq(sizeof(struct pkvm_caps), 96);
+	ck_assert_uint_eq(sizeof(struct pkvm_config), 104);
+	ck_assert_uint_eq(sizeof(struct pkvm_exit), 168);
+	ck_assert_uint_eq(sizeof(struct pkvm_stats), 136);
+	ck_assert_uint_eq(sizeof(struct pkvm_program), 96);
+	ck_assert_uint_eq(sizeof(struct pkvm_linux_config), 176);
+	/* Fixed for good: the CPL3 registers, and an array element. */
+	ck_assert_uint_eq(sizeof(struct pkvm_regs), 160);
+	ck_assert_uint_eq(sizeof(struct pkvm_linux_tmpfs), 16);
+}
+END_TEST
+
+START_TEST(test_reserved_tails)
+{
+	ck_assert(RESERVED_AT_END(struct pkvm_caps));
+	ck_assert(RESERVED_AT_END(struct pkvm_config));
+	ck_assert(RESERVED_AT_END(struct pkvm_exit));
+	ck_assert(RESERVED_AT_END(struct pkvm_stats));
+	ck_assert(RESERVED_AT_END(struct pkvm_program));
+	ck_assert(RESERVED_AT_END(struct pkvm_linux_config));
+	/* Growth room the members may take, in 8-byte words. */
+	ck_assert_uint_ge(sizeof(((struct pkvm_config *)0)->reserved), 64);
+	ck_assert_uint_ge(sizeof(((struct pkvm_linux_config *)0)->reserved), 64);
+	/* The exit union keeps its size whatever variant grows. */
+	ck_assert_uint_eq(offsetof(struct pkvm_exit, reserved), 8 + 128);
+}
+END_TEST
+
+/* The header's version is the package's: one release, one number. */
+START_TEST(test_version)
+{
+	ck_assert_str_eq(pkvm_version(), PACKAGE_VERSION);
+}
+END_TEST
+
+/* Checked before anything is opened: no /dev/kvm is needed. */
+START_TEST(test_nonzero_reserved_refused)
+{
+	struct pkvm_config cfg = { .kvm_path = "/nonexistent/kvm" };
+	struct pkvm_vm *vm = (struct pkvm_vm *)&cfg;
+
+	cfg.reserved[_i] = 1;
+	ck_assert_int_eq(pkvm_vm_create(&vm, &cfg), -EINVAL);
+	ck_assert_ptr_null(vm);
+	/* And with it zero again, the next check is reached: the device. */
+	cfg.reserved[_i] = 0;
+	ck_assert_int_eq(pkvm_vm_create(&vm, &cfg), -ENOENT);
+	ck_assert_int_eq(pkvm_linux_attach(NULL, &(struct pkvm_linux_config){ 0 }), -EINVAL);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("abi");
+	TCase *tc = tcase_create("structs");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_struct_sizes);
+	tcase_add_test(tc, test_reserved_tails);
+	tcase_add_test(tc, test_version);
+	tcase_add_loop_test(tc, test_nonzero_reserved_refused, 0, 8);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
