@@ -33,24 +33,57 @@
  *    (initialise the struct with `= { 0 }` or designated initialisers):
  *    -EINVAL otherwise.  A struct libpkvm fills is zeroed first.
  *
- * Example:
+ * Example: a guest write that the PKRU denies, reported as the CPU's #PF
+ * with PFEC.PK (tests/test_doc_examples.sh compiles this, and the README's
+ * copy, against this header and the library):
  *
- *	struct pkvm_vm *vm;
- *	struct pkvm_exit exit;
- *	int key, err;
+ *	#include <stdio.h>
+ *	#include <libpkvm.h>
  *
- *	err = pkvm_vm_create(&vm, &(struct pkvm_config){ .mem_size = 64 << 20 });
- *	key = pkvm_pkey_alloc(vm);
- *	err = pkvm_map(vm, 0x400000, code, code_len, 0x1000,
- *		       PKVM_PROT_READ | PKVM_PROT_EXEC, 0);
- *	err = pkvm_map(vm, 0x800000, NULL, 0, 1 << 20,
- *		       PKVM_PROT_READ | PKVM_PROT_WRITE, key);
- *	err = pkvm_set_pkru(vm, PKVM_PKRU_DENY_ALL & ~pkvm_pkru_allow(key, PKVM_PKEY_READ));
- *	... set RIP and RSP with pkvm_set_regs() ...
- *	err = pkvm_run(vm, &exit);
- *	if (exit.reason == PKVM_EXIT_FAULT && (exit.fault.pfec & PKVM_PFEC_PK))
- *		printf("key %d denied access at %#llx\n", exit.fault.pkey, exit.fault.addr);
- *	pkvm_vm_destroy(vm);
+ *	// Guest code: write 1 to 0x800000, whose key the PKRU makes read-only.
+ *	static const unsigned char code[] = {
+ *		0xb8, 0x00, 0x00, 0x80, 0x00,		// mov $0x800000, %eax
+ *		0xc7, 0x00, 0x01, 0x00, 0x00, 0x00,	// movl $1, (%rax)
+ *	};
+ *
+ *	int main(void)
+ *	{
+ *		struct pkvm_vm *vm;
+ *		struct pkvm_regs regs;
+ *		struct pkvm_exit exit;
+ *		int key, err;
+ *
+ *		err = pkvm_vm_create(&vm, &(struct pkvm_config){ .mem_size = 64 << 20 });
+ *		if (err) {
+ *			fprintf(stderr, "pkvm_vm_create: %s\n", pkvm_strerror(err));
+ *			return 1;
+ *		}
+ *		key = pkvm_pkey_alloc(vm);
+ *		err = key < 0 ? key : 0;
+ *		if (!err)
+ *			err = pkvm_map(vm, 0x400000, code, sizeof(code), 0x1000,
+ *				       PKVM_PROT_READ | PKVM_PROT_EXEC, 0);
+ *		if (!err)
+ *			err = pkvm_map(vm, 0x800000, NULL, 0, 1 << 20,
+ *				       PKVM_PROT_READ | PKVM_PROT_WRITE, key);
+ *		if (!err)
+ *			err = pkvm_set_pkru(vm, PKVM_PKRU_DENY_ALL & ~pkvm_pkru_allow(key, PKVM_PKEY_READ));
+ *		if (!err)
+ *			err = pkvm_get_regs(vm, &regs);
+ *		if (!err) {
+ *			regs.rip = 0x400000;
+ *			err = pkvm_set_regs(vm, &regs);
+ *		}
+ *		if (!err)
+ *			err = pkvm_run(vm, &exit);
+ *		if (!err && exit.reason == PKVM_EXIT_FAULT && (exit.fault.pfec & PKVM_PFEC_PK))
+ *			printf("key %d denied the write at %#llx\n", exit.fault.pkey,
+ *			       (unsigned long long)exit.fault.addr);
+ *		else if (err)
+ *			fprintf(stderr, "%s\n", pkvm_strerror(err));
+ *		pkvm_vm_destroy(vm);
+ *		return err ? 1 : 0;
+ *	}
  */
 #ifndef LIBPKVM_H
 #define LIBPKVM_H
