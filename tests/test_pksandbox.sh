@@ -61,6 +61,7 @@ contains out "--ro-special=PATH" "--help"
 contains out "--max-procs=N" "--help"
 contains out "--rw=PATH" "--help"
 contains out "--tmpfs=PATH" "--help"
+contains out "--kvm=PATH" "--help"
 expect 0 "--version" "$PKSANDBOX" --version
 contains out "pksandbox (libpkvm)" "--version"
 expect 125 "no program" "$PKSANDBOX"
@@ -93,6 +94,28 @@ printf 'plain text' >"$tmp/noexec"
 expect 126 "no x permission" "$PKSANDBOX" "$tmp/noexec"
 one_line_error "no x permission"
 expect 126 "a directory" "$PKSANDBOX" "$tmp"
+# A first run without a usable KVM says what is missing and what to do.
+expect 125 "no KVM device" "$PKSANDBOX" --kvm="$tmp/no-kvm" "$PROGS/hello"
+one_line_error "no KVM device"
+contains err "modprobe kvm_intel or kvm_amd" "no KVM device: how to load it"
+contains err "QEMU lane" "no KVM device: where the tests run instead"
+expect 125 "--caps without a KVM device" "$PKSANDBOX" --caps --kvm="$tmp/no-kvm"
+contains err "does not exist: load KVM" "--caps without a KVM device"
+expect 125 "not a KVM device" "$PKSANDBOX" --kvm=/dev/null "$PROGS/hello"
+one_line_error "not a KVM device"
+contains err "is not a KVM device" "not a KVM device"
+# Without access rights (as an unprivileged user, where setpriv can make one).
+mkdir "$tmp/pub" && chmod 711 "$tmp" && : >"$tmp/pub/kvm" && chmod 600 "$tmp/pub/kvm"
+run_as_nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
+if [ "$(id -u)" -eq 0 ] && $run_as_nobody test -r "$PROGS/hello" 2>/dev/null &&
+   $run_as_nobody test -x "${real_sandbox:-$PKSANDBOX}"; then
+	expect 125 "KVM device without access" $run_as_nobody "${real_sandbox:-$PKSANDBOX}" \
+		--kvm="$tmp/pub/kvm" "$PROGS/hello"
+	one_line_error "KVM device without access"
+	contains err "permission denied: join its group" "KVM device without access"
+else
+	echo "(not checked: the advice for a KVM device without access, which needs root and setpriv)"
+fi
 
 . "$(dirname "$0")/kvm.sh"
 if ! kvm_runs_guests "${real_sandbox:-$PKSANDBOX}"; then

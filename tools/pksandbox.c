@@ -34,6 +34,7 @@ struct options {
 	uint64_t address_space;	/* 0: the personality's default */
 	double timeout;
 	bool caps, trace, stats, no_seccomp;
+	const char *kvm_path;		/* --kvm, NULL: /dev/kvm */
 	const char *ro[MAX_LIST + 1];	/* NULL-terminated */
 	const char *ro_special[MAX_LIST + 1];	/* NULL-terminated */
 	unsigned nro_special, max_fds, max_procs;
@@ -82,6 +83,7 @@ static void usage(FILE *out)
 		"  --stats           print exits, system calls by name, faults and times at the end\n"
 		"  --no-seccomp      do not confine pksandbox itself with seccomp (debugging)\n"
 		"  --caps            print what this host's KVM offers and exit\n"
+		"  --kvm=PATH        the KVM device (default /dev/kvm)\n"
 		"  -h, --help        show this help and exit\n"
 		"  --version         show the version and exit\n"
 		"\n"
@@ -147,13 +149,14 @@ static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_PKEYS = 256, OPT_MEMORY, OPT_TIMEOUT, OPT_CAPS, OPT_VERSION, OPT_RO, OPT_ENV,
 	       OPT_TRACE, OPT_STATS, OPT_NO_SECCOMP, OPT_RO_SPECIAL, OPT_MAX_FDS,
-	       OPT_ADDRESS_SPACE, OPT_MAX_PROCS, OPT_RW, OPT_TMPFS };
+	       OPT_ADDRESS_SPACE, OPT_MAX_PROCS, OPT_RW, OPT_TMPFS, OPT_KVM };
 	static const struct option longopts[] = {
 		{ "pkeys", required_argument, NULL, OPT_PKEYS },
 		{ "memory", required_argument, NULL, OPT_MEMORY },
 		{ "address-space", required_argument, NULL, OPT_ADDRESS_SPACE },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "caps", no_argument, NULL, OPT_CAPS },
+		{ "kvm", required_argument, NULL, OPT_KVM },
 		{ "ro", required_argument, NULL, OPT_RO },
 		{ "env", required_argument, NULL, OPT_ENV },
 		{ "trace", no_argument, NULL, OPT_TRACE },
@@ -207,6 +210,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_CAPS:
 			o->caps = true;
+			break;
+		case OPT_KVM:
+			if (!*optarg)
+				die(EXIT_OWN_ERROR, "--kvm: empty path");
+			o->kvm_path = optarg;
 			break;
 		case OPT_RO:
 			if (o->nro == MAX_LIST || !*optarg)
@@ -275,13 +283,48 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->argv = argv + optind;
 }
 
-static int print_caps(void)
+/*
+ * The first run on a new machine usually fails here, so say what is
+ * missing and how to get it, not just the errno: pkvm_strerror() stays
+ * generic for embedders, the advice is the CLI's.
+ */
+static void __attribute__((noreturn)) die_without_kvm(const struct options *o, int err)
+{
+	const char *dev = o->kvm_path ? o->kvm_path : "/dev/kvm";
+
+	switch (err) {
+	case -ENOENT:
+		die(EXIT_OWN_ERROR, "%s does not exist: load KVM (modprobe kvm_intel or kvm_amd; "
+		    "in a VM, enable nested virtualisation on its host), or run the tests in "
+		    "the QEMU lane (make check, tests/qemu/lane.sh)", dev);
+	case -EACCES:
+	case -EPERM:
+		die(EXIT_OWN_ERROR, "%s: permission denied: join its group (sudo usermod -aG kvm "
+		    "$USER, then log in again) or ask for read-write access to it", dev);
+	case -ENOTTY:
+	case -ENOSYS:
+		die(EXIT_OWN_ERROR, "%s is not a KVM device with API version 12", dev);
+	case -ENODEV:
+		die(EXIT_OWN_ERROR, "%s does not run x86 guests as hardware does (a paravirtual "
+		    "KVM such as kvm_pvm): use a machine with VT-x or AMD-V, or run the tests "
+		    "in the QEMU lane (make check, tests/qemu/lane.sh)", dev);
+	case -EOPNOTSUPP:
+		if (o->pkeys == PKVM_PKEYS_HW)
+			die(EXIT_OWN_ERROR, "--pkeys=hw: %s offers no guest PKU (it needs EPT or NPT "
+			    "and a CPU with protection keys, and a nested KVM's host must offer "
+			    "it too): use --pkeys=soft or auto, which work on any KVM", dev);
+		break;
+	}
+	die(EXIT_OWN_ERROR, "cannot create the VM on %s: %s", dev, pkvm_strerror(err));
+}
+
+static int print_caps(const struct options *o)
 {
 	struct pkvm_caps caps;
-	int err = pkvm_caps(&caps, NULL);
+	int err = pkvm_caps(&caps, o->kvm_path);
 
 	if (err)
-		die(EXIT_OWN_ERROR, "/dev/kvm: %s", pkvm_strerror(err));
+		die_without_kvm(o, err);
 	printf("kvm-api: %d\n", caps.api_version);
 	printf("pku: %s\n", caps.pku ? "yes" : "no");
 	printf("pkeys-backends: %s\n", caps.pku ? "hw soft (auto: hw)" : "soft (auto: soft)");
@@ -512,24 +555,25 @@ static char *start_directory(const struct options *o)
 }
 
 /*
- * The personality holds a descriptor per possible process (their doorbells),
- * beside the program's own (--max-fds): raise the soft limit on open files
- * as far as the hard one allows, as shells do for programs that need more.
+ * Raise the soft limit on open files to the hard one at start, as servers
+ * do: the personality holds a descriptor per possible process (their
+ * doorbells) beside the program's own files (--max-fds), and the soft limit
+ * of 1024 is a relic of select()'s fd_set, which pksandbox does not use.
  */
-static void make_room_for_processes(const struct options *o)
+static void raise_fd_limit(void)
 {
-	rlim_t need = (rlim_t)o->max_procs + (o->max_fds ? o->max_fds : 256) + 64;
 	struct rlimit rl;
 
-	if (o->max_procs <= 1 || getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= need)
-		return;
-	rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
-	setrlimit(RLIMIT_NOFILE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 static int run_program(const struct options *o)
 {
-	struct pkvm_config cfg = { .mem_size = o->memory, .pkeys = o->pkeys };
+	struct pkvm_config cfg = { .mem_size = o->memory, .pkeys = o->pkeys,
+				   .kvm_path = o->kvm_path };
 	struct pkvm_program prog;
 	struct pkvm_linux_config lx = {
 		.stdin_fd = STDIN_FILENO, .stdout_fd = STDOUT_FILENO, .stderr_fd = STDERR_FILENO,
@@ -548,14 +592,11 @@ static int run_program(const struct options *o)
 	if (o->memory % 4096)
 		die(EXIT_OWN_ERROR, "--memory: must be a multiple of 4K");
 	err = pkvm_vm_create(&vm, &cfg);
-	if (err == -EOPNOTSUPP && o->pkeys == PKVM_PKEYS_HW)
-		die(EXIT_OWN_ERROR, "--pkeys=hw: PKU is not available from this KVM "
-		    "(it needs EPT/NPT and a CPU with protection keys)");
 	if (err == -EINVAL)
 		die(EXIT_OWN_ERROR, "--memory: %llu bytes is outside what a VM can have (at most 3G)",
 		    (unsigned long long)o->memory);
 	if (err)
-		die(EXIT_OWN_ERROR, "cannot create the VM: %s", pkvm_strerror(err));
+		die_without_kvm(o, err);
 
 	err = pkvm_load_elf(vm, image, size, (const char *const *)o->argv, o->env, 0, &prog);
 	munmap(image, size);
@@ -569,7 +610,6 @@ static int run_program(const struct options *o)
 		    (unsigned long long)o->memory);
 	if (err)
 		die(EXIT_OWN_ERROR, "%s: cannot load: %s", o->argv[0], pkvm_strerror(err));
-	make_room_for_processes(o);
 	err = pkvm_linux_attach(vm, &lx);
 	free((char *)lx.cwd);	/* copied when attaching */
 	if (err == -EMFILE)
@@ -649,7 +689,8 @@ int main(int argc, char **argv)
 	struct options o;
 
 	parse_options(argc, argv, &o);
+	raise_fd_limit();
 	if (o.caps)
-		return print_caps();
+		return print_caps(&o);
 	return run_program(&o);
 }
