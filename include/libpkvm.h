@@ -696,7 +696,8 @@ int pkvm_elf_symbol(const void *image, size_t size, const char *name, uint64_t *
  * Threads: clone() and clone3() with CLONE_VM | CLONE_FS | CLONE_FILES |
  * CLONE_SIGHAND | CLONE_THREAD (what pthread_create() asks; SETTLS,
  * PARENT_SETTID, CHILD_SETTID, CHILD_CLEARTID, SYSVSEM honoured) make a
- * thread; without CLONE_VM (a new process) they return ENOSYS.  The
+ * thread; without CLONE_VM they make a process (see max_procs; EAGAIN
+ * where it allows one only).  The
  * threads share the VM's one vCPU, M:1: the running thread's registers, FS
  * base, FPU state and PKRU are the vCPU's, the others' wait in the
  * personality, and a switch happens when a thread blocks on a futex,

@@ -26,8 +26,8 @@ static bool fill_for_copy(struct pkvm_vm *vm, uint64_t gva, bool any_rights, int
 
 /*
  * Linux's access_ok() first (user addresses only), then every page through
- * the walker as an explicit supervisor access with EFLAGS.AC=1 (PKEYS.md,
- * "Host copies of guest memory"): SMAP allows it, CR0.WP and the keys apply.
+ * the walker as an explicit supervisor access with EFLAGS.AC=1 (docs/protection-keys.md,
+ * "What libpkvm's guests run with"): SMAP allows it, CR0.WP and the keys apply.
  * Returns how many bytes from @gva pass, up to @len; with @host, copies them.
  */
 static size_t copy_guest_prefix(struct pkvm_vm *vm, uint32_t pkru, uint64_t gva, size_t len,

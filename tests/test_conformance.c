@@ -1,7 +1,7 @@
 /*
  * test_conformance.c: one scenario suite, every backend.  Each scenario (an
  * access × page rights × key × the key's AD/WD × page size × who set PKRU) is
- * run in a guest and its outcome compared with the one docs/PKEYS.md
+ * run in a guest and its outcome compared with the one docs/protection-keys.md
  * prescribes, written here from the rules, not from the library.  With more
  * than one backend it also compares them with each other, scenario by
  * scenario; PKVM_CONFORMANCE_TABLE=1 prints the whole table.
@@ -60,7 +60,7 @@ GUEST_CODE static void guest_access(uint64_t access, volatile uint64_t *p, uint6
 	GUEST_DONE();
 }
 
-/* ---- the rules of PKEYS.md, for a user-mode access to a user-mode page ---- */
+/* ---- the rules of docs/protection-keys.md, for a user-mode access to a user-mode page ---- */
 
 static struct outcome expected(const struct scenario *s, uint64_t addr, int backend)
 {
@@ -207,7 +207,7 @@ static void name(char *buf, size_t n, const struct scenario *s)
 		 s->large ? "2M" : "4K", s->setter == BY_HOST ? "host" : "guest");
 }
 
-/* Runs every scenario on one backend; fills @got; returns how many differ from PKEYS.md. */
+/* Runs every scenario on one backend; fills @got; returns how many differ from docs/protection-keys.md. */
 static int run_backend(int backend_index, struct outcome *got, int *documented)
 {
 	struct scenario sc[NSCENARIOS];
@@ -233,7 +233,7 @@ static int run_backend(int backend_index, struct outcome *got, int *documented)
 			wrong++;
 		}
 	}
-	printf("%s: %d scenarios, %d as PKEYS.md says (%d of them the documented soft difference)\n",
+	printf("%s: %d scenarios, %d as docs/protection-keys.md says (%d of them the documented soft difference)\n",
 	       pkvm_pkeys_backend_name(t->backend), n, n - wrong, *documented);
 	vmtest_destroy(t);
 	return wrong;

@@ -1,6 +1,6 @@
-/* test_pkeys.c: key allocation, PKRU encoding and the permission masks, against PKEYS.md. */
+/* test_pkeys.c: key allocation, PKRU encoding and the permission masks, against docs/protection-keys.md. */
 /*
- * The oracle below restates docs/PKEYS.md ("The full permission check",
+ * The oracle below restates docs/protection-keys.md ("The full permission check",
  * "When protection keys apply") rule by rule; it is not derived from
  * lib/pkeys.c.
  */
@@ -187,7 +187,7 @@ static struct pkvm_mmu_mode mode_of(unsigned m)
 }
 
 /*
- * Each rule of the PKEYS.md table, as a condition that denies.  For the eight
+ * Each rule of the docs/protection-keys.md table, as a condition that denies.  For the eight
  * real accesses this is exactly the table; for the encodings no CPU produces
  * (a fetch that is also a write; SMAP_EXEMPT on a user access or a fetch) the
  * rules simply compose, as in KVM's update_permission_bitmask().
@@ -288,7 +288,7 @@ START_TEST(test_pkeys_check_exhaustive)
 		for (unsigned index = 0; index < 16; index++) {
 			unsigned acc = index << 1;
 
-			/* No access is both a fetch and a write: PKEYS.md gives no answer. */
+			/* No access is both a fetch and a write: docs/protection-keys.md gives no answer. */
 			if ((acc & PKVM_ACC_FETCH) && (acc & PKVM_ACC_WRITE))
 				continue;
 			for (unsigned pte_acc = 0; pte_acc < 8; pte_acc++) {
@@ -356,7 +356,7 @@ START_TEST(test_pkeys_check_nxe0_all_executable)
 }
 END_TEST
 
-/* A few cases spelled out from PKEYS.md, so a reader can see the rules at work. */
+/* A few cases spelled out from docs/protection-keys.md, so a reader can see the rules at work. */
 START_TEST(test_pkeys_check_examples)
 {
 	const unsigned uw = PKVM_PTE_ACC_U | PKVM_PTE_ACC_W, urw_x = uw | PKVM_PTE_ACC_X;

@@ -386,7 +386,7 @@ START_TEST(test_key_and_page_rights_together)
 	vmtest_map(&t, p, 4096, RO, key);
 	ck_assert_int_eq(pkvm_set_pkru(t.vm, PKVM_PKRU_WD(key)), 0);
 	vmtest_start(&t, guest_write, p, 5, 0);
-	/* PKEYS.md: PK is reported whether or not R/W also denied the write. */
+	/* docs/protection-keys.md: PK is reported whether or not R/W also denied the write. */
 	vmtest_expect_pf(&t, p, PF_P | PF_W | PF_U | PF_PK, key);
 }
 END_TEST

@@ -1,6 +1,6 @@
-/* test_walk.c: the software page walker against an oracle written from PKEYS.md (SDM vol. 3A §4.5-4.7). */
+/* test_walk.c: the software page walker against an oracle written from docs/protection-keys.md (SDM vol. 3A §4.5-4.7). */
 /*
- * The expected results here are derived only from docs/PKEYS.md and the
+ * The expected results here are derived only from docs/protection-keys.md and the
  * SDM's tables of paging-structure formats, never from lib/walk.c: the point is
  * an independent oracle.  Guest memory is fenced by PROT_NONE guard pages so
  * that a walker reading outside it crashes the (forked) test instead of
@@ -132,9 +132,9 @@ static const char *access_str(unsigned a)
 }
 
 /* ------------------------------------------------------------------------- */
-/* The oracle: PKEYS.md "The full permission check" and "Page-fault error code". */
+/* The oracle: docs/protection-keys.md "The full permission check" and "What ends a walk, and the error code". */
 
-/* Error-code bits that describe the access itself (PKEYS.md, bits 1, 2, 4). */
+/* Error-code bits that describe the access itself (docs/protection-keys.md, bits 1, 2, 4). */
 static uint32_t oracle_access_bits(unsigned acc, unsigned m)
 {
 	uint32_t e = 0;
@@ -723,7 +723,7 @@ START_TEST(test_walk_partial_last_page)
 	/*
 	 * Memory that ends inside a page, with the PML4 in that page: entries
 	 * wholly or partly past the end are -ERANGE; entries inside it may be
-	 * used or the partial table refused as a whole (PKEYS.md does not say).
+	 * used or the partial table refused as a whole (docs/protection-keys.md does not say).
 	 */
 	static const struct {
 		uint64_t size;
