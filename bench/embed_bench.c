@@ -15,6 +15,7 @@
 
 #include "libpkvm.h"
 #include "rawkvm.h"
+#include "nofile.h"
 
 #define CODE_GVA	0x400000ULL
 #define STACK_GVA	0x7ff00000ULL
@@ -42,7 +43,7 @@ static const struct { unsigned off; uint8_t bytes[32]; unsigned len; } guest[] =
 };
 
 /* How many runs each median is taken over, and loop lengths; scaled by argv[1]. */
-static unsigned runs = 31, loop = 200, idle_vms = 100;
+static unsigned runs = 31, loop = 200, idle_vms = 1000;
 
 static uint64_t now_ns(void)
 {
@@ -332,16 +333,14 @@ static void idle_memory(void)
 	struct rawkvm *raw = calloc(idle_vms, sizeof(*raw));
 	struct pkvm_vm **vms = calloc(idle_vms, sizeof(*vms));
 	long rss0, avail0, raw_rss, raw_avail, pk_rss, pk_avail, created = 0;
-	struct rlimit nofile;
+	double *create_ns = calloc(idle_vms, sizeof(*create_ns));
+	unsigned ends = idle_vms < 20 ? 1 : 10;
+	double first, last;
+	char what[64];
 	int v;
 
-	if (!raw || !vms)
+	if (!raw || !vms || !create_ns)
 		die("calloc", -ENOMEM);
-	/* Each VM holds a few descriptors. */
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-		nofile.rlim_cur = nofile.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &nofile);
-	}
 	rss0 = rss_kib();
 	avail0 = available_kib();
 	for (unsigned i = 0; i < idle_vms; i++)
@@ -357,9 +356,11 @@ static void idle_memory(void)
 	for (unsigned i = 0; i < idle_vms; i++) {
 		struct pkvm_exit e;
 		long before = rss_kib();
+		uint64_t start = now_ns();
 		int err;
 
 		vms[i] = sandbox(COLD);
+		create_ns[i] = now_ns() - start;
 		created += rss_kib() - before;
 		if ((err = pkvm_run(vms[i], &e)))
 			die("pkvm_run", err);
@@ -381,6 +382,13 @@ static void idle_memory(void)
 	printf("  %-42s %8.1f KiB  %8.2f x bare KVM (%.1f KiB)\n", "machine (MemAvailable, kernel incl.)",
 	       (double)pk_avail / idle_vms, (double)pk_avail / (raw_avail ? raw_avail : 1),
 	       (double)raw_avail / idle_vms);
+	/* Does the process slow down as it fills?  Medians of the first and last few. */
+	first = median(create_ns, ends);
+	last = median(create_ns + idle_vms - ends, ends);
+	printf("  %-42s %8.0f us\n", "creating one of the first sandboxes", first / 1e3);
+	snprintf(what, sizeof(what), "creating one of the last, beside %u", idle_vms - 1);
+	printf("  %-42s %8.0f us  %8.2f x the first\n", what, last / 1e3, last / first);
+	free(create_ns);
 }
 
 /*
@@ -422,6 +430,7 @@ int main(int argc, char **argv)
 	struct pkvm_vm *vm;
 	int err;
 
+	bench_raise_nofile();
 	if ((err = pkvm_caps(&caps, NULL)))
 		die("/dev/kvm", err);
 	if (scale > 0 && scale != 1.0) {

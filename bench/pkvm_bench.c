@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "libpkvm.h"
+#include "nofile.h"
 
 #define CODE_GVA	0x400000ULL
 #define STACK_GVA	0x7ff00000ULL
@@ -286,6 +287,7 @@ int main(int argc, char **argv)
 	double bare, soft16, hw16 = 0;
 	int key, err;
 
+	bench_raise_nofile();
 	if ((err = pkvm_caps(&caps, NULL)))
 		die("/dev/kvm", err);
 	if (iterations == 0)

@@ -24,6 +24,7 @@
 
 #include "libpkvm.h"
 #include "rawkvm.h"
+#include "nofile.h"
 
 #define RUNS		7
 #define ROUNDS		20
@@ -224,6 +225,7 @@ int main(int argc, char **argv)
 	double bare;
 
 	(void)argc;
+	bench_raise_nofile();
 	if (pkvm_caps(&caps, NULL) || !caps.runs_guests) {
 		fprintf(stderr, "procs_bench: no usable /dev/kvm here\n");
 		return 77;
