@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decode.h"
 #include "personality.h"
 
 static void lx_destroy(struct pkvm_linux *lx);
@@ -158,15 +159,14 @@ int pkvm_linux_get_stats(struct pkvm_vm *vm, struct pkvm_linux_stats *stats)
 
 	if (!lx || !stats)
 		return -EINVAL;
+	memset(stats, 0, sizeof(*stats));
 	*stats = lx->stats;
 	return 0;
 }
 
 const char *pkvm_linux_syscall_name(uint64_t nr)
 {
-	const struct lx_call *call = lx_lookup(nr);
-
-	return call ? call->name : NULL;
+	return lx_syscall_name(nr);
 }
 
 void lx_fill_exit(const struct pkvm_linux *lx, struct pkvm_exit *exit)
@@ -203,7 +203,7 @@ static int out_of_memory(struct pkvm_linux *lx, struct pkvm_exit *exit)
 static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 {
 	struct pkvm_linux *lx = ctx;
-	uint64_t nr = exit->syscall.nr, start;
+	uint64_t nr = exit->syscall.nr, start, spent;
 	const struct lx_call *call;
 	enum lx_action action = LX_RETURN;
 	int64_t result = -ENOSYS;
@@ -222,12 +222,15 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 	else
 		lx->stats.unknown++;
 	lx->stats.calls++;
-	if (nr < PKVM_LINUX_NR_MAX)
+	if (nr < PKVM_LINUX_NR_MAX) {
 		lx->stats.by_nr[nr]++;
+		if (action != LX_EXIT && result < 0 && result >= -4095)
+			lx->stats.errors_by_nr[nr]++;
+	}
 	if (action == LX_EXIT)
 		result = lx->exit_status;
 	if (lx->config.trace) {
-		struct pkvm_linux_trace t = { .nr = nr, .name = call ? call->name : NULL,
+		struct pkvm_linux_trace t = { .nr = nr, .name = lx_syscall_name(nr),
 					      .result = result, .line = lx->trace_line,
 					      .pid = lx->pid };
 
@@ -235,7 +238,10 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 		lx_format_trace(vm, lx, nr, call, exit->syscall.args, result);
 		lx->config.trace(lx->config.trace_ctx, &t);
 	}
-	lx->stats.host_ns += pkvm_now_ns() - start;
+	spent = pkvm_now_ns() - start;
+	lx->stats.host_ns += spent;
+	if (nr < PKVM_LINUX_NR_MAX)
+		lx->stats.ns_by_nr[nr] += spent;
 	if (action == LX_EXIT)
 		return end_program(lx, exit);
 	if (!lx->exiting)

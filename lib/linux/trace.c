@@ -4,10 +4,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <asm/unistd_64.h>
 
+#include "decode.h"
 #include "personality.h"
 
-#define AT_FDCWD_VALUE	(-100)
+/* struct clone_args up to its tls field: what clone3's trace shows. */
+#define LX_CLONE_ARGS_WORDS	8
 
 /* Appends with snprintf's rules: the line is cut, never overrun. */
 struct line {
@@ -56,66 +59,116 @@ static void put_string(struct pkvm_vm *vm, struct line *l, uint64_t gva)
 	put(l, n == (long)sizeof(s) - 1 ? "\"..." : "\"");
 }
 
-static void put_arg(struct pkvm_vm *vm, struct line *l, char kind, uint64_t v)
+/* @len bytes of guest memory, or false (and the pointer in hex) if they cannot be read. */
+static bool read_or_hex(struct pkvm_vm *vm, struct line *l, void *dst, uint64_t gva, size_t len)
 {
+	if (!gva) {
+		put(l, "NULL");
+		return false;
+	}
+	if (pkvm_read_guest(vm, dst, gva, len)) {
+		put(l, "0x%llx", (unsigned long long)gva);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The kinds that point into guest memory, read after the call (outputs hold
+ * their results then) through the checked copies: a bad pointer is shown,
+ * never followed.
+ */
+static void put_memory_arg(struct pkvm_vm *vm, struct line *l, char kind, uint64_t v,
+			   int64_t result)
+{
+	char text[512];
+
 	switch (kind) {
-	case 'd':
-	case 'f':
-		put(l, "%lld", (long long)v);
-		break;
-	case 'a':
-		if ((int)v == AT_FDCWD_VALUE)
-			put(l, "AT_FDCWD");
-		else
-			put(l, "%d", (int)v);
-		break;
-	case 'u':
-		put(l, "%llu", (unsigned long long)v);
-		break;
 	case 's':
 		put_string(vm, l, v);
+		return;
+	case 't': {
+		int64_t ts[2];
+
+		if (!read_or_hex(vm, l, ts, v, sizeof(ts)))
+			return;
+		lx_decode_timespec(text, sizeof(text), ts[0], ts[1]);
 		break;
-	case 'p':
-		if (!v) {
-			put(l, "NULL");
+	}
+	case 'i': {
+		int fds[2];
+
+		/* Filled only by a call that succeeded. */
+		if (result < 0) {
+			lx_decode_value(text, sizeof(text), 'p', v);
 			break;
 		}
-		/* fall through */
-	default:
-		put(l, "0x%llx", (unsigned long long)v);
+		if (!read_or_hex(vm, l, fds, v, sizeof(fds)))
+			return;
+		snprintf(text, sizeof(text), "[%d, %d]", fds[0], fds[1]);
+		break;
 	}
+	case 'g': {
+		uint64_t mask;
+
+		if (!read_or_hex(vm, l, &mask, v, sizeof(mask)))
+			return;
+		lx_decode_sigset(text, sizeof(text), mask);
+		break;
+	}
+	case 'k': {
+		uint64_t words[LX_CLONE_ARGS_WORDS];
+
+		if (!read_or_hex(vm, l, words, v, sizeof(words)))
+			return;
+		lx_decode_clone_args(text, sizeof(text), words, LX_CLONE_ARGS_WORDS);
+		break;
+	}
+	default:
+		lx_decode_value(text, sizeof(text), 'x', v);
+	}
+	put(l, "%s", text);
+}
+
+static void put_arg(struct pkvm_vm *vm, struct line *l, char kind, uint64_t v, int64_t result)
+{
+	char text[512];
+
+	if (lx_decode_value(text, sizeof(text), kind, v))
+		put(l, "%s", text);
+	else
+		put_memory_arg(vm, l, kind, v, result);
 }
 
 void lx_format_trace(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
 		     const struct lx_call *call, const uint64_t args[6], int64_t result)
 {
 	struct line l = { lx->trace_line, sizeof(lx->trace_line), 0 };
-	const char *kinds = call ? call->args : "xxxxxx";
+	const char *kinds = call ? call->args : "xxxxxx", *name = lx_syscall_name(nr);
 
-	if (call)
-		put(&l, "%s(", call->name);
+	if (name)
+		put(&l, "%s(", name);
 	else
 		put(&l, "syscall_%llu(", (unsigned long long)nr);
 	for (unsigned i = 0; kinds[i] && i < 6; i++) {
 		if (i)
 			put(&l, ", ");
-		put_arg(vm, &l, kinds[i], args[i]);
+		put_arg(vm, &l, kinds[i], args[i], result);
 	}
 	put(&l, ") = ");
 	if (result < 0 && result >= -4095) {
-		const char *name = strerrorname_np((int)-result);
+		const char *errname = strerrorname_np((int)-result);
 
-		if (name)
-			put(&l, "-1 %s (%s)", name, strerror((int)-result));
+		if (errname)
+			put(&l, "-1 %s (%s)", errname, strerror((int)-result));
 		else
 			put(&l, "-1 errno %d", (int)-result);
-	} else if (call && (!strcmp(call->name, "mmap") || !strcmp(call->name, "brk") ||
-			    !strcmp(call->name, "mremap"))) {
+	} else if (nr == __NR_mmap || nr == __NR_brk || nr == __NR_mremap) {
 		put(&l, "0x%llx", (unsigned long long)result);
 	} else {
 		put(&l, "%lld", (long long)result);
 	}
-	if (call && !call->handler)
+	if (!call || !call->handler)
 		put(&l, " (not served)");
 }
 
