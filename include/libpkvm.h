@@ -862,6 +862,8 @@ struct pkvm_linux_stats {
 	uint64_t by_nr[PKVM_LINUX_NR_MAX];	/* calls per number (>= NR_MAX: only in calls) */
 	uint64_t ns_by_nr[PKVM_LINUX_NR_MAX];	/* their time per number, in nanoseconds */
 	uint64_t errors_by_nr[PKVM_LINUX_NR_MAX];	/* of them, those that returned -errno */
+	/* Bit (nr % 64) of word (nr / 64): nr was answered -ENOSYS for want of a handler. */
+	uint64_t not_served[PKVM_LINUX_NR_MAX / 64];
 	/* Zero; room to grow without breaking binaries (see docs/abi.md). */
 	uint64_t reserved[8];
 };

@@ -217,10 +217,13 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 	start = pkvm_now_ns();
 	call = lx_lookup(nr);
 
-	if (call && call->handler)
+	if (call && call->handler) {
 		action = call->handler(vm, lx, exit->syscall.args, &result);
-	else
+	} else {
 		lx->stats.unknown++;
+		if (nr < PKVM_LINUX_NR_MAX)
+			lx->stats.not_served[nr / 64] |= 1ULL << (nr % 64);
+	}
 	lx->stats.calls++;
 	if (nr < PKVM_LINUX_NR_MAX) {
 		lx->stats.by_nr[nr]++;
