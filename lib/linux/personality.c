@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <asm/unistd_64.h>
 
 #include "decode.h"
 #include "personality.h"
@@ -207,6 +208,7 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 	const struct lx_call *call;
 	enum lx_action action = LX_RETURN;
 	int64_t result = -ENOSYS;
+	bool traced_early;
 
 	if (exit->reason == PKVM_EXIT_FAULT)
 		return lx_signal_fault(vm, lx, exit);
@@ -216,6 +218,10 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 		return 0;
 	start = pkvm_now_ns();
 	call = lx_lookup(nr);
+	/* A successful execve replaces the memory its arguments are in: show them first. */
+	traced_early = lx->config.trace && (nr == __NR_execve || nr == __NR_execveat);
+	if (traced_early)
+		lx_trace_args(vm, lx, nr, call, exit->syscall.args, 0);
 
 	if (call && call->handler) {
 		action = call->handler(vm, lx, exit->syscall.args, &result);
@@ -238,7 +244,9 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 					      .pid = lx->pid };
 
 		memcpy(t.args, exit->syscall.args, sizeof(t.args));
-		lx_format_trace(vm, lx, nr, call, exit->syscall.args, result);
+		if (!traced_early)
+			lx_trace_args(vm, lx, nr, call, exit->syscall.args, result);
+		lx_trace_result(lx, nr, call, result);
 		lx->config.trace(lx->config.trace_ctx, &t);
 	}
 	spent = pkvm_now_ns() - start;

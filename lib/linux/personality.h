@@ -381,9 +381,16 @@ struct pkvm_linux *lx_get(const struct pkvm_vm *vm);
 /* table.c: the allow-list, indexed by x86-64 system-call number (NULL: not listed, not served). */
 const struct lx_call *lx_lookup(uint64_t nr);
 
-/* trace.c: fill lx->trace_line for one call. */
-void lx_format_trace(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
-		     const struct lx_call *call, const uint64_t args[6], int64_t result);
+/*
+ * trace.c: lx->trace_line for one call: its name and arguments, "openat(...)"
+ * (reading guest memory; @result tells whether outputs were filled), then
+ * " = result" appended.  Normally both after the call; for a call that
+ * replaces the guest's memory (execve), the arguments before it.
+ */
+void lx_trace_args(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
+		   const struct lx_call *call, const uint64_t args[6], int64_t result);
+void lx_trace_result(struct pkvm_linux *lx, uint64_t nr, const struct lx_call *call,
+		     int64_t result);
 /* trace.c: tell the trace callback of a signal's delivery, as strace shows it. */
 void lx_trace_signal(struct pkvm_vm *vm, struct pkvm_linux *lx, const struct lx_siginfo *info);
 

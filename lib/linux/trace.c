@@ -140,8 +140,8 @@ static void put_arg(struct pkvm_vm *vm, struct line *l, char kind, uint64_t v, i
 		put_memory_arg(vm, l, kind, v, result);
 }
 
-void lx_format_trace(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
-		     const struct lx_call *call, const uint64_t args[6], int64_t result)
+void lx_trace_args(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
+		   const struct lx_call *call, const uint64_t args[6], int64_t result)
 {
 	struct line l = { lx->trace_line, sizeof(lx->trace_line), 0 };
 	const char *kinds = call ? call->args : "xxxxxx", *name = lx_syscall_name(nr);
@@ -155,7 +155,15 @@ void lx_format_trace(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
 			put(&l, ", ");
 		put_arg(vm, &l, kinds[i], args[i], result);
 	}
-	put(&l, ") = ");
+	put(&l, ")");
+}
+
+void lx_trace_result(struct pkvm_linux *lx, uint64_t nr, const struct lx_call *call,
+		     int64_t result)
+{
+	struct line l = { lx->trace_line, sizeof(lx->trace_line), strlen(lx->trace_line) };
+
+	put(&l, " = ");
 	if (result < 0 && result >= -4095) {
 		const char *errname = strerrorname_np((int)-result);
 
