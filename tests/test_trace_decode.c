@@ -52,7 +52,11 @@ END_TEST
 START_TEST(test_plain_kinds)
 {
 	CHECK('d', (uint64_t)-1, "-1");
+	CHECK('d', 0xffffffff, "-1");		/* an int, upper half ignored */
 	CHECK('d', 42, "42");
+	CHECK('l', (uint64_t)-1, "-1");
+	CHECK('l', 0xffffffff, "4294967295");
+	CHECK('f', 0xffffffff, "-1");
 	CHECK('u', UINT64_MAX, "18446744073709551615");
 	CHECK('x', 0, "0");
 	CHECK('x', 0x1000, "0x1000");
@@ -65,7 +69,7 @@ START_TEST(test_plain_kinds)
 	CHECK('a', (uint32_t)-100, "AT_FDCWD");	/* an int: the upper half is not the guest's */
 	CHECK('a', 5, "5");
 	/* Letters for guest memory are trace.c's. */
-	for (const char *k = "stigk"; *k; k++) {
+	for (const char *k = "stigkq"; *k; k++) {
 		char buf[8];
 
 		ck_assert(!lx_decode_value(buf, sizeof(buf), *k, 0));
@@ -119,6 +123,10 @@ START_TEST(test_open)
 	CHECK('O', 0x80000000, "O_RDONLY|0x80000000");
 	CHECK('O', 3, "0x3");				/* no such access mode */
 	CHECK('O', 3 | 02000000, "O_CLOEXEC|0x3");
+	CHECK('N', 0, "0");
+	CHECK('N', 02000000, "O_CLOEXEC");
+	CHECK('N', 02004000, "O_NONBLOCK|O_CLOEXEC");
+	CHECK('N', 1, "0x1");
 }
 END_TEST
 
@@ -214,6 +222,12 @@ START_TEST(test_other_constants)
 	CHECK('E', 1, "EPOLL_CTL_ADD");
 	CHECK('Y', 1, "MREMAP_MAYMOVE");
 	CHECK('Y', 3, "MREMAP_MAYMOVE|MREMAP_FIXED");
+	CHECK('G', 0, "0");
+	CHECK('G', 1, "GRND_NONBLOCK");
+	CHECK('G', 0x11, "GRND_NONBLOCK|0x10");
+	CHECK('r', 3, "RLIMIT_STACK");
+	CHECK('r', 7, "RLIMIT_NOFILE");
+	CHECK('r', 99, "99");
 }
 END_TEST
 
@@ -240,6 +254,24 @@ START_TEST(test_structs)
 	ck_assert_str_eq(buf, "{flags=0, exit_signal=0, stack=0x7f0000, stack_size=0x10000}");
 	lx_decode_clone_args(buf, sizeof(buf), args, 0);
 	ck_assert_str_eq(buf, "{flags=?}");
+
+	{
+		uint64_t act[4] = { 1, 0x04000000, 0x401000, 0 };
+
+		lx_decode_sigaction(buf, sizeof(buf), act);
+		ck_assert_str_eq(buf, "{sa_handler=SIG_IGN, sa_mask=[], sa_flags=SA_RESTORER, "
+				 "sa_restorer=0x401000}");
+		act[0] = 0;
+		act[1] = 0;
+		lx_decode_sigaction(buf, sizeof(buf), act);
+		ck_assert_str_eq(buf, "{sa_handler=SIG_DFL, sa_mask=[], sa_flags=0}");
+		act[0] = 0x402000;
+		act[1] = 0x14000004;	/* SA_RESTORER|SA_RESTART|SA_SIGINFO */
+		act[3] = 1ULL << 16;	/* SIGCHLD */
+		lx_decode_sigaction(buf, sizeof(buf), act);
+		ck_assert_str_eq(buf, "{sa_handler=0x402000, sa_mask=[CHLD], sa_flags=SA_SIGINFO|"
+				 "SA_RESTORER|SA_RESTART, sa_restorer=0x401000}");
+	}
 }
 END_TEST
 
@@ -264,7 +296,7 @@ START_TEST(test_any_value)
 {
 	static const uint64_t patterns[] = { 0, ~0ULL, 0x5555555555555555ULL,
 					     0xaaaaaaaaaaaaaaaaULL, 0x8000000000000000ULL };
-	const char *kinds = "duxopfaPMOACSHFcWLXwRKVEY";
+	const char *kinds = "dluxopfaPMONACSHFcWLXwRKVEYGr";
 	char buf[512];
 
 	for (const char *k = kinds; *k; k++) {

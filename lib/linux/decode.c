@@ -15,6 +15,8 @@
 #include <linux/fcntl.h>
 #include <linux/futex.h>
 #include <linux/mman.h>
+#include <linux/random.h>
+#include <linux/resource.h>
 #include <linux/sched.h>
 #include <linux/time.h>
 #include <linux/wait.h>
@@ -30,6 +32,8 @@
 #define LX_R_OK		4
 #define LX_W_OK		2
 #define LX_X_OK		1
+/* x86's own sa_flags bit (<asm/signal.h>, which would bring a sigset_t of its own). */
+#define LX_SA_RESTORER	0x04000000
 
 /* Appends with snprintf's rules: the text is cut, never overrun. */
 struct out {
@@ -325,6 +329,22 @@ static const struct name madvise_advice[] = {
 	NAME(MADV_HWPOISON),
 };
 
+static const struct name random_names[] = {
+	NAME(GRND_NONBLOCK), NAME(GRND_RANDOM), NAME(GRND_INSECURE),
+};
+
+static const struct name rlimit_names[] = {
+	NAME(RLIMIT_CPU), NAME(RLIMIT_FSIZE), NAME(RLIMIT_DATA), NAME(RLIMIT_STACK),
+	NAME(RLIMIT_CORE), NAME(RLIMIT_RSS), NAME(RLIMIT_NPROC), NAME(RLIMIT_NOFILE),
+	NAME(RLIMIT_MEMLOCK), NAME(RLIMIT_AS), NAME(RLIMIT_LOCKS), NAME(RLIMIT_SIGPENDING),
+	NAME(RLIMIT_MSGQUEUE), NAME(RLIMIT_NICE), NAME(RLIMIT_RTPRIO), NAME(RLIMIT_RTTIME),
+};
+
+static const struct name sa_names[] = {
+	NAME(SA_NOCLDSTOP), NAME(SA_NOCLDWAIT), NAME(SA_SIGINFO), { LX_SA_RESTORER, "SA_RESTORER" },
+	NAME(SA_ONSTACK), NAME(SA_RESTART), NAME(SA_NODEFER), NAME(SA_RESETHAND),
+};
+
 static const struct name epoll_ops[] = {
 	NAME(EPOLL_CTL_ADD), NAME(EPOLL_CTL_DEL), NAME(EPOLL_CTL_MOD),
 };
@@ -340,6 +360,10 @@ bool lx_decode_value(char *buf, size_t size, char kind, uint64_t v)
 	switch (kind) {
 	case 'd':
 	case 'f':
+		/* An int: the kernel ignores the upper half (wait4(-1, ...) comes as 0xffffffff). */
+		put(&o, "%d", (int)v);
+		break;
+	case 'l':
 		put(&o, "%lld", (long long)v);
 		break;
 	case 'a':
@@ -371,6 +395,9 @@ bool lx_decode_value(char *buf, size_t size, char kind, uint64_t v)
 		break;
 	case 'O':
 		put_open_flags(&o, v);
+		break;
+	case 'N':
+		put_flags(&o, open_names, NNAMES(open_names), v, "0");
 		break;
 	case 'A':
 		put_flags(&o, at_names, NNAMES(at_names), v, "0");
@@ -416,6 +443,12 @@ bool lx_decode_value(char *buf, size_t size, char kind, uint64_t v)
 		break;
 	case 'Y':
 		put_flags(&o, mremap_names, NNAMES(mremap_names), v, "0");
+		break;
+	case 'G':
+		put_flags(&o, random_names, NNAMES(random_names), v, "0");
+		break;
+	case 'r':
+		put_enum(&o, rlimit_names, NNAMES(rlimit_names), v);
 		break;
 	default:
 		return false;
@@ -479,5 +512,25 @@ void lx_decode_clone_args(char *buf, size_t size, const uint64_t *words, size_t 
 		    (unsigned long long)words[STACK_SIZE]);
 	if (n > TLS && (words[FLAGS] & CLONE_SETTLS))
 		put(&o, ", tls=%#llx", (unsigned long long)words[TLS]);
+	put(&o, "}");
+}
+
+void lx_decode_sigaction(char *buf, size_t size, const uint64_t words[4])
+{
+	/* The kernel's struct sigaction on x86-64: handler, flags, restorer, mask. */
+	struct out o = out_init(buf, size);
+	char mask[256];
+
+	if (words[0] == (uint64_t)(uintptr_t)SIG_DFL)
+		put(&o, "{sa_handler=SIG_DFL");
+	else if (words[0] == (uint64_t)(uintptr_t)SIG_IGN)
+		put(&o, "{sa_handler=SIG_IGN");
+	else
+		put(&o, "{sa_handler=%#llx", (unsigned long long)words[0]);
+	lx_decode_sigset(mask, sizeof(mask), words[3]);
+	put(&o, ", sa_mask=%s, sa_flags=", mask);
+	put_flags(&o, sa_names, NNAMES(sa_names), words[1], "0");
+	if (words[1] & LX_SA_RESTORER)
+		put(&o, ", sa_restorer=%#llx", (unsigned long long)words[2]);
 	put(&o, "}");
 }

@@ -18,7 +18,7 @@ const char *lx_syscall_name(uint64_t nr);
  * personality.h) to @buf as strace shows it: "PROT_READ|PROT_WRITE",
  * "O_RDONLY|0x80000000", "SIGTERM".  Only the kinds that need no guest
  * memory; returns false, writing nothing, for the others ('s', 't', 'i',
- * 'g', 'k').  The text is cut to @size like snprintf's.
+ * 'g', 'k', 'q').  The text is cut to @size like snprintf's.
  */
 bool lx_decode_value(char *buf, size_t size, char kind, uint64_t value);
 
@@ -36,5 +36,11 @@ void lx_decode_timespec(char *buf, size_t size, int64_t sec, int64_t nsec);
  * "{flags=CLONE_VM|CLONE_VFORK, exit_signal=SIGCHLD, stack=0x..., stack_size=0x...}".
  */
 void lx_decode_clone_args(char *buf, size_t size, const uint64_t *words, size_t n);
+
+/*
+ * A struct sigaction as the kernel takes it (handler, flags, restorer, mask):
+ * "{sa_handler=SIG_IGN, sa_mask=[], sa_flags=SA_RESTORER, sa_restorer=0x401000}".
+ */
+void lx_decode_sigaction(char *buf, size_t size, const uint64_t words[4]);
 
 #endif

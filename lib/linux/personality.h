@@ -359,16 +359,17 @@ typedef enum lx_action (*lx_handler)(struct pkvm_vm *vm, struct pkvm_linux *lx,
  * One allow-listed call: its handler and how --trace shows each argument,
  * one letter each ("" for none); its name is the kernel's (lx_syscall_name()).
  * Values (decode.c):
- *   d signed decimal, u unsigned, x hex, o octal (a mode), p pointer (NULL
- *   by name), f fd, a dirfd (AT_FDCWD by name), P PROT_*, M MAP_*, O O_*
- *   (open flags), A AT_* flags, C CLONE_* with clone()'s exit signal, S a
+ *   d int, l long (64-bit signed), u unsigned, x hex, o octal (a mode),
+ *   p pointer (NULL by name), f fd, a dirfd (AT_FDCWD by name), P PROT_*,
+ *   M MAP_*, O O_* (open: with the access mode), N O_* (pipe2, dup3: no
+ *   access mode, 0 when none), A AT_* flags, C CLONE_* with clone()'s exit signal, S a
  *   signal, H SIG_BLOCK/SIG_UNBLOCK/SIG_SETMASK, F fcntl's F_*, c CLOCK_*,
  *   W wait's W*, L arch_prctl's ARCH_*, X FUTEX_* operation, w SEEK_*,
  *   R access()'s R_OK|W_OK|X_OK, K PKEY_DISABLE_*, V MADV_*, E EPOLL_CTL_*,
- *   Y MREMAP_*.
+ *   Y MREMAP_*, G GRND_*, r RLIMIT_*.
  * Guest memory (trace.c, read after the call, hex when unreadable):
  *   s string, t struct timespec, i int[2] of descriptors (pipe), g signal
- *   mask (8 bytes), k struct clone_args (clone3).
+ *   mask (8 bytes), k struct clone_args (clone3), q struct sigaction.
  */
 struct lx_call {
 	lx_handler handler;

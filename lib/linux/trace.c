@@ -116,6 +116,14 @@ static void put_memory_arg(struct pkvm_vm *vm, struct line *l, char kind, uint64
 		lx_decode_sigset(text, sizeof(text), mask);
 		break;
 	}
+	case 'q': {
+		uint64_t act[4];
+
+		if (!read_or_hex(vm, l, act, v, sizeof(act)))
+			return;
+		lx_decode_sigaction(text, sizeof(text), act);
+		break;
+	}
 	case 'k': {
 		uint64_t words[LX_CLONE_ARGS_WORDS];
 
@@ -188,6 +196,9 @@ static const char *code_name(int sig, int code)
 	static const char *const fpe[] = { [1] = "FPE_INTDIV", [3] = "FPE_FLTDIV",
 					   [4] = "FPE_FLTOVF", [5] = "FPE_FLTUND",
 					   [6] = "FPE_FLTRES", [7] = "FPE_FLTINV" };
+	static const char *const chld[] = { [1] = "CLD_EXITED", [2] = "CLD_KILLED",
+					    [3] = "CLD_DUMPED", [4] = "CLD_TRAPPED",
+					    [5] = "CLD_STOPPED", [6] = "CLD_CONTINUED" };
 
 	if (code == 0)
 		return "SI_USER";
@@ -203,6 +214,8 @@ static const char *code_name(int sig, int code)
 		return "ILL_ILLOPN";
 	if (sig == 5 && code == 2)
 		return "TRAP_TRACE";
+	if (sig == 17 && code > 0 && code < 7)
+		return chld[code];
 	if (sig == 7 && code == 1)
 		return "BUS_ADRALN";
 	return NULL;
@@ -224,12 +237,24 @@ void lx_trace_signal(struct pkvm_vm *vm, struct pkvm_linux *lx, const struct lx_
 		put(&l, "si_code=%s", code);
 	else
 		put(&l, "si_code=%d", info->code);
-	if (info->code == 0 || info->code == -6)
+	if (info->code == 0 || info->code == -6) {
 		put(&l, ", si_pid=%d, si_uid=%u", info->kill.pid, info->kill.uid);
-	else if (info->fault.addr)
+	} else if (info->signo == 17 && info->code > 0) {
+		/* A child's end or stop: who, and its exit code or signal. */
+		put(&l, ", si_pid=%d, si_uid=%u, si_status=", info->child.pid, info->child.uid);
+		if (info->code == 1) {
+			put(&l, "%d", info->child.status);
+		} else {
+			char sig[16];
+
+			lx_decode_signal(sig, sizeof(sig), (uint32_t)info->child.status);
+			put(&l, "%s", sig);
+		}
+	} else if (info->fault.addr) {
 		put(&l, ", si_addr=%#llx", (unsigned long long)info->fault.addr);
-	else
+	} else {
 		put(&l, ", si_addr=NULL");
+	}
 	if (info->signo == 11 && info->code == 4)
 		put(&l, ", si_pkey=%u", info->fault.pkey);
 	put(&l, "} ---");
