@@ -770,12 +770,20 @@ int pkvm_elf_symbol(const void *image, size_t size, const char *name, uint64_t *
 #define PKVM_LINUX_TRACE_SIGNAL	(~0ULL)
 struct pkvm_linux_trace {
 	uint64_t nr;			/* the system-call number */
-	const char *name;		/* its name, NULL if the personality does not know it */
+	const char *name;		/* its name (pkvm_linux_syscall_name()), or NULL */
 	uint64_t args[6];
 	int64_t result;			/* as returned to the guest: a value or -errno */
-	/* strace-like: "openat(AT_FDCWD, \"/etc\", 0) = -2 ENOENT" (no newline) */
+	/*
+	 * strace-like, flags and constants by name, strings and small structs
+	 * shown, no newline: "openat(AT_FDCWD, \"/etc\", O_RDONLY|O_CLOEXEC) =
+	 * -1 ENOENT (No such file or directory)"; a call the personality does
+	 * not serve ends in " (not served)", one without a name is
+	 * "syscall_999(...)".
+	 */
 	const char *line;
 	int pid;			/* the guest process that made it (max_procs) */
+	/* Zero; room to grow without breaking binaries (see docs/abi.md). */
+	uint64_t reserved[8];
 };
 
 /*
@@ -897,18 +905,35 @@ int pkvm_linux_attach(struct pkvm_vm *vm, const struct pkvm_linux_config *config
 
 #define PKVM_LINUX_NR_MAX	512	/* system-call numbers counted one by one */
 
-/* What the personality has served since it was attached. */
+/*
+ * What the personality has served since it was attached, as strace -c
+ * counts it.  A call's time is the host's wall-clock time serving it, a
+ * blocking call's wait included.
+ */
 struct pkvm_linux_stats {
 	uint64_t calls;			/* every system call, served or not */
 	uint64_t unknown;		/* of which answered -ENOSYS for want of a handler */
 	uint64_t host_ns;		/* wall-clock time spent serving them */
 	uint64_t by_nr[PKVM_LINUX_NR_MAX];	/* calls per number (>= NR_MAX: only in calls) */
+	uint64_t ns_by_nr[PKVM_LINUX_NR_MAX];	/* their time per number, in nanoseconds */
+	uint64_t errors_by_nr[PKVM_LINUX_NR_MAX];	/* of them, those that returned -errno */
+	/* Bit (nr % 64) of word (nr / 64): nr was answered -ENOSYS for want of a handler. */
+	uint64_t not_served[PKVM_LINUX_NR_MAX / 64];
+	/* Zero; room to grow without breaking binaries (see docs/abi.md). */
+	uint64_t reserved[8];
 };
 
-/* Copy the counters; -EINVAL if no personality is attached. */
+/*
+ * Copy the counters into @stats (all of it written, reserved fields zero);
+ * -EINVAL if no personality is attached.
+ */
 int pkvm_linux_get_stats(struct pkvm_vm *vm, struct pkvm_linux_stats *stats);
 
-/* The name of x86-64 Linux system call @nr as the personality knows it, or NULL. */
+/*
+ * The kernel's name of x86-64 Linux system call @nr ("read", "io_uring_setup"),
+ * whether the personality serves it or not, taken from the kernel's syscall
+ * table when libpkvm was built; NULL for a number no call has (999).
+ */
 const char *pkvm_linux_syscall_name(uint64_t nr);
 
 /*

@@ -29,6 +29,8 @@ START_TEST(test_struct_sizes)
 	ck_assert_uint_eq(sizeof(struct pkvm_stats), 136);
 	ck_assert_uint_eq(sizeof(struct pkvm_program), 96);
 	ck_assert_uint_eq(sizeof(struct pkvm_linux_config), 176);
+	ck_assert_uint_eq(sizeof(struct pkvm_linux_stats), 12440);
+	ck_assert_uint_eq(sizeof(struct pkvm_linux_trace), 152);
 	/* Fixed for good: the CPL3 registers, and an array element. */
 	ck_assert_uint_eq(sizeof(struct pkvm_regs), 160);
 	ck_assert_uint_eq(sizeof(struct pkvm_linux_tmpfs), 16);
@@ -43,6 +45,8 @@ START_TEST(test_reserved_tails)
 	ck_assert(RESERVED_AT_END(struct pkvm_stats));
 	ck_assert(RESERVED_AT_END(struct pkvm_program));
 	ck_assert(RESERVED_AT_END(struct pkvm_linux_config));
+	ck_assert(RESERVED_AT_END(struct pkvm_linux_stats));
+	ck_assert(RESERVED_AT_END(struct pkvm_linux_trace));
 	/* Growth room the members may take, in 8-byte words. */
 	ck_assert_uint_ge(sizeof(((struct pkvm_config *)0)->reserved), 64);
 	ck_assert_uint_ge(sizeof(((struct pkvm_linux_config *)0)->reserved), 64);

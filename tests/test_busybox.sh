@@ -58,5 +58,38 @@ case_ cut "$tmp/input" cut -d ' ' -f 2
 case_ expr /dev/null expr 6 '*' 7
 case_ "expr false" /dev/null expr 0 + 0
 
+# --trace of the demo's pipeline (Makefile.am's DEMO_PIPELINE): every call by
+# its name, served or not, flags by name, pipe's descriptors shown.
+trace_has() {
+	if grep -qE -- "$1" "$tmp/trace.err"; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		echo "FAIL: busybox --trace: no line matches '$1'"
+	fi
+}
+if [ -n "${PKSANDBOX_ARGS:-}" ]; then set -- "$PKSANDBOX_ARGS"; else set --; fi
+"$PKSANDBOX" "$@" --trace --ro="$bb" --tmpfs=/tmp "$bb" sh -c \
+	"$bb seq 1 1000 | $bb sort -rn | $bb head -3 > /tmp/top && $bb cat /tmp/top" \
+	>"$tmp/trace.out" 2>"$tmp/trace.err" </dev/null
+st=$?
+if [ "$st" -ne 0 ] || [ "$(cat "$tmp/trace.out")" != "$(printf '1000\n999\n998')" ]; then
+	fail=$((fail + 1))
+	echo "FAIL: busybox --trace pipeline: status $st"
+	tail -5 "$tmp/trace.err" | sed 's/^/  stderr: /'
+elif grep -E '^\[pksandbox [0-9]+\] syscall_[0-9]' "$tmp/trace.err" >"$tmp/unnamed"; then
+	fail=$((fail + 1))
+	echo "FAIL: busybox --trace: calls without a name"
+	sort -u "$tmp/unnamed" | head -5 | sed 's/^/  /'
+else
+	pass=$((pass + 1))
+fi
+trace_has '\] execve\("'
+trace_has 'pipe2?\(\[[0-9]+, [0-9]+\]'
+trace_has 'rt_sigaction\(SIG[A-Z]+, '
+trace_has 'O_(WRONLY|RDWR)\|O_CREAT\|O_TRUNC'
+trace_has 'MAP_PRIVATE\|MAP_ANONYMOUS|\] brk\('
+trace_has 'exit_group\(0\) = 0'
+
 echo "test_busybox: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

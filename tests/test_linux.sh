@@ -98,6 +98,25 @@ for v in glibc glibc-pie musl; do
 	expect "hello-$v --trace" 0 "exit_group(0) = 0" --trace "$dir/hello-$v"
 	expect "hello-$v --stats" 0 "stats: exits" --stats "$dir/hello-$v"
 	expect "hello-$v --trace of an unknown call" 0 "syscall_999(" --trace "$dir/hello-$v"
+	expect "hello-$v --trace marks it" 0 ") = -1 ENOSYS (Function not implemented) (not served)" \
+		--trace "$dir/hello-$v"
+	expect "hello-$v --stats table" 0 "% time     seconds  usecs/call     calls    errors syscall" \
+		--stats "$dir/hello-$v"
+	expect "hello-$v --stats total" 0 "100.00" --stats "$dir/hello-$v"
+	# (999: beyond the numbers counted one by one, PKVM_LINUX_NR_MAX)
+	expect "hello-$v --stats unknown call" 0 " syscall_512+ (not served)" --stats "$dir/hello-$v"
+	# --trace=FILE: the lines go to FILE, not stderr.
+	rm -f "$tmp/trace"
+	expect "hello-$v --trace=FILE" 0 "" --trace="$tmp/trace" "$dir/hello-$v"
+	if ! grep -qF "exit_group(0) = 0" "$tmp/trace" 2>/dev/null; then
+		bad "hello-$v --trace=FILE: $tmp/trace lacks exit_group"
+	elif grep -qF "exit_group(" "$tmp/s.err"; then
+		bad "hello-$v --trace=FILE: the trace went to stderr too"
+	else
+		ok
+	fi
+	expect "hello-$v --trace=FILE not writable" 125 "cannot open it for writing" \
+		--trace="$tmp/no/such/dir/trace" "$dir/hello-$v"
 	[ -s "$dir/memory-$v" ] || continue
 	same "memory-$v" "$dir/memory-$v" -- "$dir/memory-$v"
 	same "memory-$v segv" "$dir/memory-$v" segv -- "$dir/memory-$v" segv

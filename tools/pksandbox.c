@@ -35,6 +35,7 @@ struct options {
 	double timeout;
 	bool caps, trace, stats, no_seccomp;
 	const char *kvm_path;		/* --kvm, NULL: /dev/kvm */
+	const char *trace_file;		/* --trace=FILE; NULL: stderr */
 	const char *ro[MAX_LIST + 1];	/* NULL-terminated */
 	const char *ro_special[MAX_LIST + 1];	/* NULL-terminated */
 	unsigned nro_special, max_fds, max_procs;
@@ -79,8 +80,10 @@ static void usage(FILE *out)
 		"  --max-procs=N     processes the program may have at once, itself included\n"
 		"                    (1 to 4096, default 64; beyond it fork fails with EAGAIN)\n"
 		"  --env=NAME=VALUE  put NAME=VALUE in its environment (default: empty)\n"
-		"  --trace           print each system call, its arguments and result on stderr\n"
-		"  --stats           print exits, system calls by name, faults and times at the end\n"
+		"  --trace[=FILE]    print each system call as strace does (flags and constants\n"
+		"                    by name; calls not served marked) on stderr, or into FILE\n"
+		"  --stats           at the end, print exits and times, and a table of system\n"
+		"                    calls sorted by time as strace -c does, on stderr\n"
 		"  --no-seccomp      do not confine pksandbox itself with seccomp (debugging)\n"
 		"  --caps            print what this host's KVM offers and exit\n"
 		"  --kvm=PATH        the KVM device (default /dev/kvm)\n"
@@ -159,7 +162,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "kvm", required_argument, NULL, OPT_KVM },
 		{ "ro", required_argument, NULL, OPT_RO },
 		{ "env", required_argument, NULL, OPT_ENV },
-		{ "trace", no_argument, NULL, OPT_TRACE },
+		{ "trace", optional_argument, NULL, OPT_TRACE },
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "ro-special", required_argument, NULL, OPT_RO_SPECIAL },
@@ -259,6 +262,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_TRACE:
 			o->trace = true;
+			o->trace_file = optarg;
+			if (optarg && !*optarg)
+				die(EXIT_OWN_ERROR, "--trace=: the file name is empty");
 			break;
 		case OPT_STATS:
 			o->stats = true;
@@ -410,10 +416,43 @@ static void report_fault(const struct pkvm_exit *exit)
 	fprintf(stderr, " at rip 0x%llx\n", (unsigned long long)exit->fault.rip);
 }
 
+/*
+ * One write() per line, not stdio: the guest's processes are forks of this
+ * one sharing the descriptor (and its offset), and a stdio buffer would be
+ * copied into each of them and written twice.
+ */
 static void trace_line(void *ctx, const struct pkvm_linux_trace *call)
 {
-	(void)ctx;
-	fprintf(stderr, "[pksandbox %d] %s\n", call->pid, call->line);
+	int fd = *(const int *)ctx;
+	char line[1200];
+	int n = snprintf(line, sizeof(line), "[pksandbox %d] %s\n", call->pid, call->line);
+	size_t len = n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+
+	if (len && line[len - 1] != '\n')
+		line[len - 1] = '\n';	/* cut: still one line */
+	for (size_t done = 0; done < len;) {
+		ssize_t w = write(fd, line + done, len - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		done += w;
+	}
+}
+
+/* --trace=FILE, opened before the seccomp lockdown (which allows no open for writing). */
+static int open_trace(const struct options *o)
+{
+	int fd;
+
+	if (!o->trace_file)
+		return STDERR_FILENO;
+	fd = open(o->trace_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die(EXIT_OWN_ERROR, "--trace=%s: cannot open it for writing: %s", o->trace_file,
+		    strerror(errno));
+	return fd;
 }
 
 static uint64_t now_ns(void)
@@ -428,10 +467,47 @@ struct run_stats {
 	uint64_t faults, other, run_ns;	/* other: time limits, interruptions */
 };
 
+/* One row of the --stats table. */
+struct call_row {
+	uint64_t nr, calls, errors, ns;
+	bool served;
+};
+
+/* By time, most first; then by calls, then by number, so that the order is stable. */
+static int by_time(const void *a, const void *b)
+{
+	const struct call_row *x = a, *y = b;
+
+	if (x->ns != y->ns)
+		return x->ns < y->ns ? 1 : -1;
+	if (x->calls != y->calls)
+		return x->calls < y->calls ? 1 : -1;
+	return x->nr < y->nr ? -1 : x->nr > y->nr;
+}
+
+static void print_row(double percent, uint64_t ns, uint64_t calls, uint64_t errors,
+		      const char *name, bool served)
+{
+	char errs[24] = "";
+
+	if (errors)
+		snprintf(errs, sizeof(errs), "%llu", (unsigned long long)errors);
+	fprintf(stderr, "%6.2f %11.6f %11llu %9llu %9s %s%s\n", percent, ns / 1e9,
+		(unsigned long long)(calls ? ns / calls / 1000 : 0), (unsigned long long)calls,
+		errs, name, served ? "" : " (not served)");
+}
+
+static void print_rule(void)
+{
+	fprintf(stderr, "------ ----------- ----------- --------- --------- ----------------\n");
+}
+
 static void print_stats(struct pkvm_vm *vm, const struct run_stats *rs)
 {
-	struct pkvm_linux_stats st;
-	uint64_t guest_ns;
+	static struct pkvm_linux_stats st;	/* 12 KiB: not on the stack */
+	static struct call_row rows[PKVM_LINUX_NR_MAX + 1];
+	uint64_t guest_ns, total_ns = 0, total_calls = 0, total_errors = 0;
+	size_t n = 0;
 
 	if (pkvm_linux_get_stats(vm, &st))
 		return;
@@ -446,17 +522,49 @@ static void print_stats(struct pkvm_vm *vm, const struct run_stats *rs)
 		fprintf(stderr, "%s: stats: not served (ENOSYS) %llu\n", progname,
 			(unsigned long long)st.unknown);
 	for (uint64_t nr = 0; nr < PKVM_LINUX_NR_MAX; nr++) {
-		const char *name = pkvm_linux_syscall_name(nr);
-
 		if (!st.by_nr[nr])
 			continue;
-		if (name)
-			fprintf(stderr, "%s: stats: %-16s %llu\n", progname, name,
-				(unsigned long long)st.by_nr[nr]);
-		else
-			fprintf(stderr, "%s: stats: syscall_%-8llu %llu (ENOSYS)\n", progname,
-				(unsigned long long)nr, (unsigned long long)st.by_nr[nr]);
+		rows[n] = (struct call_row){ .nr = nr, .calls = st.by_nr[nr],
+					     .errors = st.errors_by_nr[nr], .ns = st.ns_by_nr[nr],
+					     .served = !(st.not_served[nr / 64] & (1ULL << (nr % 64))) };
+		total_ns += rows[n].ns;
+		total_calls += rows[n].calls;
+		total_errors += rows[n].errors;
+		n++;
 	}
+	/*
+	 * Numbers from PKVM_LINUX_NR_MAX up are counted only together (in calls
+	 * and host_ns); none has a handler, so each was an ENOSYS error.
+	 */
+	if (st.calls > total_calls) {
+		rows[n] = (struct call_row){ .nr = PKVM_LINUX_NR_MAX, .calls = st.calls - total_calls,
+					     .ns = st.host_ns > total_ns ? st.host_ns - total_ns : 0 };
+		rows[n].errors = rows[n].calls;
+		total_ns += rows[n].ns;
+		total_calls += rows[n].calls;
+		total_errors += rows[n].errors;
+		n++;
+	}
+	qsort(rows, n, sizeof(rows[0]), by_time);
+	fprintf(stderr, "%% time     seconds  usecs/call     calls    errors syscall\n");
+	print_rule();
+	for (size_t i = 0; i < n; i++) {
+		const char *name = pkvm_linux_syscall_name(rows[i].nr);
+		char unnamed[32];
+
+		if (rows[i].nr == PKVM_LINUX_NR_MAX) {
+			snprintf(unnamed, sizeof(unnamed), "syscall_%d+", PKVM_LINUX_NR_MAX);
+			name = unnamed;
+		} else if (!name) {
+			snprintf(unnamed, sizeof(unnamed), "syscall_%llu",
+				 (unsigned long long)rows[i].nr);
+			name = unnamed;
+		}
+		print_row(total_ns ? 100.0 * rows[i].ns / total_ns : 0, rows[i].ns, rows[i].calls,
+			  rows[i].errors, name, rows[i].served);
+	}
+	print_rule();
+	print_row(100.0, total_ns, total_calls, total_errors, "total", true);
 }
 
 /*
@@ -572,6 +680,7 @@ static void raise_fd_limit(void)
 
 static int run_program(const struct options *o)
 {
+	int trace_fd = o->trace ? open_trace(o) : -1;
 	struct pkvm_config cfg = { .mem_size = o->memory, .pkeys = o->pkeys,
 				   .kvm_path = o->kvm_path };
 	struct pkvm_program prog;
@@ -580,7 +689,7 @@ static int run_program(const struct options *o)
 		.ro_paths = o->ro, .ro_special_paths = o->ro_special, .max_fds = o->max_fds,
 		.max_address_space = o->address_space, .max_procs = o->max_procs,
 		.cwd = start_directory(o), .rw_paths = o->rw, .tmpfs = o->tmpfs,
-		.program = &prog, .trace = o->trace ? trace_line : NULL,
+		.program = &prog, .trace = o->trace ? trace_line : NULL, .trace_ctx = &trace_fd,
 	};
 	struct run_stats rs = { 0 };
 	struct pkvm_exit exit;

@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <asm/unistd_64.h>
 
+#include "decode.h"
 #include "personality.h"
 
 static void lx_destroy(struct pkvm_linux *lx);
@@ -158,15 +160,14 @@ int pkvm_linux_get_stats(struct pkvm_vm *vm, struct pkvm_linux_stats *stats)
 
 	if (!lx || !stats)
 		return -EINVAL;
+	memset(stats, 0, sizeof(*stats));
 	*stats = lx->stats;
 	return 0;
 }
 
 const char *pkvm_linux_syscall_name(uint64_t nr)
 {
-	const struct lx_call *call = lx_lookup(nr);
-
-	return call ? call->name : NULL;
+	return lx_syscall_name(nr);
 }
 
 void lx_fill_exit(const struct pkvm_linux *lx, struct pkvm_exit *exit)
@@ -203,10 +204,11 @@ static int out_of_memory(struct pkvm_linux *lx, struct pkvm_exit *exit)
 static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 {
 	struct pkvm_linux *lx = ctx;
-	uint64_t nr = exit->syscall.nr, start;
+	uint64_t nr = exit->syscall.nr, start, spent;
 	const struct lx_call *call;
 	enum lx_action action = LX_RETURN;
 	int64_t result = -ENOSYS;
+	bool traced_early;
 
 	if (exit->reason == PKVM_EXIT_FAULT)
 		return lx_signal_fault(vm, lx, exit);
@@ -216,26 +218,41 @@ static int lx_serve(struct pkvm_vm *vm, void *ctx, struct pkvm_exit *exit)
 		return 0;
 	start = pkvm_now_ns();
 	call = lx_lookup(nr);
+	/* A successful execve replaces the memory its arguments are in: show them first. */
+	traced_early = lx->config.trace && (nr == __NR_execve || nr == __NR_execveat);
+	if (traced_early)
+		lx_trace_args(vm, lx, nr, call, exit->syscall.args, 0);
 
-	if (call && call->handler)
+	if (call && call->handler) {
 		action = call->handler(vm, lx, exit->syscall.args, &result);
-	else
+	} else {
 		lx->stats.unknown++;
+		if (nr < PKVM_LINUX_NR_MAX)
+			lx->stats.not_served[nr / 64] |= 1ULL << (nr % 64);
+	}
 	lx->stats.calls++;
-	if (nr < PKVM_LINUX_NR_MAX)
+	if (nr < PKVM_LINUX_NR_MAX) {
 		lx->stats.by_nr[nr]++;
+		if (action != LX_EXIT && result < 0 && result >= -4095)
+			lx->stats.errors_by_nr[nr]++;
+	}
 	if (action == LX_EXIT)
 		result = lx->exit_status;
 	if (lx->config.trace) {
-		struct pkvm_linux_trace t = { .nr = nr, .name = call ? call->name : NULL,
+		struct pkvm_linux_trace t = { .nr = nr, .name = lx_syscall_name(nr),
 					      .result = result, .line = lx->trace_line,
 					      .pid = lx->pid };
 
 		memcpy(t.args, exit->syscall.args, sizeof(t.args));
-		lx_format_trace(vm, lx, nr, call, exit->syscall.args, result);
+		if (!traced_early)
+			lx_trace_args(vm, lx, nr, call, exit->syscall.args, result);
+		lx_trace_result(lx, nr, call, result);
 		lx->config.trace(lx->config.trace_ctx, &t);
 	}
-	lx->stats.host_ns += pkvm_now_ns() - start;
+	spent = pkvm_now_ns() - start;
+	lx->stats.host_ns += spent;
+	if (nr < PKVM_LINUX_NR_MAX)
+		lx->stats.ns_by_nr[nr] += spent;
 	if (action == LX_EXIT)
 		return end_program(lx, exit);
 	if (!lx->exiting)

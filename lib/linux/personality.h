@@ -356,12 +356,22 @@ typedef enum lx_action (*lx_handler)(struct pkvm_vm *vm, struct pkvm_linux *lx,
 				     const uint64_t args[6], int64_t *result);
 
 /*
- * One allow-listed call: its handler, its name, and how --trace shows each
- * argument, one letter each: d signed decimal, u unsigned, x hex, p pointer,
- * s guest string, f fd, a dirfd (AT_FDCWD by name); "" for none.
+ * One allow-listed call: its handler and how --trace shows each argument,
+ * one letter each ("" for none); its name is the kernel's (lx_syscall_name()).
+ * Values (decode.c):
+ *   d int, l long (64-bit signed), u unsigned, x hex, o octal (a mode),
+ *   p pointer (NULL by name), f fd, a dirfd (AT_FDCWD by name), P PROT_*,
+ *   M MAP_*, O O_* (open: with the access mode), N O_* (pipe2, dup3: no
+ *   access mode, 0 when none), A AT_* flags, C CLONE_* with clone()'s exit signal, S a
+ *   signal, H SIG_BLOCK/SIG_UNBLOCK/SIG_SETMASK, F fcntl's F_*, c CLOCK_*,
+ *   W wait's W*, L arch_prctl's ARCH_*, X FUTEX_* operation, w SEEK_*,
+ *   R access()'s R_OK|W_OK|X_OK, K PKEY_DISABLE_*, V MADV_*, E EPOLL_CTL_*,
+ *   Y MREMAP_*, G GRND_*, r RLIMIT_*.
+ * Guest memory (trace.c, read after the call, hex when unreadable):
+ *   s string, t struct timespec, i int[2] of descriptors (pipe), g signal
+ *   mask (8 bytes), k struct clone_args (clone3), q struct sigaction.
  */
 struct lx_call {
-	const char *name;
 	lx_handler handler;
 	const char *args;
 };
@@ -369,12 +379,19 @@ struct lx_call {
 /* personality.c: the personality attached to @vm, NULL if none. */
 struct pkvm_linux *lx_get(const struct pkvm_vm *vm);
 
-/* table.c: the allow-list, indexed by x86-64 system-call number (NULL: not served). */
+/* table.c: the allow-list, indexed by x86-64 system-call number (NULL: not listed, not served). */
 const struct lx_call *lx_lookup(uint64_t nr);
 
-/* trace.c: fill lx->trace_line for one call. */
-void lx_format_trace(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
-		     const struct lx_call *call, const uint64_t args[6], int64_t result);
+/*
+ * trace.c: lx->trace_line for one call: its name and arguments, "openat(...)"
+ * (reading guest memory; @result tells whether outputs were filled), then
+ * " = result" appended.  Normally both after the call; for a call that
+ * replaces the guest's memory (execve), the arguments before it.
+ */
+void lx_trace_args(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
+		   const struct lx_call *call, const uint64_t args[6], int64_t result);
+void lx_trace_result(struct pkvm_linux *lx, uint64_t nr, const struct lx_call *call,
+		     int64_t result);
 /* trace.c: tell the trace callback of a signal's delivery, as strace shows it. */
 void lx_trace_signal(struct pkvm_vm *vm, struct pkvm_linux *lx, const struct lx_siginfo *info);
 

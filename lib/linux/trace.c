@@ -4,10 +4,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <asm/unistd_64.h>
 
+#include "decode.h"
 #include "personality.h"
 
-#define AT_FDCWD_VALUE	(-100)
+/* struct clone_args up to its tls field: what clone3's trace shows. */
+#define LX_CLONE_ARGS_WORDS	8
 
 /* Appends with snprintf's rules: the line is cut, never overrun. */
 struct line {
@@ -56,66 +59,132 @@ static void put_string(struct pkvm_vm *vm, struct line *l, uint64_t gva)
 	put(l, n == (long)sizeof(s) - 1 ? "\"..." : "\"");
 }
 
-static void put_arg(struct pkvm_vm *vm, struct line *l, char kind, uint64_t v)
+/* @len bytes of guest memory, or false (and the pointer in hex) if they cannot be read. */
+static bool read_or_hex(struct pkvm_vm *vm, struct line *l, void *dst, uint64_t gva, size_t len)
 {
-	switch (kind) {
-	case 'd':
-	case 'f':
-		put(l, "%lld", (long long)v);
-		break;
-	case 'a':
-		if ((int)v == AT_FDCWD_VALUE)
-			put(l, "AT_FDCWD");
-		else
-			put(l, "%d", (int)v);
-		break;
-	case 'u':
-		put(l, "%llu", (unsigned long long)v);
-		break;
-	case 's':
-		put_string(vm, l, v);
-		break;
-	case 'p':
-		if (!v) {
-			put(l, "NULL");
-			break;
-		}
-		/* fall through */
-	default:
-		put(l, "0x%llx", (unsigned long long)v);
+	if (!gva) {
+		put(l, "NULL");
+		return false;
 	}
+	if (pkvm_read_guest(vm, dst, gva, len)) {
+		put(l, "0x%llx", (unsigned long long)gva);
+		return false;
+	}
+	return true;
 }
 
-void lx_format_trace(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
-		     const struct lx_call *call, const uint64_t args[6], int64_t result)
+/*
+ * The kinds that point into guest memory, read after the call (outputs hold
+ * their results then) through the checked copies: a bad pointer is shown,
+ * never followed.
+ */
+static void put_memory_arg(struct pkvm_vm *vm, struct line *l, char kind, uint64_t v,
+			   int64_t result)
+{
+	char text[512];
+
+	switch (kind) {
+	case 's':
+		put_string(vm, l, v);
+		return;
+	case 't': {
+		int64_t ts[2];
+
+		if (!read_or_hex(vm, l, ts, v, sizeof(ts)))
+			return;
+		lx_decode_timespec(text, sizeof(text), ts[0], ts[1]);
+		break;
+	}
+	case 'i': {
+		int fds[2];
+
+		/* Filled only by a call that succeeded. */
+		if (result < 0) {
+			lx_decode_value(text, sizeof(text), 'p', v);
+			break;
+		}
+		if (!read_or_hex(vm, l, fds, v, sizeof(fds)))
+			return;
+		snprintf(text, sizeof(text), "[%d, %d]", fds[0], fds[1]);
+		break;
+	}
+	case 'g': {
+		uint64_t mask;
+
+		if (!read_or_hex(vm, l, &mask, v, sizeof(mask)))
+			return;
+		lx_decode_sigset(text, sizeof(text), mask);
+		break;
+	}
+	case 'q': {
+		uint64_t act[4];
+
+		if (!read_or_hex(vm, l, act, v, sizeof(act)))
+			return;
+		lx_decode_sigaction(text, sizeof(text), act);
+		break;
+	}
+	case 'k': {
+		uint64_t words[LX_CLONE_ARGS_WORDS];
+
+		if (!read_or_hex(vm, l, words, v, sizeof(words)))
+			return;
+		lx_decode_clone_args(text, sizeof(text), words, LX_CLONE_ARGS_WORDS);
+		break;
+	}
+	default:
+		lx_decode_value(text, sizeof(text), 'x', v);
+	}
+	put(l, "%s", text);
+}
+
+static void put_arg(struct pkvm_vm *vm, struct line *l, char kind, uint64_t v, int64_t result)
+{
+	char text[512];
+
+	if (lx_decode_value(text, sizeof(text), kind, v))
+		put(l, "%s", text);
+	else
+		put_memory_arg(vm, l, kind, v, result);
+}
+
+void lx_trace_args(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
+		   const struct lx_call *call, const uint64_t args[6], int64_t result)
 {
 	struct line l = { lx->trace_line, sizeof(lx->trace_line), 0 };
-	const char *kinds = call ? call->args : "xxxxxx";
+	const char *kinds = call ? call->args : "xxxxxx", *name = lx_syscall_name(nr);
 
-	if (call)
-		put(&l, "%s(", call->name);
+	if (name)
+		put(&l, "%s(", name);
 	else
 		put(&l, "syscall_%llu(", (unsigned long long)nr);
 	for (unsigned i = 0; kinds[i] && i < 6; i++) {
 		if (i)
 			put(&l, ", ");
-		put_arg(vm, &l, kinds[i], args[i]);
+		put_arg(vm, &l, kinds[i], args[i], result);
 	}
-	put(&l, ") = ");
-	if (result < 0 && result >= -4095) {
-		const char *name = strerrorname_np((int)-result);
+	put(&l, ")");
+}
 
-		if (name)
-			put(&l, "-1 %s (%s)", name, strerror((int)-result));
+void lx_trace_result(struct pkvm_linux *lx, uint64_t nr, const struct lx_call *call,
+		     int64_t result)
+{
+	struct line l = { lx->trace_line, sizeof(lx->trace_line), strlen(lx->trace_line) };
+
+	put(&l, " = ");
+	if (result < 0 && result >= -4095) {
+		const char *errname = strerrorname_np((int)-result);
+
+		if (errname)
+			put(&l, "-1 %s (%s)", errname, strerror((int)-result));
 		else
 			put(&l, "-1 errno %d", (int)-result);
-	} else if (call && (!strcmp(call->name, "mmap") || !strcmp(call->name, "brk") ||
-			    !strcmp(call->name, "mremap"))) {
+	} else if (nr == __NR_mmap || nr == __NR_brk || nr == __NR_mremap) {
 		put(&l, "0x%llx", (unsigned long long)result);
 	} else {
 		put(&l, "%lld", (long long)result);
 	}
-	if (call && !call->handler)
+	if (!call || !call->handler)
 		put(&l, " (not served)");
 }
 
@@ -127,6 +196,9 @@ static const char *code_name(int sig, int code)
 	static const char *const fpe[] = { [1] = "FPE_INTDIV", [3] = "FPE_FLTDIV",
 					   [4] = "FPE_FLTOVF", [5] = "FPE_FLTUND",
 					   [6] = "FPE_FLTRES", [7] = "FPE_FLTINV" };
+	static const char *const chld[] = { [1] = "CLD_EXITED", [2] = "CLD_KILLED",
+					    [3] = "CLD_DUMPED", [4] = "CLD_TRAPPED",
+					    [5] = "CLD_STOPPED", [6] = "CLD_CONTINUED" };
 
 	if (code == 0)
 		return "SI_USER";
@@ -142,6 +214,8 @@ static const char *code_name(int sig, int code)
 		return "ILL_ILLOPN";
 	if (sig == 5 && code == 2)
 		return "TRAP_TRACE";
+	if (sig == 17 && code > 0 && code < 7)
+		return chld[code];
 	if (sig == 7 && code == 1)
 		return "BUS_ADRALN";
 	return NULL;
@@ -163,12 +237,24 @@ void lx_trace_signal(struct pkvm_vm *vm, struct pkvm_linux *lx, const struct lx_
 		put(&l, "si_code=%s", code);
 	else
 		put(&l, "si_code=%d", info->code);
-	if (info->code == 0 || info->code == -6)
+	if (info->code == 0 || info->code == -6) {
 		put(&l, ", si_pid=%d, si_uid=%u", info->kill.pid, info->kill.uid);
-	else if (info->fault.addr)
+	} else if (info->signo == 17 && info->code > 0) {
+		/* A child's end or stop: who, and its exit code or signal. */
+		put(&l, ", si_pid=%d, si_uid=%u, si_status=", info->child.pid, info->child.uid);
+		if (info->code == 1) {
+			put(&l, "%d", info->child.status);
+		} else {
+			char sig[16];
+
+			lx_decode_signal(sig, sizeof(sig), (uint32_t)info->child.status);
+			put(&l, "%s", sig);
+		}
+	} else if (info->fault.addr) {
 		put(&l, ", si_addr=%#llx", (unsigned long long)info->fault.addr);
-	else
+	} else {
 		put(&l, ", si_addr=NULL");
+	}
 	if (info->signo == 11 && info->code == 4)
 		put(&l, ", si_pkey=%u", info->fault.pkey);
 	put(&l, "} ---");
