@@ -335,12 +335,20 @@ static void idle_memory(void)
 	long rss0, avail0, raw_rss, raw_avail, pk_rss, pk_avail, created = 0;
 	double *create_ns = calloc(idle_vms, sizeof(*create_ns));
 	unsigned ends = idle_vms < 20 ? 1 : 10;
+	struct rlimit nofile;
 	double first, last;
 	char what[64];
 	int v;
 
 	if (!raw || !vms || !create_ns)
 		die("calloc", -ENOMEM);
+	/* A bare VM holds three descriptors (device, VM, vCPU): what fits under the limit. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+	    nofile.rlim_cur < 3ULL * idle_vms + 64) {
+		idle_vms = nofile.rlim_cur > 64 + 3 * 20 ? (unsigned)(nofile.rlim_cur - 64) / 3 : 20;
+		printf("(RLIMIT_NOFILE %llu: %u VMs at once)\n",
+		       (unsigned long long)nofile.rlim_cur, idle_vms);
+	}
 	rss0 = rss_kib();
 	avail0 = available_kib();
 	for (unsigned i = 0; i < idle_vms; i++)

@@ -179,8 +179,9 @@ struct pkvm_config {
 	const char *kvm_path;
 	/*
 	 * The signal used to stop a running vCPU (time limits, pkvm_interrupt());
-	 * 0: SIGRTMAX - 1.  libpkvm installs an empty handler for it once per
-	 * process; the application must not use it for anything else.
+	 * 0: SIGRTMAX - 1.  libpkvm installs a handler for it once per process
+	 * (it only sets KVM's immediate_exit); the application must not use it
+	 * for anything else.
 	 */
 	int kick_signal;
 	/*

@@ -83,6 +83,7 @@ int pkvm_call(struct pkvm_vm *vm, uint64_t fn, const uint64_t *args, unsigned na
 	struct pkvm_regs r;
 	int err;
 
+	memset(exit, 0, sizeof(*exit));
 	if (nargs > MAX_CALL_ARGS || (nargs && !args) || !pkvm_gva_is_canonical(fn) ||
 	    vm->regs.rsp == 0)
 		return -EINVAL;

@@ -314,8 +314,8 @@ void pkvm_vm_destroy(struct pkvm_vm *vm)
 
 int pkvm_get_stats(struct pkvm_vm *vm, struct pkvm_stats *stats)
 {
-	memset(stats, 0, sizeof(*stats));
 	*stats = vm->stats;
+	memset(stats->reserved, 0, sizeof(stats->reserved));
 	stats->view_builds = vm->soft.builds;
 	stats->view_pages = pkvm_soft_view_pages(&vm->soft);
 	stats->frames_in_use = vm->frames.count - vm->frames.free;

@@ -362,6 +362,8 @@ static int run_once(struct pkvm_vm *vm, struct pkvm_exit *exit)
 	vm->finish_entry = false;
 	if (vm->backend == PKVM_PKEYS_HW)
 		vm->pkru_stale = true;	/* the guest may have run WRPKRU */
+	/* No field of an exit served before this one may leak into it. */
+	memset(exit, 0, sizeof(*exit));
 	return decode_exit(vm, exit);
 }
 
@@ -413,12 +415,13 @@ static int stop_requested(struct pkvm_vm *vm, struct pkvm_exit *exit)
 
 int pkvm_run(struct pkvm_vm *vm, struct pkvm_exit *exit)
 {
-	int err = pkvm_kick_begin(&vm->kick, vm->run);
+	int err;
 
+	memset(exit, 0, sizeof(*exit));	/* reserved space included, on every path */
+	err = pkvm_kick_begin(&vm->kick, vm->run);
 	if (err)
 		return err;
 	vm->stats.runs++;
-	memset(exit, 0, sizeof(*exit));
 	for (;;) {
 		int demand;
 

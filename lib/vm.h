@@ -172,7 +172,6 @@ struct pkvm_vm {
 	unsigned nservers;
 };
 
-/* Record host writes to guest-physical memory for pkvm_restore(). */
 /*
  * The reserved tail of a struct the caller passes in must be zero: a
  * non-zero word is a member of a later libpkvm that this one cannot honour.
@@ -187,6 +186,7 @@ static inline bool pkvm_reserved_zero(const uint64_t *reserved, size_t n)
 #define PKVM_RESERVED_ZERO(s) \
 	pkvm_reserved_zero((s)->reserved, sizeof((s)->reserved) / sizeof((s)->reserved[0]))
 
+/* Record host writes to guest-physical memory for pkvm_restore(). */
 static inline void pkvm_mark_dirty(struct pkvm_vm *vm, uint64_t gpa, uint64_t len)
 {
 	for (uint64_t page = gpa >> PAGE_SHIFT; len && page <= (gpa + len - 1) >> PAGE_SHIFT; page++)

@@ -11,7 +11,9 @@ set -u
 : "${PKVM_BUILDDIR:?run me through make check}" "${PKVM_SRCDIR:?}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cc=${CC:-cc}
+# The configured compiler and the libraries libpkvm needs (make check sets both).
+cc=${PKVM_CC:-cc}
+libs=${PKVM_LIBS:--lseccomp -lpthread}
 status=0
 
 fail() {
@@ -45,8 +47,8 @@ for ex in header_example readme_example; do
 		fail "$ex: no program found (were the markers moved?)" "$src"
 		continue
 	fi
-	flags="-std=c11 -Wall -Wextra -Werror -I$PKVM_SRCDIR/include"
-	if ! $cc $flags -c -o "$tmp/$ex.o" "$src" >"$tmp/$ex.log" 2>&1; then
+	if ! $cc -std=c11 -Wall -Wextra -Werror -I"$PKVM_SRCDIR/include" -c -o "$tmp/$ex.o" "$src" \
+		>"$tmp/$ex.log" 2>&1; then
 		fail "$ex does not compile against include/libpkvm.h" "$tmp/$ex.log"
 		sed 's/^/  | /' "$src"
 		continue
@@ -56,7 +58,7 @@ for ex in header_example readme_example; do
 		echo "PASS: $ex compiles (not linked: sanitizer build)"
 		continue
 	fi
-	if ! $cc -o "$tmp/$ex" "$tmp/$ex.o" "$lib" -lseccomp -lpthread >"$tmp/$ex.log" 2>&1; then
+	if ! $cc -o "$tmp/$ex" "$tmp/$ex.o" "$lib" $libs >"$tmp/$ex.log" 2>&1; then
 		fail "$ex does not link against the library" "$tmp/$ex.log"
 		continue
 	fi

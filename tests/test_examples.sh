@@ -33,7 +33,7 @@ fi
 man3=$(find "$tmp/root" -type d -path '*/man/man3' | head -n 1)
 [ -n "$man3" ] || fail "make install put no man3 directory under $tmp/root" /dev/null
 [ -f "$man3/../man1/pksandbox.1" ] || fail "make install did not install pksandbox.1" /dev/null
-for name in $(sed -n '/global:/,/local:/{s/^[[:space:]]*\([a-z_0-9]*\);.*/\1/p}' "$PKVM_SRCDIR/lib/libpkvm.sym") libpkvm; do
+for name in $(sed -n '/global:/,/local:/{s/^[[:space:]]*\([a-z_0-9]*\);.*/\1/p;}' "$PKVM_SRCDIR/lib/libpkvm.sym") libpkvm; do
 	[ -f "$man3/$name.3" ] || fail "make install did not install the page $name(3)" /dev/null
 done
 echo "make install installed $(ls "$man3" | wc -l) pages in section 3"

@@ -1,6 +1,7 @@
 #!/bin/sh
 # test_man.sh: the manual keeps up with the library.  Every function
-# lib/libpkvm.sym exports, and so every public function, has a page in
+# include/libpkvm.h declares is exported by lib/libpkvm.sym (or is a static
+# inline), and every one of them has a page in
 # man/man3 (its own, or a one-line .so link to the page that documents it,
 # which must exist); every page, man/pksandbox.1 included, renders without a
 # warning from groff (-ww) and mandoc's linter (WARNING and above: the
@@ -20,8 +21,20 @@ bad() {
 }
 
 # The exported names: the "global:" part of the version script.
-names=$(sed -n '/global:/,/local:/{s/^[[:space:]]*\([a-z_0-9]*\);.*/\1/p}' "$PKVM_SRCDIR/lib/libpkvm.sym")
+names=$(sed -n '/global:/,/local:/{s/^[[:space:]]*\([a-z_0-9]*\);.*/\1/p;}' "$PKVM_SRCDIR/lib/libpkvm.sym")
 [ -n "$names" ] || { echo "FAIL: no names found in lib/libpkvm.sym"; exit 1; }
+# The header's functions: each is exported, or a static inline that has a page too.
+declared=$(grep -oE '^[a-z][a-z_0-9 ]*[ *]pkvm_[a-z_0-9]+\(' "$PKVM_SRCDIR/include/libpkvm.h" |
+	sed -E 's/.*[ *](pkvm_[a-z_0-9]+)\($/\1/' | sort -u)
+inline=$(grep -oE '^static inline [a-z_0-9 ]*[ *]pkvm_[a-z_0-9]+\(' "$PKVM_SRCDIR/include/libpkvm.h" |
+	sed -E 's/.*[ *](pkvm_[a-z_0-9]+)\($/\1/')
+for name in $declared; do
+	case " $(echo $names $inline) " in
+	*" $name "*) ;;
+	*) bad "include/libpkvm.h declares $name, which lib/libpkvm.sym does not export" ;;
+	esac
+done
+names="$names $inline"
 for name in $names; do
 	page="$man/man3/$name.3"
 	if [ ! -f "$page" ]; then
@@ -35,7 +48,7 @@ for name in $names; do
 	fi
 	# The page that documents it must name it in NAME or SYNOPSIS.
 	doc=${target:+$man/$target}
-	if ! grep -q "\\b$name\\b" "${doc:-$page}"; then
+	if ! grep -Eq "(^|[^a-z0-9_])$name([^a-z0-9_]|$)" "${doc:-$page}"; then
 		bad "${doc:-$page} does not mention $name"
 		continue
 	fi

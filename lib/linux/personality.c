@@ -101,6 +101,7 @@ struct pkvm_linux *lx_get(const struct pkvm_vm *vm)
 int pkvm_linux_attach(struct pkvm_vm *vm, const struct pkvm_linux_config *config)
 {
 	struct pkvm_linux *lx;
+	uint32_t pkru_before = 0;
 	int err;
 
 	if (!vm || !config || !PKVM_RESERVED_ZERO(config))
@@ -132,10 +133,16 @@ int pkvm_linux_attach(struct pkvm_vm *vm, const struct pkvm_linux_config *config
 		err = lx_threads_init(vm, lx);
 	lx->pkeys = vm->backend != PKVM_PKEYS_NONE;
 	lx_pkeys_init(vm, lx);
+	/* A failed attach leaves the VM as it was, its PKRU included. */
+	if (!err && lx->pkeys)
+		err = pkvm_get_pkru(vm, &pkru_before);
 	if (!err && lx->pkeys)
 		err = pkvm_set_pkru(vm, LX_INIT_PKRU);
-	if (!err)
+	if (!err) {
 		err = pkvm_exit_server_set(vm, &lx_server, lx);	/* the one before is released */
+		if (err && lx->pkeys)
+			pkvm_set_pkru(vm, pkru_before);
+	}
 	if (err)
 		lx_destroy(lx);
 	return err;
@@ -160,8 +167,8 @@ int pkvm_linux_get_stats(struct pkvm_vm *vm, struct pkvm_linux_stats *stats)
 
 	if (!lx || !stats)
 		return -EINVAL;
-	memset(stats, 0, sizeof(*stats));
 	*stats = lx->stats;
+	memset(stats->reserved, 0, sizeof(stats->reserved));
 	return 0;
 }
 
