@@ -35,30 +35,23 @@
 /* x86's own sa_flags bit (<asm/signal.h>, which would bring a sigset_t of its own). */
 #define LX_SA_RESTORER	0x04000000
 
-/* Appends with snprintf's rules: the text is cut, never overrun. */
-struct out {
-	char *buf;
-	size_t size, len;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct out *o, const char *fmt, ...)
+void lx_text_put(struct lx_text *t, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
 
-	if (o->len + 1 >= o->size)
+	if (t->len + 1 >= t->size)
 		return;
 	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->len, o->size - o->len, fmt, ap);
+	n = vsnprintf(t->buf + t->len, t->size - t->len, fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		o->len = o->len + n < o->size ? o->len + n : o->size - 1;
+		t->len = t->len + n < t->size ? t->len + n : t->size - 1;
 }
 
-static struct out out_init(char *buf, size_t size)
+static struct lx_text out_init(char *buf, size_t size)
 {
-	struct out o = { buf, size, 0 };
+	struct lx_text o = { buf, size, 0 };
 
 	if (size)
 		buf[0] = '\0';
@@ -83,43 +76,43 @@ struct name {
  * names come first in a table (O_SYNC before O_DSYNC, whose bit it holds).
  * @none is written for a value with no bits at all.
  */
-static void put_bits(struct out *o, const struct name *names, size_t n, uint64_t v, bool *first)
+static void put_bits(struct lx_text *o, const struct name *names, size_t n, uint64_t v, bool *first)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (!names[i].value || (v & names[i].value) != names[i].value)
 			continue;
-		put(o, "%s%s", *first ? "" : "|", names[i].name);
+		lx_text_put(o, "%s%s", *first ? "" : "|", names[i].name);
 		*first = false;
 		v &= ~names[i].value;
 	}
 	if (v) {
-		put(o, "%s%#llx", *first ? "" : "|", (unsigned long long)v);
+		lx_text_put(o, "%s%#llx", *first ? "" : "|", (unsigned long long)v);
 		*first = false;
 	}
 }
 
-static void put_flags(struct out *o, const struct name *names, size_t n, uint64_t v,
+static void put_flags(struct lx_text *o, const struct name *names, size_t n, uint64_t v,
 		      const char *none)
 {
 	bool first = true;
 
 	if (!v) {
-		put(o, "%s", none);
+		lx_text_put(o, "%s", none);
 		return;
 	}
 	put_bits(o, names, n, v, &first);
 }
 
 /* One of a set of values by name, else the value in decimal. */
-static void put_enum(struct out *o, const struct name *names, size_t n, uint64_t v)
+static void put_enum(struct lx_text *o, const struct name *names, size_t n, uint64_t v)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (names[i].value == v) {
-			put(o, "%s", names[i].name);
+			lx_text_put(o, "%s", names[i].name);
 			return;
 		}
 	}
-	put(o, "%lld", (long long)v);
+	lx_text_put(o, "%lld", (long long)v);
 }
 
 static const struct name prot_names[] = {
@@ -138,18 +131,18 @@ static const struct name map_names[] = {
 	NAME(MAP_SYNC), NAME(MAP_FIXED_NOREPLACE),
 };
 
-static void put_map_flags(struct out *o, uint64_t v)
+static void put_map_flags(struct lx_text *o, uint64_t v)
 {
 	uint64_t type = v & MAP_TYPE;
 	bool first = true;
 
 	if (!v) {
-		put(o, "0");
+		lx_text_put(o, "0");
 		return;
 	}
 	for (size_t i = 0; i < NNAMES(map_types); i++) {
 		if (type == map_types[i].value) {
-			put(o, "%s", map_types[i].name);
+			lx_text_put(o, "%s", map_types[i].name);
 			first = false;
 			v &= ~MAP_TYPE;
 		}
@@ -168,13 +161,13 @@ static const struct name open_names[] = {
 	NAME(O_NOATIME), NAME(O_CLOEXEC), NAME(O_PATH),
 };
 
-static void put_open_flags(struct out *o, uint64_t v)
+static void put_open_flags(struct lx_text *o, uint64_t v)
 {
 	bool first = false;
 	uint64_t mode = v & O_ACCMODE;
 
 	if (mode < NNAMES(open_modes)) {
-		put(o, "%s", open_modes[mode].name);
+		lx_text_put(o, "%s", open_modes[mode].name);
 		v &= ~(uint64_t)O_ACCMODE;	/* mode 3 stays, shown in hex */
 	} else {
 		first = true;
@@ -217,31 +210,31 @@ static const char *const signal_names[] = {
 };
 #define LX_NSIG		64
 
-static void put_signal(struct out *o, uint64_t sig)
+static void put_signal(struct lx_text *o, uint64_t sig)
 {
 	if (sig && sig < NNAMES(signal_names))
-		put(o, "%s", signal_names[sig]);
+		lx_text_put(o, "%s", signal_names[sig]);
 	else if (sig >= NNAMES(signal_names) && sig <= LX_NSIG)
-		put(o, "SIGRT_%llu", (unsigned long long)sig - NNAMES(signal_names));
+		lx_text_put(o, "SIGRT_%llu", (unsigned long long)sig - NNAMES(signal_names));
 	else
-		put(o, "%lld", (long long)sig);
+		lx_text_put(o, "%lld", (long long)sig);
 }
 
 /* clone()'s flags carry the exit signal in their low byte; clone3's do not. */
-static void put_clone_flags(struct out *o, uint64_t v, bool with_signal)
+static void put_clone_flags(struct lx_text *o, uint64_t v, bool with_signal)
 {
 	uint64_t sig = with_signal ? v & CSIGNAL : 0;
 	bool first = true;
 
 	if (!v) {
-		put(o, "0");
+		lx_text_put(o, "0");
 		return;
 	}
 	if (with_signal)
 		v &= ~(uint64_t)CSIGNAL;
 	put_bits(o, clone_names, NNAMES(clone_names), v, &first);
 	if (sig) {
-		put(o, "%s", first ? "" : "|");
+		lx_text_put(o, "%s", first ? "" : "|");
 		put_signal(o, sig);
 	}
 }
@@ -285,26 +278,26 @@ static const struct name futex_ops[] = {
 };
 
 /* As strace: FUTEX_WAIT_PRIVATE, FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME. */
-static void put_futex_op(struct out *o, uint64_t v)
+static void put_futex_op(struct lx_text *o, uint64_t v)
 {
 	uint64_t cmd = v & FUTEX_CMD_MASK;
 	bool named = false;
 
 	for (size_t i = 0; i < NNAMES(futex_ops) && !named; i++) {
 		if (futex_ops[i].value == cmd) {
-			put(o, "%s%s", futex_ops[i].name, v & FUTEX_PRIVATE_FLAG ? "_PRIVATE" : "");
+			lx_text_put(o, "%s%s", futex_ops[i].name, v & FUTEX_PRIVATE_FLAG ? "_PRIVATE" : "");
 			named = true;
 		}
 	}
 	if (!named) {
-		put(o, "%#llx", (unsigned long long)v);
+		lx_text_put(o, "%#llx", (unsigned long long)v);
 		return;
 	}
 	if (v & FUTEX_CLOCK_REALTIME)
-		put(o, "|FUTEX_CLOCK_REALTIME");
+		lx_text_put(o, "|FUTEX_CLOCK_REALTIME");
 	v &= ~(uint64_t)(FUTEX_CMD_MASK | FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
 	if (v)
-		put(o, "|%#llx", (unsigned long long)v);
+		lx_text_put(o, "|%#llx", (unsigned long long)v);
 }
 
 static const struct name seek_whences[] = {
@@ -355,37 +348,37 @@ static const struct name mremap_names[] = {
 
 bool lx_decode_value(char *buf, size_t size, char kind, uint64_t v)
 {
-	struct out o = out_init(buf, size);
+	struct lx_text o = out_init(buf, size);
 
 	switch (kind) {
 	case 'd':
 	case 'f':
 		/* An int: the kernel ignores the upper half (wait4(-1, ...) comes as 0xffffffff). */
-		put(&o, "%d", (int)v);
+		lx_text_put(&o, "%d", (int)v);
 		break;
 	case 'l':
-		put(&o, "%lld", (long long)v);
+		lx_text_put(&o, "%lld", (long long)v);
 		break;
 	case 'a':
 		if ((int)v == AT_FDCWD)
-			put(&o, "AT_FDCWD");
+			lx_text_put(&o, "AT_FDCWD");
 		else
-			put(&o, "%d", (int)v);
+			lx_text_put(&o, "%d", (int)v);
 		break;
 	case 'u':
-		put(&o, "%llu", (unsigned long long)v);
+		lx_text_put(&o, "%llu", (unsigned long long)v);
 		break;
 	case 'o':
-		put(&o, "%#llo", (unsigned long long)v);
+		lx_text_put(&o, "%#llo", (unsigned long long)v);
 		break;
 	case 'p':
 		if (v)
-			put(&o, "%#llx", (unsigned long long)v);
+			lx_text_put(&o, "%#llx", (unsigned long long)v);
 		else
-			put(&o, "NULL");
+			lx_text_put(&o, "NULL");
 		break;
 	case 'x':
-		put(&o, "%#llx", (unsigned long long)v);
+		lx_text_put(&o, "%#llx", (unsigned long long)v);
 		break;
 	case 'P':
 		put_flags(&o, prot_names, NNAMES(prot_names), v, "PROT_NONE");
@@ -458,7 +451,7 @@ bool lx_decode_value(char *buf, size_t size, char kind, uint64_t v)
 
 void lx_decode_signal(char *buf, size_t size, uint64_t sig)
 {
-	struct out o = out_init(buf, size);
+	struct lx_text o = out_init(buf, size);
 
 	put_signal(&o, sig);
 }
@@ -466,71 +459,71 @@ void lx_decode_signal(char *buf, size_t size, uint64_t sig)
 /* As strace: the signals set, by name without "SIG"; the complement when most are set. */
 void lx_decode_sigset(char *buf, size_t size, uint64_t mask)
 {
-	struct out o = out_init(buf, size);
+	struct lx_text o = out_init(buf, size);
 	bool inverted = __builtin_popcountll(mask) > LX_NSIG / 2, first = true;
 	char name[16];
 
 	if (inverted) {
 		mask = ~mask;
-		put(&o, "~");
+		lx_text_put(&o, "~");
 	}
-	put(&o, "[");
+	lx_text_put(&o, "[");
 	for (unsigned sig = 1; sig <= LX_NSIG; sig++) {
 		if (!(mask & (1ULL << (sig - 1))))
 			continue;
 		lx_decode_signal(name, sizeof(name), sig);
-		put(&o, "%s%s", first ? "" : " ", strncmp(name, "SIG", 3) ? name : name + 3);
+		lx_text_put(&o, "%s%s", first ? "" : " ", strncmp(name, "SIG", 3) ? name : name + 3);
 		first = false;
 	}
-	put(&o, "]");
+	lx_text_put(&o, "]");
 }
 
 void lx_decode_timespec(char *buf, size_t size, int64_t sec, int64_t nsec)
 {
-	struct out o = out_init(buf, size);
+	struct lx_text o = out_init(buf, size);
 
-	put(&o, "{tv_sec=%lld, tv_nsec=%lld}", (long long)sec, (long long)nsec);
+	lx_text_put(&o, "{tv_sec=%lld, tv_nsec=%lld}", (long long)sec, (long long)nsec);
 }
 
 void lx_decode_clone_args(char *buf, size_t size, const uint64_t *words, size_t n)
 {
 	/* struct clone_args, in the order of <linux/sched.h>. */
 	enum { FLAGS, PIDFD, CHILD_TID, PARENT_TID, EXIT_SIGNAL, STACK, STACK_SIZE, TLS };
-	struct out o = out_init(buf, size);
+	struct lx_text o = out_init(buf, size);
 
-	put(&o, "{flags=");
+	lx_text_put(&o, "{flags=");
 	if (n > FLAGS)
 		put_clone_flags(&o, words[FLAGS], false);
 	else
-		put(&o, "?");
+		lx_text_put(&o, "?");
 	if (n > EXIT_SIGNAL) {
-		put(&o, ", exit_signal=");
+		lx_text_put(&o, ", exit_signal=");
 		put_signal(&o, words[EXIT_SIGNAL]);
 	}
 	if (n > STACK_SIZE)
-		put(&o, ", stack=%#llx, stack_size=%#llx", (unsigned long long)words[STACK],
+		lx_text_put(&o, ", stack=%#llx, stack_size=%#llx", (unsigned long long)words[STACK],
 		    (unsigned long long)words[STACK_SIZE]);
 	if (n > TLS && (words[FLAGS] & CLONE_SETTLS))
-		put(&o, ", tls=%#llx", (unsigned long long)words[TLS]);
-	put(&o, "}");
+		lx_text_put(&o, ", tls=%#llx", (unsigned long long)words[TLS]);
+	lx_text_put(&o, "}");
 }
 
 void lx_decode_sigaction(char *buf, size_t size, const uint64_t words[4])
 {
 	/* The kernel's struct sigaction on x86-64: handler, flags, restorer, mask. */
-	struct out o = out_init(buf, size);
+	struct lx_text o = out_init(buf, size);
 	char mask[256];
 
 	if (words[0] == (uint64_t)(uintptr_t)SIG_DFL)
-		put(&o, "{sa_handler=SIG_DFL");
+		lx_text_put(&o, "{sa_handler=SIG_DFL");
 	else if (words[0] == (uint64_t)(uintptr_t)SIG_IGN)
-		put(&o, "{sa_handler=SIG_IGN");
+		lx_text_put(&o, "{sa_handler=SIG_IGN");
 	else
-		put(&o, "{sa_handler=%#llx", (unsigned long long)words[0]);
+		lx_text_put(&o, "{sa_handler=%#llx", (unsigned long long)words[0]);
 	lx_decode_sigset(mask, sizeof(mask), words[3]);
-	put(&o, ", sa_mask=%s, sa_flags=", mask);
+	lx_text_put(&o, ", sa_mask=%s, sa_flags=", mask);
 	put_flags(&o, sa_names, NNAMES(sa_names), words[1], "0");
 	if (words[1] & LX_SA_RESTORER)
-		put(&o, ", sa_restorer=%#llx", (unsigned long long)words[2]);
-	put(&o, "}");
+		lx_text_put(&o, ", sa_restorer=%#llx", (unsigned long long)words[2]);
+	lx_text_put(&o, "}");
 }

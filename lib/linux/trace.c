@@ -12,29 +12,8 @@
 /* struct clone_args up to its tls field: what clone3's trace shows. */
 #define LX_CLONE_ARGS_WORDS	8
 
-/* Appends with snprintf's rules: the line is cut, never overrun. */
-struct line {
-	char *buf;
-	size_t size, len;
-};
-
-static void put(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct line *l, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (l->len >= l->size)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(l->buf + l->len, l->size - l->len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		l->len = l->len + n < l->size ? l->len + n : l->size;
-}
-
 /* A guest string as strace shows it: quoted, escaped, cut at 64 bytes. */
-static void put_string(struct pkvm_vm *vm, struct line *l, uint64_t gva)
+static void put_string(struct pkvm_vm *vm, struct lx_text *l, uint64_t gva)
 {
 	char s[65];
 	long n = pkvm_read_guest_string(vm, s, gva, sizeof(s));
@@ -42,32 +21,32 @@ static void put_string(struct pkvm_vm *vm, struct line *l, uint64_t gva)
 	if (n == -ENAMETOOLONG)
 		n = sizeof(s) - 1;
 	else if (n < 0) {
-		put(l, "0x%llx", (unsigned long long)gva);
+		lx_text_put(l, "0x%llx", (unsigned long long)gva);
 		return;
 	}
-	put(l, "\"");
+	lx_text_put(l, "\"");
 	for (long i = 0; i < n; i++) {
 		unsigned char c = s[i];
 
 		if (c == '"' || c == '\\')
-			put(l, "\\%c", c);
+			lx_text_put(l, "\\%c", c);
 		else if (c >= 0x20 && c < 0x7f)
-			put(l, "%c", c);
+			lx_text_put(l, "%c", c);
 		else
-			put(l, "\\x%02x", c);
+			lx_text_put(l, "\\x%02x", c);
 	}
-	put(l, n == (long)sizeof(s) - 1 ? "\"..." : "\"");
+	lx_text_put(l, n == (long)sizeof(s) - 1 ? "\"..." : "\"");
 }
 
 /* @len bytes of guest memory, or false (and the pointer in hex) if they cannot be read. */
-static bool read_or_hex(struct pkvm_vm *vm, struct line *l, void *dst, uint64_t gva, size_t len)
+static bool read_or_hex(struct pkvm_vm *vm, struct lx_text *l, void *dst, uint64_t gva, size_t len)
 {
 	if (!gva) {
-		put(l, "NULL");
+		lx_text_put(l, "NULL");
 		return false;
 	}
 	if (pkvm_read_guest(vm, dst, gva, len)) {
-		put(l, "0x%llx", (unsigned long long)gva);
+		lx_text_put(l, "0x%llx", (unsigned long long)gva);
 		return false;
 	}
 	return true;
@@ -78,7 +57,7 @@ static bool read_or_hex(struct pkvm_vm *vm, struct line *l, void *dst, uint64_t 
  * their results then) through the checked copies: a bad pointer is shown,
  * never followed.
  */
-static void put_memory_arg(struct pkvm_vm *vm, struct line *l, char kind, uint64_t v,
+static void put_memory_arg(struct pkvm_vm *vm, struct lx_text *l, char kind, uint64_t v,
 			   int64_t result)
 {
 	char text[512];
@@ -135,15 +114,15 @@ static void put_memory_arg(struct pkvm_vm *vm, struct line *l, char kind, uint64
 	default:
 		lx_decode_value(text, sizeof(text), 'x', v);
 	}
-	put(l, "%s", text);
+	lx_text_put(l, "%s", text);
 }
 
-static void put_arg(struct pkvm_vm *vm, struct line *l, char kind, uint64_t v, int64_t result)
+static void put_arg(struct pkvm_vm *vm, struct lx_text *l, char kind, uint64_t v, int64_t result)
 {
 	char text[512];
 
 	if (lx_decode_value(text, sizeof(text), kind, v))
-		put(l, "%s", text);
+		lx_text_put(l, "%s", text);
 	else
 		put_memory_arg(vm, l, kind, v, result);
 }
@@ -151,41 +130,41 @@ static void put_arg(struct pkvm_vm *vm, struct line *l, char kind, uint64_t v, i
 void lx_trace_args(struct pkvm_vm *vm, struct pkvm_linux *lx, uint64_t nr,
 		   const struct lx_call *call, const uint64_t args[6], int64_t result)
 {
-	struct line l = { lx->trace_line, sizeof(lx->trace_line), 0 };
+	struct lx_text l = { lx->trace_line, sizeof(lx->trace_line), 0 };
 	const char *kinds = call ? call->args : "xxxxxx", *name = lx_syscall_name(nr);
 
 	if (name)
-		put(&l, "%s(", name);
+		lx_text_put(&l, "%s(", name);
 	else
-		put(&l, "syscall_%llu(", (unsigned long long)nr);
+		lx_text_put(&l, "syscall_%llu(", (unsigned long long)nr);
 	for (unsigned i = 0; kinds[i] && i < 6; i++) {
 		if (i)
-			put(&l, ", ");
+			lx_text_put(&l, ", ");
 		put_arg(vm, &l, kinds[i], args[i], result);
 	}
-	put(&l, ")");
+	lx_text_put(&l, ")");
 }
 
 void lx_trace_result(struct pkvm_linux *lx, uint64_t nr, const struct lx_call *call,
 		     int64_t result)
 {
-	struct line l = { lx->trace_line, sizeof(lx->trace_line), strlen(lx->trace_line) };
+	struct lx_text l = { lx->trace_line, sizeof(lx->trace_line), strlen(lx->trace_line) };
 
-	put(&l, " = ");
+	lx_text_put(&l, " = ");
 	if (result < 0 && result >= -4095) {
 		const char *errname = strerrorname_np((int)-result);
 
 		if (errname)
-			put(&l, "-1 %s (%s)", errname, strerror((int)-result));
+			lx_text_put(&l, "-1 %s (%s)", errname, strerror((int)-result));
 		else
-			put(&l, "-1 errno %d", (int)-result);
+			lx_text_put(&l, "-1 errno %d", (int)-result);
 	} else if (nr == __NR_mmap || nr == __NR_brk || nr == __NR_mremap) {
-		put(&l, "0x%llx", (unsigned long long)result);
+		lx_text_put(&l, "0x%llx", (unsigned long long)result);
 	} else {
-		put(&l, "%lld", (long long)result);
+		lx_text_put(&l, "%lld", (long long)result);
 	}
 	if (!call || !call->handler)
-		put(&l, " (not served)");
+		lx_text_put(&l, " (not served)");
 }
 
 /* si_code as strace names it, for the codes this personality sends. */
@@ -223,40 +202,40 @@ static const char *code_name(int sig, int code)
 
 void lx_trace_signal(struct pkvm_vm *vm, struct pkvm_linux *lx, const struct lx_siginfo *info)
 {
-	struct line l = { lx->trace_line, sizeof(lx->trace_line), 0 };
+	struct lx_text l = { lx->trace_line, sizeof(lx->trace_line), 0 };
 	const char *abbrev = sigabbrev_np(info->signo), *code = code_name(info->signo, info->code);
 	struct pkvm_linux_trace t = { .nr = PKVM_LINUX_TRACE_SIGNAL, .args = { info->signo },
 				      .line = lx->trace_line, .pid = lx->pid };
 
 	(void)vm;
 	if (abbrev)
-		put(&l, "--- SIG%s {si_signo=SIG%s, ", abbrev, abbrev);
+		lx_text_put(&l, "--- SIG%s {si_signo=SIG%s, ", abbrev, abbrev);
 	else
-		put(&l, "--- SIG%d {si_signo=%d, ", info->signo, info->signo);
+		lx_text_put(&l, "--- SIG%d {si_signo=%d, ", info->signo, info->signo);
 	if (code)
-		put(&l, "si_code=%s", code);
+		lx_text_put(&l, "si_code=%s", code);
 	else
-		put(&l, "si_code=%d", info->code);
+		lx_text_put(&l, "si_code=%d", info->code);
 	if (info->code == 0 || info->code == -6) {
-		put(&l, ", si_pid=%d, si_uid=%u", info->kill.pid, info->kill.uid);
+		lx_text_put(&l, ", si_pid=%d, si_uid=%u", info->kill.pid, info->kill.uid);
 	} else if (info->signo == 17 && info->code > 0) {
 		/* A child's end or stop: who, and its exit code or signal. */
-		put(&l, ", si_pid=%d, si_uid=%u, si_status=", info->child.pid, info->child.uid);
+		lx_text_put(&l, ", si_pid=%d, si_uid=%u, si_status=", info->child.pid, info->child.uid);
 		if (info->code == 1) {
-			put(&l, "%d", info->child.status);
+			lx_text_put(&l, "%d", info->child.status);
 		} else {
 			char sig[16];
 
 			lx_decode_signal(sig, sizeof(sig), (uint32_t)info->child.status);
-			put(&l, "%s", sig);
+			lx_text_put(&l, "%s", sig);
 		}
 	} else if (info->fault.addr) {
-		put(&l, ", si_addr=%#llx", (unsigned long long)info->fault.addr);
+		lx_text_put(&l, ", si_addr=%#llx", (unsigned long long)info->fault.addr);
 	} else {
-		put(&l, ", si_addr=NULL");
+		lx_text_put(&l, ", si_addr=NULL");
 	}
 	if (info->signo == 11 && info->code == 4)
-		put(&l, ", si_pkey=%u", info->fault.pkey);
-	put(&l, "} ---");
+		lx_text_put(&l, ", si_pkey=%u", info->fault.pkey);
+	lx_text_put(&l, "} ---");
 	lx->config.trace(lx->config.trace_ctx, &t);
 }
