@@ -33,17 +33,20 @@ func main() {
 	}
 	fmt.Println("goroutines:", total)
 
+	// Both must happen, in whichever order: on a loaded machine the thread may
+	// sleep through the whole 50 ms, and then the timer and a tick are ready at
+	// once, so counting only the ticks before the timer would depend on load.
 	start := time.Now()
 	timer := time.NewTimer(50 * time.Millisecond)
 	ticker := time.NewTicker(10 * time.Millisecond)
 	ticks := 0
-loop:
-	for {
+	fired := false
+	for !fired || ticks < 2 {
 		select {
 		case <-ticker.C:
 			ticks++
 		case <-timer.C:
-			break loop
+			fired = true
 		}
 	}
 	ticker.Stop()
