@@ -207,9 +207,9 @@ int pkvm_kvm_set_fpu(int vcpu_fd, const struct kvm_fpu *fpu)
 	return 0;
 }
 
-int pkvm_kvm_uses_tdp(void)
+enum pkvm_paging pkvm_kvm_paging(void)
 {
-	return 1;
+	return PKVM_PAGING_EPT;
 }
 
 /* lib/probe.c's stand-in: this "KVM" honours the guest ABI by construction. */

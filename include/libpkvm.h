@@ -124,7 +124,20 @@ struct pkvm_caps {
 	 * pkvm_vm_create() fails with -ENODEV.
 	 */
 	bool runs_guests;
-	uint64_t reserved[8];		/* zero: room to grow (docs/abi.md) */
+	/* The host CPU's vendor as KVM reports it: "GenuineIntel", "AuthenticAMD". */
+	char vendor[16];
+	/*
+	 * How KVM maps guest memory, from its module parameters: with the
+	 * CPU's two-dimensional paging (guest PKU needs it) or with shadow
+	 * page tables (the soft backend then keeps keys).
+	 */
+	enum pkvm_paging {
+		PKVM_PAGING_UNKNOWN = 0,	/* neither kvm_intel nor kvm_amd is loaded */
+		PKVM_PAGING_EPT,		/* Intel VMX with EPT (kvm_intel.ept=Y) */
+		PKVM_PAGING_NPT,		/* AMD SVM with nested paging (kvm_amd.npt=1) */
+		PKVM_PAGING_SHADOW,		/* either, with EPT or NPT turned off */
+	} paging;
+	uint64_t reserved[5];		/* zero: room to grow (docs/abi.md) */
 };
 
 /*

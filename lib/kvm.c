@@ -221,21 +221,32 @@ int pkvm_kvm_set_fpu(int vcpu_fd, const struct kvm_fpu *fpu)
 	return xioctl(vcpu_fd, KVM_SET_FPU, fpu);
 }
 
+/* A boolean module parameter: 1 on, 0 off, -1 when the module (or file) is absent. */
 static int param_is_on(const char *path)
 {
 	char buf[8] = "";
 	FILE *f = fopen(path, "re");
 
 	if (!f)
-		return 0;
+		return -1;
 	if (!fgets(buf, sizeof(buf), f))
 		buf[0] = 0;
 	fclose(f);
 	return buf[0] == 'Y' || buf[0] == 'y' || buf[0] == '1';
 }
 
-int pkvm_kvm_uses_tdp(void)
+/*
+ * KVM says how it maps guest memory only through its vendor module's
+ * parameters; a KVM of neither vendor (kvm_pvm) is UNKNOWN.
+ */
+enum pkvm_paging pkvm_kvm_paging(void)
 {
-	return param_is_on("/sys/module/kvm_intel/parameters/ept") ||
-	       param_is_on("/sys/module/kvm_amd/parameters/npt");
+	int ept = param_is_on("/sys/module/kvm_intel/parameters/ept");
+	int npt = param_is_on("/sys/module/kvm_amd/parameters/npt");
+
+	if (ept == 1)
+		return PKVM_PAGING_EPT;
+	if (npt == 1)
+		return PKVM_PAGING_NPT;
+	return ept == 0 || npt == 0 ? PKVM_PAGING_SHADOW : PKVM_PAGING_UNKNOWN;
 }

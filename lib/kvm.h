@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
+#include "libpkvm.h"
+
 int pkvm_kvm_open(const char *path);
 /*
  * KVM_CREATE_VM, with the TSS area Intel needs for real mode at @tss_addr:
@@ -41,7 +43,10 @@ int pkvm_kvm_get_xsave(int vcpu_fd, struct kvm_xsave *buf, int use_xsave2);
 int pkvm_kvm_set_xsave(int vcpu_fd, const struct kvm_xsave *buf);
 int pkvm_kvm_get_fpu(int vcpu_fd, struct kvm_fpu *fpu);
 int pkvm_kvm_set_fpu(int vcpu_fd, const struct kvm_fpu *fpu);
-/* True when KVM uses EPT/NPT, so host edits of guest tables need no shadow flush. */
-int pkvm_kvm_uses_tdp(void);
+/*
+ * How KVM maps guest memory: with EPT or NPT, host edits of the guest's
+ * tables need no shadow flush; with shadow paging (or unknown) they do.
+ */
+enum pkvm_paging pkvm_kvm_paging(void);
 
 #endif /* PKVM_KVM_H */

@@ -57,6 +57,14 @@ int pkvm_caps(struct pkvm_caps *caps, const char *kvm_path)
 		caps->xsave_size = layout.max_size;
 	}
 	caps->maxphyaddr = pkvm_cpuid_maxphyaddr(cpuid->entries, cpuid->nent);
+	/* Leaf 0: the vendor string in EBX, EDX, ECX. */
+	e = pkvm_cpuid_find(cpuid->entries, cpuid->nent, 0, 0);
+	if (e) {
+		memcpy(caps->vendor, &e->ebx, 4);
+		memcpy(caps->vendor + 4, &e->edx, 4);
+		memcpy(caps->vendor + 8, &e->ecx, 4);
+	}
+	caps->paging = pkvm_kvm_paging();
 	free(cpuid);
 	return probe_guest_abi(caps, kvm_path);
 }
@@ -120,6 +128,7 @@ int pkvm_vm_set_memslot(struct pkvm_vm *vm, unsigned slot, bool present)
 
 static int setup_memory(struct pkvm_vm *vm, const struct pkvm_config *cfg)
 {
+	enum pkvm_paging paging;
 	int err;
 
 	vm->mem.size = cfg->mem_size;
@@ -150,7 +159,8 @@ static int setup_memory(struct pkvm_vm *vm, const struct pkvm_config *cfg)
 	if (!err)
 		err = pkvm_frames_init(&vm->frames, PKVM_FRAMES_GPA, vm->pool_gpa - PKVM_FRAMES_GPA);
 	/* Shadow paging caches our tables; without EPT/NPT host edits must flush it. */
-	vm->pool_slot_refresh = !pkvm_kvm_uses_tdp();
+	paging = pkvm_kvm_paging();
+	vm->pool_slot_refresh = paging != PKVM_PAGING_EPT && paging != PKVM_PAGING_NPT;
 	return err;
 }
 

@@ -50,6 +50,8 @@ START_TEST(test_reserved_tails)
 	/* Growth room the members may take, in 8-byte words. */
 	ck_assert_uint_ge(sizeof(((struct pkvm_config *)0)->reserved), 64);
 	ck_assert_uint_ge(sizeof(((struct pkvm_linux_config *)0)->reserved), 64);
+	/* Members of 0.2.0 that took reserved words: the size stayed. */
+	ck_assert_uint_eq(offsetof(struct pkvm_caps, reserved), 56);
 	/* The exit union keeps its size whatever variant grows. */
 	ck_assert_uint_eq(offsetof(struct pkvm_exit, reserved), 8 + 128);
 }

@@ -171,8 +171,11 @@ expect 126 "dynamically linked" "$PKSANDBOX" "$PROGS/dynamic"
 one_line_error "dynamically linked"
 contains err "dynamically linked" "dynamic report"
 if "$PKSANDBOX" --caps | grep -q '^pku: no'; then
+	# The shadow-paging lane: the advice names the way out.
 	expect 125 "--pkeys=hw without PKU" "$PKSANDBOX" --pkeys=hw "$PROGS/hello"
-	contains err "PKU is not available from this KVM" "--pkeys=hw report"
+	one_line_error "--pkeys=hw without PKU"
+	contains err "offers no guest PKU" "--pkeys=hw report"
+	contains err "use --pkeys=soft or auto" "--pkeys=hw report: what to do"
 else
 	expect 0 "--pkeys=hw" "$PKSANDBOX" --pkeys=hw "$PROGS/hello"
 fi

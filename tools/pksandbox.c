@@ -326,12 +326,19 @@ static void __attribute__((noreturn)) die_without_kvm(const struct options *o, i
 
 static int print_caps(const struct options *o)
 {
+	static const char *const paging[] = {
+		[PKVM_PAGING_UNKNOWN] = "unknown", [PKVM_PAGING_EPT] = "ept (Intel VMX)",
+		[PKVM_PAGING_NPT] = "npt (AMD SVM)", [PKVM_PAGING_SHADOW] = "shadow",
+	};
 	struct pkvm_caps caps;
 	int err = pkvm_caps(&caps, o->kvm_path);
 
 	if (err)
 		die_without_kvm(o, err);
 	printf("kvm-api: %d\n", caps.api_version);
+	printf("vendor: %s\n", caps.vendor[0] ? caps.vendor : "unknown");
+	printf("paging: %s\n", (unsigned)caps.paging < sizeof(paging) / sizeof(paging[0]) ?
+	       paging[caps.paging] : "unknown");
 	printf("pku: %s\n", caps.pku ? "yes" : "no");
 	printf("pkeys-backends: %s\n", caps.pku ? "hw soft (auto: hw)" : "soft (auto: soft)");
 	printf("sync-regs: %s\n", caps.sync_regs ? "yes" : "no");

@@ -1,8 +1,18 @@
 #!/bin/sh
-# inside.sh: what check-hw.sh runs inside the QEMU lane (busybox sh, /payload).
-# The VM suites run on the hw, soft and none backends, pksandbox's and the Linux
-# personality's with --pkeys=hw and soft (and auto); a failing suite fails the lane.
-# In sanitizer builds (PKVM_SANITIZE set) any sanitizer report fails its suite.
+# inside.sh: what check-hw.sh runs inside a lane (busybox sh, /payload), by plan:
+#   amd (the default): the QEMU lane, kvm-amd with NPT: the VM suites on the hw,
+#     soft and none backends, pksandbox's and the Linux personality's with
+#     --pkeys=hw and soft (and auto), the native and shell diffs, the examples;
+#   intel: the Intel lane in make check (Bochs, kvm-intel with EPT), a subset
+#     that proves the Intel path: test_vm and the conformance table on hw and
+#     soft, pksandbox's tests with --pkeys=hw;
+#   intel-all: make check-intel: test_vm, test_embed and test_conformance on hw,
+#     soft and none, pksandbox's tests on hw and soft, the native diffs;
+#   shadow: the QEMU lane with NPT off (KVM's shadow paging, no guest PKU): the
+#     soft and none suites, and what pksandbox --caps says of it.
+# A failing suite fails the lane.  In sanitizer builds (PKVM_SANITIZE set) any
+# sanitizer report fails its suite.
+plan=${1:-amd}
 pass=0
 fail=0
 
@@ -22,7 +32,67 @@ suite() {
 
 # The kernel's pkeys selftest (test_linux.sh) reads /etc/passwd: this throw-away guest has none.
 [ -e /etc/passwd ] || { mkdir -p /etc && echo "root:x:0:0:root:/:/bin/sh" >/etc/passwd; }
-./pksandbox-static --caps
+./pksandbox-static --caps | tee caps.txt
+
+# caps_say LINE: the KVM under test is the one the plan is for.
+caps_say() {
+	suite "--caps says '$1'" grep -qx "$1" caps.txt
+}
+
+finish() {
+	echo "lane: $pass passed, $fail failed"
+	[ "$fail" -eq 0 ]
+	exit
+}
+
+vm_suites() { # vm_suites BACKENDS...: the VM tests that need no Linux personality
+	suite "test_vm ($*)" env PKVM_TEST_BACKENDS="$*" CK_VERBOSITY=normal ./test_vm
+	suite "test_embed ($*)" env PKVM_TEST_BACKENDS="$*" CK_VERBOSITY=normal ./test_embed
+}
+
+case $plan in
+amd) ;;
+intel | intel-all)
+	caps_say "vendor: GenuineIntel"
+	caps_say "paging: ept (Intel VMX)"
+	caps_say "pkeys-backends: hw soft (auto: hw)"
+	if [ "$plan" = intel ]; then
+		suite "test_vm (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" \
+			CK_VERBOSITY=normal ./test_vm
+	else
+		vm_suites hw soft none
+	fi
+	# The table, scenario by scenario (none enforces no keys: it has no column).
+	suite "test_conformance (hw vs soft)" env PKVM_TEST_BACKENDS="hw soft none" \
+		PKVM_CONFORMANCE_TABLE=1 ./test_conformance
+	suite "test_pksandbox (--pkeys=hw)" env PKSANDBOX=./pksandbox-static PROGS=./progs \
+		PKSANDBOX_ARGS=--pkeys=hw sh ./test_pksandbox.sh
+	if [ "$plan" = intel-all ]; then
+		suite "test_pksandbox (--pkeys=soft)" env PKSANDBOX=./pksandbox-static PROGS=./progs \
+			PKSANDBOX_ARGS=--pkeys=soft sh ./test_pksandbox.sh
+		for pkeys in hw soft; do
+			suite "native_diff (--pkeys=$pkeys)" env PKSANDBOX=./pksandbox-static \
+				LINUX_PROGS=./linux PKSANDBOX_ARGS=--pkeys=$pkeys \
+				sh ./native_diff.sh ./native_diff.list
+		done
+	fi
+	finish ;;
+shadow)
+	# KVM shadows the guest's tables: no PKU, so auto is soft, and libpkvm must
+	# refresh KVM's shadow of its page-table pool after every edit (enter_user()).
+	caps_say "paging: shadow"
+	caps_say "pkeys-backends: soft (auto: soft)"
+	vm_suites soft none
+	suite "test_conformance (soft)" env PKVM_TEST_BACKENDS="soft" ./test_conformance
+	suite "test_demand (soft, none)" env PKVM_TEST_BACKENDS="soft none" CK_VERBOSITY=normal \
+		./test_demand
+	suite "test_pksandbox (--pkeys=auto: soft)" env PKSANDBOX=./pksandbox-static \
+		PROGS=./progs sh ./test_pksandbox.sh
+	finish ;;
+*)
+	echo "inside.sh: no plan '$plan'"
+	exit 2 ;;
+esac
 suite "test_vm (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOSITY=normal ./test_vm
 suite "test_embed (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOSITY=normal ./test_embed
 suite "test_reentry (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOSITY=normal ./test_reentry

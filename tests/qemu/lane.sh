@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# lane.sh: run a command inside a throw-away QEMU guest that has a real /dev/kvm with PKU.
+# lane.sh: run a command inside a throw-away guest that has a real /dev/kvm with PKU.
 #
 # Why: libpkvm needs KVM with guest protection keys, and CI machines often have no /dev/kvm at
 # all. QEMU's TCG "max" CPU emulates SVM with nested paging and PKU, so a stock Debian kernel
 # booted under TCG can load kvm-amd and hand us a genuine KVM (nested inside TCG) to test against.
+# TCG does not emulate VMX; Bochs does, with EPT: --machine=bochs-intel boots the same kernel in
+# Bochs (built once from ../shared/bochs by tests/bochs/build.sh) and loads kvm-intel instead.
 #
-# Usage: tests/qemu/lane.sh [--cache DIR] [--timeout SECS] [--mem SIZE] [--console FILE]
+# Usage: tests/qemu/lane.sh [--machine qemu-amd|bochs-intel] [--paging nested|shadow]
+#                           [--cache DIR] [--timeout SECS] [--mem SIZE] [--console FILE]
 #                           [--sysroot DIR] PAYLOAD_DIR COMMAND [ARG...]
+#
+# --machine: qemu-amd (the default: QEMU TCG, kvm-amd with NPT) or bochs-intel (Bochs, kvm-intel
+# with EPT). --paging=shadow loads the vendor module with NPT or EPT off (npt=0, ept=0): KVM then
+# shadows the guest's page tables and offers no PKU, which is where the soft backend is needed.
 #
 # PAYLOAD_DIR is copied to /payload in the guest; COMMAND runs there (cwd /payload,
 # PATH=/payload:/bin, stdin /dev/null) and its stdout+stderr stream to our stdout. The guest has
@@ -15,9 +22,11 @@
 # and the libraries that dynamically linked programs need, at the paths they look for them).
 #
 # Exit status: COMMAND's own status (0..255), or
-#   2   usage error                       77  qemu-system-x86_64 not installed (the only skip)
+#   2   usage error                       77  the machine's emulator or a tool to build or boot
+#                                             it is missing (the only skip)
+#   248 the Bochs build failed (bochs-intel)
 #   249 kernel/module cache preparation failed (apt-get download, dpkg -x, module deps)
-#   250 QEMU failed to start, or the guest kernel never ran our init
+#   250 the emulator failed to start, or the guest kernel never ran our init
 #   251 a KVM module failed to load in the guest
 #   252 modules loaded but /dev/kvm is missing
 #   253 the guest stopped before COMMAND reported a status (panic, init killed)
@@ -32,9 +41,10 @@ set -euo pipefail
 
 readonly EX_USAGE=2 EX_SKIP=77 EX_CACHE=249 EX_BOOT=250 EX_MODULE=251 EX_NOKVM=252
 readonly EX_LOST=253 EX_TIMEOUT=254
-# The guest's vendor module; its dependencies (kvm, irqbypass, ccp) are found from modinfo.
-# kvm-amd because TCG emulates SVM but not VMX.
-readonly ROOT_MODULE=kvm-amd
+# The vendor modules the cache keeps; their dependencies (kvm, irqbypass, ccp) are found from
+# modinfo. Each machine loads its own: kvm-amd under QEMU (TCG emulates SVM but not VMX),
+# kvm-intel under Bochs.
+readonly VENDOR_MODULES="kvm_amd kvm_intel"
 
 prog=lane
 die() { # die STATUS MESSAGE: the one-line error callers grep for, then exit
@@ -51,8 +61,14 @@ timeout_s=600
 mem=1G
 console_copy=
 sysroot=
+machine=qemu-amd
+paging=nested
 while [ $# -gt 0 ]; do
 	case $1 in
+	--machine=*) machine=${1#*=}; shift ;;
+	--machine) [ $# -ge 2 ] || usage; machine=$2; shift 2 ;;
+	--paging=*) paging=${1#*=}; shift ;;
+	--paging) [ $# -ge 2 ] || usage; paging=$2; shift 2 ;;
 	--cache) [ $# -ge 2 ] || usage; cache=$2; shift 2 ;;
 	--timeout) [ $# -ge 2 ] || usage; timeout_s=$2; shift 2 ;;
 	--mem) [ $# -ge 2 ] || usage; mem=$2; shift 2 ;;
@@ -70,26 +86,56 @@ payload=$1
 shift
 [ -d "$payload" ] || die "$EX_USAGE" "payload directory '$payload' does not exist"
 [ -z "$sysroot" ] || [ -d "$sysroot" ] || die "$EX_USAGE" "sysroot directory '$sysroot' does not exist"
+case $machine in
+qemu-amd) vendor_module=kvm_amd tdp_param=npt ;;
+bochs-intel) vendor_module=kvm_intel tdp_param=ept ;;
+*) die "$EX_USAGE" "--machine wants qemu-amd or bochs-intel, not '$machine'" ;;
+esac
+case $paging in
+nested) modopts= ;;
+shadow) modopts="$tdp_param=0" ;;
+*) die "$EX_USAGE" "--paging wants nested or shadow, not '$paging'" ;;
+esac
+case $mem in
+[0-9]*[Gg]) megs=$((${mem%[Gg]} * 1024)) ;;
+[0-9]*[Mm]) megs=${mem%[Mm]} ;;
+*) die "$EX_USAGE" "--mem wants a size such as 1G or 768M, not '$mem'" ;;
+esac
 
-command -v qemu-system-x86_64 >/dev/null 2>&1 || {
-	echo "$prog: SKIP: qemu-system-x86_64 not found (install qemu-system-x86)" >&2
+skip() {
+	echo "$prog: SKIP: $*" >&2
 	exit "$EX_SKIP"
 }
+here=$(cd "$(dirname "$0")" && pwd)
+if [ "$machine" = qemu-amd ]; then
+	command -v qemu-system-x86_64 >/dev/null 2>&1 ||
+		skip "qemu-system-x86_64 not found (install qemu-system-x86)"
+else
+	# Booted from an isolinux CD with Debian's Bochs BIOS: Bochs has no -kernel.
+	readonly ISOLINUX_BIN=/usr/lib/ISOLINUX/isolinux.bin
+	readonly LDLINUX_C32=/usr/lib/syslinux/modules/bios/ldlinux.c32
+	readonly BOCHS_BIOS=/usr/share/bochs/BIOS-bochs-latest VGA_BIOS=/usr/share/vgabios/vgabios.bin
+	command -v xorriso >/dev/null 2>&1 || skip "xorriso not found (install xorriso)"
+	[ -f "$ISOLINUX_BIN" ] || skip "$ISOLINUX_BIN not found (install isolinux)"
+	[ -f "$LDLINUX_C32" ] || skip "$LDLINUX_C32 not found (install syslinux-common)"
+	[ -f "$BOCHS_BIOS" ] || skip "$BOCHS_BIOS not found (install bochsbios)"
+	[ -f "$VGA_BIOS" ] || skip "$VGA_BIOS not found (install vgabios)"
+fi
 for tool in busybox cpio timeout; do
 	command -v "$tool" >/dev/null 2>&1 || die "$EX_BOOT" "'$tool' not found (needed to build the guest)"
 done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pkvm-lane.XXXXXX")
-qemu_pid='' cat_pid=''
+emu_pid='' cat_pid=''
 # shellcheck disable=SC2317 # reached through the traps
 cleanup() {
-	[ -z "$qemu_pid" ] || kill "$qemu_pid" 2>/dev/null || true
+	[ -z "$emu_pid" ] || kill "$emu_pid" 2>/dev/null || true
 	[ -z "$cat_pid" ] || kill "$cat_pid" 2>/dev/null || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-# QEMU runs under timeout(1), which moves it to its own process group, so a ^C at the terminal
-# does not reach it: forward the signal ourselves (the EXIT trap then kills and cleans up).
+# The emulator runs under timeout(1), which moves it to its own process group, so a ^C at the
+# terminal does not reach it: forward the signal ourselves (the EXIT trap then kills and cleans up).
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -97,9 +143,11 @@ trap 'exit 143' TERM
 # (a) Kernel and modules, prepared once per kernel package into the cache:
 #   $cache/current              name of the package the last run prepared (later runs use it
 #                               without asking apt anything)
-#   $cache/<pkg>/kernel         the kernel: the ELF vmlinux (booted via PVH) when it can be
-#                               unpacked, else the bzImage
-#   $cache/<pkg>/modules/*.ko   uncompressed modules, and load-order (dependencies first)
+#   $cache/<pkg>/kernel         the kernel QEMU boots: the ELF vmlinux (booted via PVH) when it
+#                               can be unpacked, else the bzImage
+#   $cache/<pkg>/vmlinuz        the bzImage, which Bochs boots through isolinux
+#   $cache/<pkg>/modules/*.ko   uncompressed modules, and load-order.<vendor module> for each
+#                               of VENDOR_MODULES (dependencies first)
 #   $cache/<pkg>/version        the .deb file name it came from
 # ---------------------------------------------------------------------------------------------
 
@@ -115,10 +163,10 @@ module_file() {
 	find "$2" -name "$glob.ko*" -print -quit
 }
 
-# Copy module $1 and, first, everything it depends on into $3, appending to $3/load-order.
+# Copy module $1 and, first, everything it depends on into $3, appending to $4 (a load order).
 declare -A module_seen=()
 add_module() {
-	local name=$1 tree=$2 out=$3 file dep plain
+	local name=$1 tree=$2 out=$3 order=$4 file dep plain
 	name=${name//-/_}
 	[ -z "${module_seen[$name]:-}" ] || return 0
 	module_seen[$name]=1
@@ -134,9 +182,9 @@ add_module() {
 	*) cp "$file" "$plain" ;;
 	esac
 	for dep in $(module_deps "$plain"); do
-		add_module "$dep" "$tree" "$out"
+		add_module "$dep" "$tree" "$out" "$order"
 	done
-	echo "$name" >>"$out/load-order"
+	echo "$name" >>"$order"
 }
 
 le32() { # le32 FILE OFFSET: the little-endian 32-bit number at OFFSET
@@ -203,7 +251,12 @@ prepare_kernel() { # prepare_kernel PKG: download and unpack into $cache/PKG (at
 	else
 		cp "$bzimage" "$work/out/kernel"
 	fi
-	add_module "$ROOT_MODULE" "$tree/lib/modules" "$work/out/modules"
+	cp "$bzimage" "$work/out/vmlinuz"
+	for root_module in $VENDOR_MODULES; do
+		module_seen=()
+		add_module "$root_module" "$tree/lib/modules" "$work/out/modules" \
+			"$work/out/modules/load-order.$root_module"
+	done
 	basename "$deb" >"$work/out/version"
 	rm -rf "${cache:?}/$pkg"
 	mv "$work/out" "$cache/$pkg"
@@ -219,11 +272,15 @@ if [ -z "$kernel_pkg" ]; then
 	[ -n "$kernel_pkg" ] || die "$EX_CACHE" "cannot find a Debian kernel package (linux-image-amd64)"
 fi
 kdir=$cache/$kernel_pkg
-if [ ! -f "$kdir/kernel" ]; then
+# A cache made before the Intel lane lacks the bzImage and kvm-intel: prepare it again.
+cache_complete() {
+	[ -f "$kdir/kernel" ] && [ -f "$kdir/vmlinuz" ] && [ -f "$kdir/modules/load-order.kvm_intel" ]
+}
+if ! cache_complete; then
 	# Two lanes starting together must not both download into the same place.
 	exec 9>"$cache/.lock"
 	flock 9
-	[ -f "$kdir/kernel" ] || prepare_kernel "$kernel_pkg"
+	cache_complete || prepare_kernel "$kernel_pkg"
 	exec 9>&-
 fi
 echo "$kernel_pkg" >"$cache/current"
@@ -237,8 +294,15 @@ mkdir -p "$root"
 [ -z "$sysroot" ] || cp -a "$sysroot/." "$root/"
 mkdir -p "$root/bin" "$root/lib/modules" "$root/payload" "$root/lane"
 cp "$(command -v busybox)" "$root/bin/busybox"
-cp "$kdir"/modules/* "$root/lib/modules/"
+cp "$kdir/modules/load-order.$vendor_module" "$root/lib/modules/load-order"
+while read -r m; do
+	cp "$kdir/modules/$m.ko" "$root/lib/modules/"
+done <"$root/lib/modules/load-order"
 cp -a "$payload/." "$root/payload/"
+# Options for the vendor module (--paging=shadow), and how this machine powers off: QEMU runs
+# with -no-reboot, so a reboot ends it; Bochs would boot again, and powers off instead.
+echo "$vendor_module $modopts" >"$root/lane/modopts"
+if [ "$machine" = qemu-amd ]; then echo "reboot -f"; else echo "poweroff -f"; fi >"$root/lane/off"
 
 # The command, one POSIX single-quoted word per argument, for the guest's `eval "set -- ..."`.
 for arg in "$@"; do
@@ -261,15 +325,22 @@ mount -t sysfs sys /sys
 # Each echo opens and closes the port; the last close waits until the UART has sent it all,
 # so a line is on the host before we go on (and before the power-off below).
 say() { echo "@@PKVM-LANE $*@@" >/dev/ttyS2; }
-off() { reboot -f; } # with -no-reboot QEMU exits instead of rebooting
+off() { $(cat /lane/off); }
 say up
+read -r vendor opts </lane/modopts
 for m in $(cat /lib/modules/load-order); do
-	if ! msg=$(insmod "/lib/modules/$m.ko" 2>&1); then
+	o=
+	[ "$m" != "$vendor" ] || o=$opts
+	# shellcheck disable=SC2086 # the options are words
+	if ! msg=$(insmod "/lib/modules/$m.ko" $o 2>&1); then
 		say "modfail $m: $(echo "$msg" | tail -n 1)"
 		off
 	fi
 done
 [ -c /dev/kvm ] || { say nokvm; off; }
+# What the host logs of the KVM under test: the vendor module's paging, and the CPU's PKU.
+p=/sys/module/$vendor/parameters
+say "kvm $vendor ept=$(cat $p/ept 2>/dev/null || echo -) npt=$(cat $p/npt 2>/dev/null || echo -) pku=$(grep -cw pku /proc/cpuinfo)"
 # Raw: no \n -> \r\n translation, so the payload's bytes reach the host unchanged.
 stty -F /dev/ttyS1 raw -echo
 cd /payload
@@ -284,35 +355,116 @@ chmod +x "$root/init"
 	die "$EX_BOOT" "cpio failed to pack the initramfs"
 
 # ---------------------------------------------------------------------------------------------
-# (c) Boot. -nodefaults/-display none/-monitor none: QEMU gets no terminal, no monitor on stdio,
-# no NIC or VGA to probe; stdin is /dev/null so it can never eat ours. The output port is a
-# FIFO read by cat rather than QEMU's stdio backend, which would set O_NONBLOCK on our stdout.
-# loglevel=4 keeps warnings and panics in the console log; full verbosity costs ~1 s under TCG.
+# (c) Boot. Both machines give the guest three serial ports: ttyS0 the kernel console (to a
+# file), ttyS1 COMMAND's output (to our stdout), ttyS2 the init's status lines (to a file).
 # ---------------------------------------------------------------------------------------------
-mkfifo "$tmp/out.in" "$tmp/out.out"
+# QEMU: -nodefaults/-display none/-monitor none: QEMU gets no terminal, no monitor on stdio, no
+# NIC or VGA to probe; stdin is /dev/null so it can never eat ours. The output port is a FIFO
+# read by cat rather than QEMU's stdio backend, which would set O_NONBLOCK on our stdout.
+# loglevel=4 keeps warnings and panics in the console log; full verbosity costs ~1 s under TCG.
+boot_qemu() {
+	mkfifo "$tmp/out.in" "$tmp/out.out"
+	cat "$tmp/out.out" &
+	cat_pid=$!
+	timeout -k 5 "$timeout_s" qemu-system-x86_64 \
+		-no-user-config -nodefaults -display none -monitor none \
+		-accel tcg -cpu max -smp 1 -m "$mem" -no-reboot \
+		-kernel "$kdir/kernel" -initrd "$tmp/initrd" \
+		-append "console=ttyS0 panic=-1 loglevel=4" \
+		-serial "file:$tmp/console" \
+		-chardev "pipe,id=out,path=$tmp/out" -serial chardev:out \
+		-serial "file:$tmp/ctl" \
+		</dev/null >"$tmp/emu.log" 2>&1 &
+	emu_pid=$!
+	wait "$emu_pid" || emu_rc=$?
+	emu_pid=
+	# If QEMU died before opening the FIFO, cat is still blocked in open(): a brief open here
+	# (O_RDWR does not block) lets it through to EOF. Otherwise cat drains what is left and
+	# ends by itself.
+	exec 8<>"$tmp/out.out"
+	exec 8>&-
+	wait "$cat_pid" || true
+	cat_pid=
+}
+
+# Bochs: an isolinux CD with the bzImage and the initramfs, Debian's BIOS, the CPU model the
+# PKU patch fixes (corei7_skylake_x), ports to files. Bochs writes a port's file from its first
+# byte on and exits with status 1 even on a clean power-off, so the lane polls the files: it
+# streams the output port, and ends Bochs itself once the status line is there.
+boot_bochs() {
+	local bochs iso=$tmp/iso off=0 size start=$SECONDS
+	bochs=$("$here/../bochs/build.sh" "$cache") || exit $?
+	mkdir -p "$iso/isolinux"
+	cp "$ISOLINUX_BIN" "$LDLINUX_C32" "$iso/isolinux/"
+	cp "$kdir/vmlinuz" "$iso/vmlinuz"
+	gzip -1 <"$tmp/initrd" >"$iso/initrd.gz"
+	cat >"$iso/isolinux/isolinux.cfg" <<-EOC
+	DEFAULT lane
+	PROMPT 0
+	TIMEOUT 0
+	LABEL lane
+	  KERNEL /vmlinuz
+	  INITRD /initrd.gz
+	  APPEND console=ttyS0,115200 panic=-1 loglevel=4 mitigations=off
+	EOC
+	xorriso -as mkisofs -quiet -o "$tmp/boot.iso" -b isolinux/isolinux.bin -c isolinux/boot.cat \
+		-no-emul-boot -boot-load-size 4 -boot-info-table "$iso" >"$tmp/emu.log" 2>&1 ||
+		die "$EX_BOOT" "xorriso could not make the boot CD: $(tail -n 1 "$tmp/emu.log")"
+	cat >"$tmp/bochsrc" <<-EOB
+	megs: $megs
+	cpu: model=corei7_skylake_x, count=1, ips=100000000, reset_on_triple_fault=0, ignore_bad_msrs=1
+	romimage: file=$BOCHS_BIOS
+	vgaromimage: file=$VGA_BIOS
+	pci: enabled=1, chipset=i440fx
+	ata0: enabled=1, ioaddr1=0x1f0, ioaddr2=0x3f0, irq=14
+	ata0-master: type=cdrom, path=$tmp/boot.iso, status=inserted
+	boot: cdrom
+	com1: enabled=1, mode=file, dev=$tmp/console
+	com2: enabled=1, mode=file, dev=$tmp/out
+	com3: enabled=1, mode=file, dev=$tmp/ctl
+	clock: sync=none, time0=local
+	display_library: nogui
+	mouse: enabled=0
+	log: $tmp/bochs.log
+	panic: action=fatal
+	error: action=report
+	info: action=report
+	debug: action=ignore
+	EOB
+	(cd "$tmp" && exec "$bochs" -q -f "$tmp/bochsrc") </dev/null >"$tmp/emu.log" 2>&1 &
+	emu_pid=$!
+	for (( ; ; )); do
+		if [ -f "$tmp/out" ]; then
+			size=$(stat -c %s "$tmp/out")
+			if [ "$size" -gt "$off" ]; then
+				tail -c +$((off + 1)) "$tmp/out" | head -c $((size - off))
+				off=$size
+			fi
+		fi
+		grep -aqE '@@PKVM-LANE (exit .*|modfail .*|nokvm)@@' "$tmp/ctl" 2>/dev/null && break
+		kill -0 "$emu_pid" 2>/dev/null || break
+		if [ $((SECONDS - start)) -ge "$timeout_s" ]; then
+			emu_rc=124
+			break
+		fi
+		sleep 0.5
+	done
+	kill "$emu_pid" 2>/dev/null || true
+	wait "$emu_pid" 2>/dev/null || true
+	emu_pid=
+	[ ! -f "$tmp/out" ] || tail -c +$((off + 1)) "$tmp/out"
+	# What Bochs said of a guest it gave up on (a triple fault, a panic of its own).
+	[ "$emu_rc" -ne 0 ] || grep -aq '@@PKVM-LANE exit' "$tmp/ctl" 2>/dev/null ||
+		grep -a 'PANIC' "$tmp/bochs.log" 2>/dev/null | tail -n 3 >>"$tmp/emu.log" || true
+}
+
 : >"$tmp/ctl"
-cat "$tmp/out.out" &
-cat_pid=$!
-timeout -k 5 "$timeout_s" qemu-system-x86_64 \
-	-no-user-config -nodefaults -display none -monitor none \
-	-accel tcg -cpu max -smp 1 -m "$mem" -no-reboot \
-	-kernel "$kdir/kernel" -initrd "$tmp/initrd" \
-	-append "console=ttyS0 panic=-1 loglevel=4" \
-	-serial "file:$tmp/console" \
-	-chardev "pipe,id=out,path=$tmp/out" -serial chardev:out \
-	-serial "file:$tmp/ctl" \
-	</dev/null >"$tmp/qemu.log" 2>&1 &
-qemu_pid=$!
-qemu_rc=0
-wait "$qemu_pid" || qemu_rc=$?
-qemu_pid=
-# If QEMU died before opening the FIFO, cat is still blocked in open(): a brief open here (O_RDWR
-# does not block) lets it through to EOF. Otherwise cat drains what is left and ends by itself.
-exec 8<>"$tmp/out.out"
-exec 8>&-
-wait "$cat_pid" || true
-cat_pid=
-[ -z "$console_copy" ] || cp "$tmp/console" "$console_copy" || true
+emu_rc=0
+case $machine in
+qemu-amd) boot_qemu ;;
+bochs-intel) boot_bochs ;;
+esac
+[ -z "$console_copy" ] || cp "$tmp/console" "$console_copy" 2>/dev/null || true
 
 # ---------------------------------------------------------------------------------------------
 # (d) The verdict, from the status lines on ttyS2.
@@ -331,6 +483,8 @@ fail() { # fail STATUS MESSAGE: show the end of the kernel console for context, 
 	die "$1" "$2"
 }
 
+kvm=$(marker 'kvm ')
+[ -z "$kvm" ] || echo "$prog: $machine, guest KVM: ${kvm#=}" >&2
 cmd_status=$(marker 'exit ')
 if [ -n "$cmd_status" ]; then
 	cmd_status=${cmd_status#=}
@@ -338,12 +492,12 @@ if [ -n "$cmd_status" ]; then
 	exit "$cmd_status"
 fi
 timed_out=false
-[ "$qemu_rc" -ne 124 ] && [ "$qemu_rc" -ne 137 ] || timed_out=true
+[ "$emu_rc" -ne 124 ] && [ "$emu_rc" -ne 137 ] || timed_out=true
 
 if [ -z "$(marker up)" ]; then
 	$timed_out && fail "$EX_TIMEOUT" "timed out after ${timeout_s}s before the guest kernel ran init"
-	[ "$qemu_rc" -eq 0 ] ||
-		fail "$EX_BOOT" "qemu-system-x86_64 failed ($qemu_rc): $(tail -n 1 "$tmp/qemu.log")"
+	[ "$emu_rc" -eq 0 ] ||
+		fail "$EX_BOOT" "$machine failed ($emu_rc): $(tail -n 1 "$tmp/emu.log")"
 	[ -s "$tmp/console" ] || fail "$EX_BOOT" "guest kernel stopped without printing anything (--mem too small?)"
 	fail "$EX_BOOT" "guest kernel stopped before running init (console tail above)"
 fi
@@ -351,4 +505,4 @@ modfail=$(marker 'modfail ')
 [ -z "$modfail" ] || fail "$EX_MODULE" "guest could not load module ${modfail#=}"
 [ -z "$(marker nokvm)" ] || fail "$EX_NOKVM" "guest loaded the KVM modules but has no /dev/kvm"
 $timed_out && fail "$EX_TIMEOUT" "timed out after ${timeout_s}s while running: $*"
-fail "$EX_LOST" "guest stopped before '$*' reported a status (qemu status $qemu_rc)"
+fail "$EX_LOST" "guest stopped before '$*' reported a status ($machine status $emu_rc: $(tail -n 1 "$tmp/emu.log"))"
