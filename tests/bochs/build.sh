@@ -3,7 +3,7 @@
 #
 # Usage: tests/bochs/build.sh CACHE_DIR
 # Prints the path of the bochs binary on stdout. Bochs 2.7's source and the patch that fixes its
-# PKU CPUID come from ../shared/bochs beside the checkout (or $PKVM_BOCHS_SRC): they are never
+# PKU CPUID come from shared/bochs beside the checkout (or $PKVM_BOCHS_SRC): they are never
 # copied into this repository. This directory's own patches go on top (see README.md here).
 # The binary lands in CACHE_DIR/bochs-KEY/bin/bochs, KEY being the first 16 hex digits of the
 # SHA-256 of the tarball, every patch and the configure flags: it is rebuilt only when one of
@@ -16,7 +16,14 @@ set -euo pipefail
 
 readonly EX_SKIP=77 EX_BUILD=248
 here=$(cd "$(dirname "$0")" && pwd)
-src=${PKVM_BOCHS_SRC:-$here/../../../shared/bochs}
+# shared/ sits beside the checkout; make check-sanitize's copy of the tree is one level deeper.
+src=${PKVM_BOCHS_SRC:-}
+if [ -z "$src" ]; then
+	for up in ../../.. ../../../..; do
+		src=$here/$up/shared/bochs
+		[ ! -d "$src" ] || break
+	done
+fi
 [ $# -eq 1 ] || { echo "usage: $0 CACHE_DIR" >&2; exit 2; }
 cache=$1
 
