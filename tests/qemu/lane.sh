@@ -428,7 +428,7 @@ boot_bochs() {
 	log: $tmp/bochs.log
 	panic: action=fatal
 	error: action=report
-	info: action=report
+	info: action=ignore
 	debug: action=ignore
 	EOB
 	(cd "$tmp" && exec "$bochs" -q -f "$tmp/bochsrc") </dev/null >"$tmp/emu.log" 2>&1 &
