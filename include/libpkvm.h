@@ -109,6 +109,14 @@ const char *pkvm_strerror(int err);
 /* ------------------------------------------------------------------------ */
 /* What this host's KVM offers                                               */
 
+/* How KVM maps guest memory (struct pkvm_caps.paging). */
+enum pkvm_paging {
+	PKVM_PAGING_UNKNOWN = 0,	/* neither kvm_intel nor kvm_amd is loaded */
+	PKVM_PAGING_EPT,		/* Intel VMX with EPT (kvm_intel.ept=Y) */
+	PKVM_PAGING_NPT,		/* AMD SVM with nested paging (kvm_amd.npt=1) */
+	PKVM_PAGING_SHADOW,		/* either, with EPT or NPT turned off */
+};
+
 struct pkvm_caps {
 	int api_version;		/* KVM_GET_API_VERSION (12) */
 	bool pku;			/* guest PKU offered: the hw backend works */
@@ -131,12 +139,7 @@ struct pkvm_caps {
 	 * CPU's two-dimensional paging (guest PKU needs it) or with shadow
 	 * page tables (the soft backend then keeps keys).
 	 */
-	enum pkvm_paging {
-		PKVM_PAGING_UNKNOWN = 0,	/* neither kvm_intel nor kvm_amd is loaded */
-		PKVM_PAGING_EPT,		/* Intel VMX with EPT (kvm_intel.ept=Y) */
-		PKVM_PAGING_NPT,		/* AMD SVM with nested paging (kvm_amd.npt=1) */
-		PKVM_PAGING_SHADOW,		/* either, with EPT or NPT turned off */
-	} paging;
+	enum pkvm_paging paging;
 	uint64_t reserved[5];		/* zero: room to grow (docs/abi.md) */
 };
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # build.sh: build the Bochs the Intel lane boots, once, into a cache keyed by what it is made of.
 #
-# Usage: tests/bochs/build.sh CACHE_DIR
-# Prints the path of the bochs binary on stdout. Bochs 2.7's source and the patch that fixes its
+# Usage: tests/bochs/build.sh CACHE_DIR | --check
+# Prints the path of the bochs binary on stdout; --check only says whether it could be built. Bochs 2.7's source and the patch that fixes its
 # PKU CPUID come from shared/bochs beside the checkout (or $PKVM_BOCHS_SRC): they are never
 # copied into this repository. This directory's own patches go on top (see README.md here).
 # The binary lands in CACHE_DIR/bochs-KEY/bin/bochs, KEY being the first 16 hex digits of the
@@ -24,16 +24,17 @@ if [ -z "$src" ]; then
 		[ ! -d "$src" ] || break
 	done
 fi
-[ $# -eq 1 ] || { echo "usage: $0 CACHE_DIR" >&2; exit 2; }
+[ $# -eq 1 ] || { echo "usage: $0 CACHE_DIR | --check" >&2; exit 2; }
 cache=$1
 
-skip() { echo "bochs: SKIP: $*" >&2; exit "$EX_SKIP"; }
+skip() { echo "lane: SKIP: $*" >&2; exit "$EX_SKIP"; }
 tarball=$src/bochs-2.7-src.tar.xz
 [ -f "$tarball" ] && [ -f "$src/skylake-x-pku.patch" ] ||
 	skip "no Bochs 2.7 source in $src (the shared/ directory beside the checkout, or \$PKVM_BOCHS_SRC)"
 for tool in g++ make patch tar xz sha256sum; do
 	command -v "$tool" >/dev/null 2>&1 || skip "'$tool' not found (install g++ and make)"
 done
+[ "$cache" != --check ] || exit 0
 
 # The flags of the measured recipe (shared/bochs/README.md). No debugger: it makes Bochs about
 # four times slower and stops at a prompt. No IPS display: Bochs logs it from a SIGALRM
@@ -69,9 +70,15 @@ if [ ! -x "$dest/bin/bochs" ]; then
 		(cd "$work/bochs" && patch -p1 --quiet) <"$p" >"$work/patch.log" 2>&1 ||
 			fail "$work/patch.log" "$(basename "$p") does not apply"
 	done
+	# Not the caller's make (make check's jobserver, command-line variables) nor its
+	# compiler flags: the key names everything the binary is made of.
+	clean_env=(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CC -u CXX -u CFLAGS -u CXXFLAGS
+		   -u CPPFLAGS -u LDFLAGS)
 	# shellcheck disable=SC2086 # the flags are words
-	(cd "$work/bochs" && ./configure $flags) >"$work/build.log" 2>&1 || fail "$work/build.log" configure
-	make -C "$work/bochs" -j"$(nproc)" >>"$work/build.log" 2>&1 || fail "$work/build.log" make
+	(cd "$work/bochs" && "${clean_env[@]}" ./configure $flags) >"$work/build.log" 2>&1 ||
+		fail "$work/build.log" configure
+	"${clean_env[@]}" make -C "$work/bochs" -j"$(nproc)" >>"$work/build.log" 2>&1 ||
+		fail "$work/build.log" make
 	mkdir -p "$work/out/bin"
 	cp "$work/bochs/bochs" "$work/out/bin/bochs"
 	strip "$work/out/bin/bochs" 2>/dev/null || true

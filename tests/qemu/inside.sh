@@ -41,8 +41,8 @@ caps_say() {
 
 finish() {
 	echo "lane: $pass passed, $fail failed"
-	[ "$fail" -eq 0 ]
-	exit
+	[ "$fail" -eq 0 ] && exit 0
+	exit 1
 }
 
 vm_suites() { # vm_suites BACKENDS...: the VM tests that need no Linux personality
@@ -51,7 +51,10 @@ vm_suites() { # vm_suites BACKENDS...: the VM tests that need no Linux personali
 }
 
 case $plan in
-amd) ;;
+amd)
+	caps_say "vendor: AuthenticAMD"
+	caps_say "paging: npt (AMD SVM)"
+	caps_say "pkeys-backends: hw soft (auto: hw)" ;;
 intel | intel-all)
 	caps_say "vendor: GenuineIntel"
 	caps_say "paging: ept (Intel VMX)"

@@ -35,7 +35,8 @@
 # kernel console, for context); COMMAND's status is passed through silently.
 #
 # Environment: PKVM_QEMU_CACHE (cache dir), PKVM_QEMU_KERNEL_PKG (pin a Debian kernel package,
-# e.g. linux-image-6.1.0-56-amd64; default: what linux-image-amd64 depends on).
+# e.g. linux-image-6.1.0-56-amd64; default: what linux-image-amd64 depends on), PKVM_BOCHS_SRC
+# (Bochs 2.7's source and PKU patch; default: shared/bochs beside the checkout).
 
 set -euo pipefail
 
@@ -96,11 +97,17 @@ nested) modopts= ;;
 shadow) modopts="$tdp_param=0" ;;
 *) die "$EX_USAGE" "--paging wants nested or shadow, not '$paging'" ;;
 esac
-case $mem in
-[0-9]*[Gg]) megs=$((${mem%[Gg]} * 1024)) ;;
-[0-9]*[Mm]) megs=${mem%[Mm]} ;;
-*) die "$EX_USAGE" "--mem wants a size such as 1G or 768M, not '$mem'" ;;
-esac
+# QEMU takes --mem as it is; Bochs wants megabytes.
+megs=
+if [ "$machine" = bochs-intel ]; then
+	digits=${mem%[GgMm]}
+	case $digits in '' | *[!0-9]*) die "$EX_USAGE" "--mem wants a size such as 1G or 768M, not '$mem'" ;; esac
+	digits=$((10#$digits))
+	case $mem in
+	*[Gg]) megs=$((digits * 1024)) ;;
+	*) megs=$digits ;;
+	esac
+fi
 
 skip() {
 	echo "$prog: SKIP: $*" >&2
@@ -120,12 +127,15 @@ else
 	[ -f "$LDLINUX_C32" ] || skip "$LDLINUX_C32 not found (install syslinux-common)"
 	[ -f "$BOCHS_BIOS" ] || skip "$BOCHS_BIOS not found (install bochsbios)"
 	[ -f "$VGA_BIOS" ] || skip "$VGA_BIOS not found (install vgabios)"
+	# Bochs's source and compilers too, before anything is downloaded for a lane that cannot run.
+	"$here/../bochs/build.sh" --check || exit $?
 fi
 for tool in busybox cpio timeout; do
 	command -v "$tool" >/dev/null 2>&1 || die "$EX_BOOT" "'$tool' not found (needed to build the guest)"
 done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pkvm-lane.XXXXXX")
+tmp=$(cd "$tmp" && pwd) # Bochs runs in it: absolute paths in its configuration
 emu_pid='' cat_pid=''
 # shellcheck disable=SC2317 # reached through the traps
 cleanup() {
@@ -214,10 +224,16 @@ apt_quiet() { # run apt-get quietly, keeping its output for the error message
 	apt-get -q "$@" >"$tmp/apt.log" 2>&1
 }
 
+# Whether $1 holds all that both machines boot (a cache made before the Intel lane lacks the
+# bzImage and kvm-intel: such a one is prepared again, from the package apt offers now).
+cache_complete() {
+	[ -f "$1/kernel" ] && [ -f "$1/vmlinuz" ] && [ -f "$1/modules/load-order.kvm_intel" ]
+}
+
 resolve_kernel_pkg() {
 	if [ -n "${PKVM_QEMU_KERNEL_PKG:-}" ]; then
 		echo "$PKVM_QEMU_KERNEL_PKG"
-	elif [ -s "$cache/current" ] && [ -f "$cache/$(cat "$cache/current")/kernel" ]; then
+	elif [ -s "$cache/current" ] && cache_complete "$cache/$(cat "$cache/current")"; then
 		cat "$cache/current"
 	else
 		# The plain signed flavour that the linux-image-amd64 metapackage points at.
@@ -265,6 +281,7 @@ prepare_kernel() { # prepare_kernel PKG: download and unpack into $cache/PKG (at
 }
 
 mkdir -p "$cache" || die "$EX_CACHE" "cannot create cache directory $cache"
+cache=$(cd "$cache" && pwd)
 kernel_pkg=$(resolve_kernel_pkg)
 if [ -z "$kernel_pkg" ]; then
 	apt_quiet update || true
@@ -272,15 +289,11 @@ if [ -z "$kernel_pkg" ]; then
 	[ -n "$kernel_pkg" ] || die "$EX_CACHE" "cannot find a Debian kernel package (linux-image-amd64)"
 fi
 kdir=$cache/$kernel_pkg
-# A cache made before the Intel lane lacks the bzImage and kvm-intel: prepare it again.
-cache_complete() {
-	[ -f "$kdir/kernel" ] && [ -f "$kdir/vmlinuz" ] && [ -f "$kdir/modules/load-order.kvm_intel" ]
-}
-if ! cache_complete; then
+if ! cache_complete "$kdir"; then
 	# Two lanes starting together must not both download into the same place.
 	exec 9>"$cache/.lock"
 	flock 9
-	cache_complete || prepare_kernel "$kernel_pkg"
+	cache_complete "$kdir" || prepare_kernel "$kernel_pkg"
 	exec 9>&-
 fi
 echo "$kernel_pkg" >"$cache/current"
@@ -392,7 +405,7 @@ boot_qemu() {
 # byte on and exits with status 1 even on a clean power-off, so the lane polls the files: it
 # streams the output port, and ends Bochs itself once the status line is there.
 boot_bochs() {
-	local bochs iso=$tmp/iso off=0 size start=$SECONDS
+	local bochs iso=$tmp/iso start ups
 	bochs=$("$here/../bochs/build.sh" "$cache") || exit $?
 	mkdir -p "$iso/isolinux"
 	cp "$ISOLINUX_BIN" "$LDLINUX_C32" "$iso/isolinux/"
@@ -410,6 +423,7 @@ boot_bochs() {
 	xorriso -as mkisofs -quiet -o "$tmp/boot.iso" -b isolinux/isolinux.bin -c isolinux/boot.cat \
 		-no-emul-boot -boot-load-size 4 -boot-info-table "$iso" >"$tmp/emu.log" 2>&1 ||
 		die "$EX_BOOT" "xorriso could not make the boot CD: $(tail -n 1 "$tmp/emu.log")"
+	# Only panics are logged: kvm-intel makes Bochs report an unknown MSR at every VM entry.
 	cat >"$tmp/bochsrc" <<-EOB
 	megs: $megs
 	cpu: model=corei7_skylake_x, count=1, ips=100000000, reset_on_triple_fault=0, ignore_bad_msrs=1
@@ -427,35 +441,45 @@ boot_bochs() {
 	mouse: enabled=0
 	log: $tmp/bochs.log
 	panic: action=fatal
-	error: action=report
+	error: action=ignore
 	info: action=ignore
 	debug: action=ignore
 	EOB
+	: >"$tmp/out"
+	exec 7<"$tmp/out" # read as it grows: cat reads to the end and keeps its place
+	start=$SECONDS
 	(cd "$tmp" && exec "$bochs" -q -f "$tmp/bochsrc") </dev/null >"$tmp/emu.log" 2>&1 &
 	emu_pid=$!
 	for (( ; ; )); do
-		if [ -f "$tmp/out" ]; then
-			size=$(stat -c %s "$tmp/out")
-			if [ "$size" -gt "$off" ]; then
-				tail -c +$((off + 1)) "$tmp/out" | head -c $((size - off))
-				off=$size
-			fi
-		fi
+		cat <&7
 		grep -aqE '@@PKVM-LANE (exit .*|modfail .*|nokvm)@@' "$tmp/ctl" 2>/dev/null && break
-		kill -0 "$emu_pid" 2>/dev/null || break
+		# A panic reboots the guest (Bochs has no -no-reboot): it must not run COMMAND again.
+		ups=$(grep -ac '@@PKVM-LANE up@@' "$tmp/ctl" 2>/dev/null || true)
+		if [ "${ups:-0}" -gt 1 ] || grep -aq 'Kernel panic - not syncing' "$tmp/console" 2>/dev/null; then
+			break
+		fi
+		if ! kill -0 "$emu_pid" 2>/dev/null; then
+			# Bochs gave up by itself (a bad ROM, a triple fault): its status says so.
+			wait "$emu_pid" || emu_rc=$?
+			[ "$emu_rc" -ne 0 ] || emu_rc=1
+			emu_pid=
+			break
+		fi
 		if [ $((SECONDS - start)) -ge "$timeout_s" ]; then
 			emu_rc=124
 			break
 		fi
 		sleep 0.5
 	done
-	kill "$emu_pid" 2>/dev/null || true
-	wait "$emu_pid" 2>/dev/null || true
-	emu_pid=
-	[ ! -f "$tmp/out" ] || tail -c +$((off + 1)) "$tmp/out"
+	if [ -n "$emu_pid" ]; then
+		kill "$emu_pid" 2>/dev/null || true
+		wait "$emu_pid" 2>/dev/null || true
+		emu_pid=
+	fi
+	cat <&7
+	exec 7<&-
 	# What Bochs said of a guest it gave up on (a triple fault, a panic of its own).
-	[ "$emu_rc" -ne 0 ] || grep -aq '@@PKVM-LANE exit' "$tmp/ctl" 2>/dev/null ||
-		grep -a 'PANIC' "$tmp/bochs.log" 2>/dev/null | tail -n 3 >>"$tmp/emu.log" || true
+	grep -a 'PANIC' "$tmp/bochs.log" 2>/dev/null | tail -n 3 >>"$tmp/emu.log" || true
 }
 
 : >"$tmp/ctl"

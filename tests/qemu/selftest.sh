@@ -41,6 +41,7 @@ doctored_cache() {
 	rm -rf "$work/cache"
 	mkdir -p "$work/cache/$pkg"
 	ln -s "$cache/$pkg/kernel" "$work/cache/$pkg/kernel"
+	ln -s "$cache/$pkg/vmlinuz" "$work/cache/$pkg/vmlinuz"
 	cp -r "$cache/$pkg/modules" "$work/cache/$pkg/modules"
 	echo "$pkg" >"$work/cache/current"
 	echo "$work/cache/$pkg"
@@ -69,7 +70,8 @@ head -c 1000 "$cache/$(cat "$cache/current")/modules/kvm_amd.ko" >"$kdir/modules
 expect 251 "module fails to load" "$lane" --cache "$work/cache" "$work/payload" true
 
 kdir=$(doctored_cache)
-grep -vx kvm_amd "$cache/$(cat "$cache/current")/modules/load-order" >"$kdir/modules/load-order"
+grep -vx kvm_amd "$cache/$(cat "$cache/current")/modules/load-order.kvm_amd" \
+	>"$kdir/modules/load-order.kvm_amd"
 expect 252 "no /dev/kvm" "$lane" --cache "$work/cache" "$work/payload" true
 
 kdir=$(doctored_cache)
@@ -78,6 +80,17 @@ head -c 1000000 "$cache/$(cat "$cache/current")/kernel" >"$kdir/kernel"
 expect 250 "kernel does not boot" "$lane" --cache "$work/cache" "$work/payload" true
 
 expect 77 "qemu missing" env PATH=/nonexistent "$BASH" "$lane" --cache "$cache" "$work/payload" true
+expect 77 "Bochs source missing" env PKVM_BOCHS_SRC=/nonexistent "$lane" --machine=bochs-intel \
+	--cache "$cache" "$work/payload" true
+expect 2 "unknown machine" "$lane" --machine=vax "$work/payload" true
+# The Intel machine, where Bochs and its packages are there (about 30 s a boot).
+if "$here/../bochs/build.sh" --check 2>/dev/null; then
+	expect 3 "bochs-intel: status pass-through" "$lane" --machine=bochs-intel --cache "$cache" \
+		"$work/payload" sh -c 'exit 3'
+	# Bochs reboots after a panic (it has no -no-reboot): the lane must stop, not rerun.
+	expect 253 "bochs-intel: guest panic" "$lane" --machine=bochs-intel --cache "$cache" \
+		"$work/payload" sh -c 'echo c >/proc/sysrq-trigger'
+fi
 
 [ "$failures" -eq 0 ] || { echo "selftest: $failures failed"; exit 1; }
 echo "selftest: all passed"
