@@ -1,7 +1,6 @@
 /* trace.c: one strace-like line per system call, from the table's argument kinds, and per signal. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <asm/unistd_64.h>
