@@ -207,8 +207,20 @@ struct pkvm_config {
 	 * so that an idle sandbox costs tens of KiB.
 	 */
 	bool host_huge_pages;
-	uint64_t reserved[8];		/* must be zero: room to grow (docs/abi.md) */
+	uint64_t flags;			/* PKVM_CONFIG_* */
+	uint64_t reserved[7];		/* must be zero: room to grow (docs/abi.md) */
 };
+
+/*
+ * soft backend: serve every guest RDPKRU and WRPKRU in the host, one exit
+ * each, rather than in the guest's CPL0 stub.  The stub serves a WRPKRU to a
+ * value it has a view for (and the PKRU policy allows) without leaving the
+ * guest; values it has none for exit anyway.  The results are the same
+ * either way; this is for comparing the two, or for a host that wants to
+ * see every switch.  Ignored by the other backends.
+ */
+#define PKVM_CONFIG_SOFT_PKRU_EXITS	(1ULL << 0)
+#define PKVM_CONFIG_FLAGS		PKVM_CONFIG_SOFT_PKRU_EXITS
 
 struct pkvm_vm;
 

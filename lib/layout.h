@@ -7,7 +7,7 @@
 /*
  * Guest-physical memory:
  *   [0, 4K)                unused, so that a stray gpa 0 is never meaningful
- *   SYS_GPA ...            GDT+TSS, IDT, stub, IST stack (supervisor pages)
+ *   SYS_GPA ...            GDT+TSS, IDT, stub, IST stack, PKRU table (supervisor pages)
  *   [FRAMES_GPA, pool)     frames behind user mappings
  *   [pool, mem_size)       page-table pool, in a memslot of its own
  */
@@ -18,7 +18,8 @@
 #define PKVM_STUB_OFFSET	0x2000ULL
 #define PKVM_STACK_OFFSET	0x3000ULL
 #define PKVM_STACK_SIZE		0x2000ULL
-#define PKVM_SYS_SIZE		0x5000ULL
+#define PKVM_PKRU_TABLE_OFFSET	0x5000ULL	/* the soft backend's, read by the stub */
+#define PKVM_SYS_SIZE		0x6000ULL
 #define PKVM_FRAMES_GPA		0x10000ULL
 
 /* The supervisor structures' virtual home: the top 2 GiB, as in Linux. */

@@ -75,6 +75,11 @@ bool pkvm_pkru_guest_may_set(const struct pkvm_vm *vm, uint32_t pkru)
 	}
 }
 
+bool pkvm_pkru_policy_allows(const void *vm, uint32_t pkru)
+{
+	return pkvm_pkru_guest_may_set(vm, pkru);
+}
+
 int pkvm_set_pkru_policy(struct pkvm_vm *vm, enum pkvm_pkru_policy policy,
 			 const uint32_t *allowed, size_t n)
 {
@@ -100,5 +105,7 @@ int pkvm_set_pkru_policy(struct pkvm_vm *vm, enum pkvm_pkru_policy policy,
 	vm->pkru_allowed = copy;
 	vm->pkru_nallowed = policy == PKVM_PKRU_ALLOWLIST ? n : 0;
 	vm->pkru_policy = policy;
+	/* The stub's table says which views the guest may switch to: not the old policy. */
+	pkvm_soft_policy_changed(&vm->soft);
 	return 0;
 }

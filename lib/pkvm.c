@@ -86,7 +86,7 @@ static int check_config(struct pkvm_config *cfg)
 	    cfg->pt_pool_size > cfg->mem_size / 2 ||
 	    cfg->mem_size - cfg->pt_pool_size < PKVM_FRAMES_GPA + PAGE_SIZE)
 		return -EINVAL;
-	if ((unsigned)cfg->pkeys > PKVM_PKEYS_NONE)
+	if ((unsigned)cfg->pkeys > PKVM_PKEYS_NONE || (cfg->flags & ~PKVM_CONFIG_FLAGS))
 		return -EINVAL;
 	if (cfg->kick_signal == 0)
 		cfg->kick_signal = SIGRTMAX - 1;
@@ -241,6 +241,7 @@ int pkvm_vm_create(struct pkvm_vm **out, const struct pkvm_config *config)
 	pkvm_pkeys_init(&vm->pkeys);
 	pkvm_soft_init(&vm->soft);
 	vm->regs.rflags = X86_EFLAGS_FIXED | X86_EFLAGS_IF;
+	vm->soft_pkru_exits = cfg.flags & PKVM_CONFIG_SOFT_PKRU_EXITS;
 
 	err = pkvm_kick_init(&vm->kick, cfg.kick_signal);
 	if (err) {

@@ -77,6 +77,12 @@ static int enter_user(struct pkvm_vm *vm)
 	err = pkvm_pkru_sync_to_vcpu(vm);
 	if (err)
 		return err;
+	if (vm->soft.table) {
+		/* Where the stub's RDPKRU/WRPKRU start from (settle_after_signal() may have paused it). */
+		vm->soft.table->cr3 = cr3;
+		vm->soft.table->pkru = vm->pkru;
+		vm->soft.table->flags = PKVM_STUB_FAST;
+	}
 
 	pkvm_mark_dirty(vm, frame_va - PKVM_SYS_GVA, sizeof(*frame));
 	frame->cr3 = cr3;
@@ -108,6 +114,12 @@ static void entry_committed(struct pkvm_vm *vm)
 {
 	vm->cr3 = vm->entry_cr3;
 	vm->tlb_flush_pending = false;
+	if (vm->soft.table) {
+		/* The guest may have switched views since, in the stub: it says where it is. */
+		vm->cr3 = vm->soft.table->cr3;
+		vm->pkru = vm->soft.table->pkru;
+		vm->stats.pkru_emulations += pkvm_soft_sync_from_stub(&vm->soft);
+	}
 	if (vm->backend == PKVM_PKEYS_SOFT)
 		pkvm_soft_loaded(&vm->soft, &vm->pt, vm->cr3);
 }
@@ -278,6 +290,54 @@ static int decode_exit(struct pkvm_vm *vm, struct pkvm_exit *exit)
 	}
 }
 
+static bool in_stub_pkru_path(uint64_t rip)
+{
+	return rip == STUB_VA(pkvm_guest_stub_vectors) + X86_VEC_UD * PKVM_STUB_VECTOR_STRIDE ||
+	       (rip >= STUB_VA(pkvm_guest_stub_ud) && rip < STUB_VA(pkvm_guest_stub_ud_report));
+}
+
+/*
+ * A signal stopped the vCPU in the stub's RDPKRU/WRPKRU path (stub.S), which
+ * returns to CPL3 without an exit: put the user context back as it was at
+ * the instruction, or just after it where the stub had done all but move
+ * RIP past RDPKRU.  @k and @sregs: the vCPU's registers.
+ */
+static int undo_stub_pkru(struct pkvm_vm *vm, const struct kvm_regs *k,
+			  const struct kvm_sregs *sregs)
+{
+	uint64_t frame_va = PKVM_IST_TOP_GVA - 5 * sizeof(uint64_t);	/* #UD: no error code */
+	const uint64_t *frame = sys_ptr(vm, frame_va);
+	const uint64_t *saved = frame - PKVM_STUB_UD_SAVED;	/* RDX, RCX, RAX */
+	uint64_t depth;
+
+	/* The path pushes three registers, and the flags for a moment. */
+	if (k->rsp > frame_va || frame_va - k->rsp > (PKVM_STUB_UD_SAVED + 1) * 8 || k->rsp % 8)
+		return -EIO;
+	depth = (frame_va - k->rsp) / 8;
+	entry_committed(vm);
+	regs_from_kvm(&vm->regs, k);
+	if (depth >= 1)
+		vm->regs.rax = saved[2];
+	if (depth >= 2)
+		vm->regs.rcx = saved[1];
+	if (depth >= 3)
+		vm->regs.rdx = saved[0];
+	vm->regs.rip = frame[0];
+	vm->regs.rflags = frame[2];
+	vm->regs.rsp = frame[3];
+	if (k->rip > STUB_VA(pkvm_guest_stub_ud_rd_result) &&
+	    k->rip <= STUB_VA(pkvm_guest_stub_ud_rd_commit)) {
+		vm->regs.rax = vm->pkru;
+		vm->regs.rdx = 0;
+		vm->regs.rip += 3;
+	}
+	/* It may have loaded a view's CR3 without yet saying so in the table. */
+	vm->cr3 = sregs->cr3;
+	pkvm_soft_loaded(&vm->soft, &vm->pt, vm->cr3);
+	vm->finish_entry = false;
+	return 0;
+}
+
 /*
  * A signal stopped KVM_RUN somewhere in the guest (or before it: a kick that
  * set immediate_exit).  Bring the user context back into vm->regs so that the
@@ -318,6 +378,10 @@ static int settle_after_signal(struct pkvm_vm *vm)
 	if (sregs.cs.dpl == 3 && (events.exception.injected || events.exception.pending)) {
 		entry_committed(vm);
 		vm->finish_entry = true;	/* the exception's entry will exit to us */
+		if (vm->soft.table)
+			vm->soft.table->flags = 0;	/* even a #UD the stub could serve */
+	} else if (sregs.cs.dpl == 0 && vm->soft.table && in_stub_pkru_path(k.rip)) {
+		return undo_stub_pkru(vm, &k, &sregs);
 	} else if (sregs.cs.dpl == 3) {
 		entry_committed(vm);
 		regs_from_kvm(&vm->regs, &k);
@@ -329,7 +393,9 @@ static int settle_after_signal(struct pkvm_vm *vm)
 	} else {
 		/* Before the OUT of an entry; after it the event was already reported. */
 		vm->finish_entry = k.rip == syscall_entry || k.rip == STUB_VA(pkvm_guest_stub_syscall32) ||
-				   (k.rip >= vectors && k.rip <= common);
+				   (k.rip >= vectors && k.rip <= common) ||
+				   (k.rip >= STUB_VA(pkvm_guest_stub_ud_report) &&
+				    k.rip < STUB_VA(pkvm_guest_stub_ud_end));
 		if (vm->finish_entry)
 			entry_committed(vm);	/* CPL3 ran, so the stub had loaded CR3 */
 	}

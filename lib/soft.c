@@ -1,5 +1,6 @@
 /* soft.c: the soft backend's per-PKRU page-table views, built lazily and cached. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,9 +8,80 @@
 
 #define ENTRIES		512
 
+_Static_assert(PKVM_STUB_PKRU_VIEWS == PKVM_SOFT_MAX_VIEWS, "one table slot per view");
+_Static_assert(offsetof(struct pkvm_stub_pkru_table, cr3) == PKVM_STUB_T_CR3 &&
+	       offsetof(struct pkvm_stub_pkru_table, pkru) == PKVM_STUB_T_PKRU &&
+	       offsetof(struct pkvm_stub_pkru_table, flags) == PKVM_STUB_T_FLAGS &&
+	       offsetof(struct pkvm_stub_pkru_table, clock) == PKVM_STUB_T_CLOCK &&
+	       offsetof(struct pkvm_stub_pkru_table, served) == PKVM_STUB_T_SERVED &&
+	       offsetof(struct pkvm_stub_pkru_table, view) == PKVM_STUB_T_VIEWS,
+	       "the stub's table offsets");
+_Static_assert(offsetof(struct pkvm_stub_pkru_view, pkru) == PKVM_STUB_V_PKRU &&
+	       offsetof(struct pkvm_stub_pkru_view, flags) == PKVM_STUB_V_FLAGS &&
+	       offsetof(struct pkvm_stub_pkru_view, cr3) == PKVM_STUB_V_CR3 &&
+	       offsetof(struct pkvm_stub_pkru_view, stamp) == PKVM_STUB_V_STAMP &&
+	       sizeof(struct pkvm_stub_pkru_view) == PKVM_STUB_V_SIZE,
+	       "the stub's view offsets");
+
 void pkvm_soft_init(struct pkvm_soft *soft)
 {
 	memset(soft, 0, sizeof(*soft));
+}
+
+/* The stub's copy of view @i: withdrawn (flags 0) unless the view is valid. */
+static void publish(struct pkvm_soft *soft, unsigned i)
+{
+	const struct pkvm_soft_view *v = &soft->view[i];
+	struct pkvm_stub_pkru_view *t;
+
+	if (!soft->table)
+		return;
+	t = &soft->table->view[i];
+	t->flags = 0;
+	if (!v->valid)
+		return;
+	t->pkru = v->pkru;
+	t->cr3 = v->root;
+	t->stamp = v->last_used;
+	if (soft->clock > soft->table->clock)
+		soft->table->clock = soft->clock;
+	if (soft->guest_may_set(soft->policy_ctx, v->pkru))
+		t->flags = PKVM_STUB_VIEW_GUEST_OK;
+}
+
+void pkvm_soft_attach_table(struct pkvm_soft *soft, struct pkvm_stub_pkru_table *table,
+			    bool (*guest_may_set)(const void *ctx, uint32_t pkru), const void *ctx)
+{
+	soft->table = table;
+	soft->guest_may_set = guest_may_set;
+	soft->policy_ctx = ctx;
+	memset(table->view, 0, sizeof(table->view));
+	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++)
+		publish(soft, i);
+}
+
+void pkvm_soft_policy_changed(struct pkvm_soft *soft)
+{
+	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++)
+		publish(soft, i);
+}
+
+uint64_t pkvm_soft_sync_from_stub(struct pkvm_soft *soft)
+{
+	struct pkvm_stub_pkru_table *t = soft->table;
+	uint64_t served;
+
+	if (!t)
+		return 0;
+	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++)
+		if (soft->view[i].valid && t->view[i].stamp > soft->view[i].last_used)
+			soft->view[i].last_used = t->view[i].stamp;
+	if (t->clock > soft->clock)
+		soft->clock = t->clock;
+	served = t->served;
+	t->served = 0;
+	soft->switches += served;
+	return served;
 }
 
 static int own_page(struct pkvm_soft_view *v, uint64_t gpa);
@@ -18,11 +90,13 @@ static void free_view(struct pkvm_soft *soft, struct pkvm_soft_view *v, struct p
 {
 	bool loaded = v->npages && v->root == soft->loaded_root;
 
+	v->valid = false;
+	if (v >= soft->view && v < soft->view + PKVM_SOFT_MAX_VIEWS)
+		publish(soft, v - soft->view);	/* withdrawn before its pages go */
 	for (unsigned i = 0; i < v->npages; i++)
 		if (!loaded || own_page(&soft->retired, v->pages[i]))
 			pkvm_pt_free_page(pt, v->pages[i]);
 	v->npages = 0;
-	v->valid = false;
 }
 
 void pkvm_soft_loaded(struct pkvm_soft *soft, struct pkvm_pt *pt, uint64_t root)
@@ -164,6 +238,7 @@ int pkvm_soft_view_root(struct pkvm_soft *soft, struct pkvm_pt *pt, uint32_t pkr
 		v = &soft->view[i];
 		if (v->valid && v->pkru == pkru) {
 			v->last_used = ++soft->clock;
+			publish(soft, i);
 			*cr3 = v->root;
 			return 0;
 		}
@@ -181,6 +256,7 @@ int pkvm_soft_view_root(struct pkvm_soft *soft, struct pkvm_pt *pt, uint32_t pkr
 	}
 	v->valid = true;
 	v->last_used = ++soft->clock;
+	publish(soft, v - soft->view);
 	*cr3 = v->root;
 	return 0;
 }
@@ -190,6 +266,7 @@ void pkvm_soft_forget(struct pkvm_soft *soft, uint64_t root)
 	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++) {
 		soft->view[i].npages = 0;
 		soft->view[i].valid = false;
+		publish(soft, i);	/* the restored page may name views of the past */
 	}
 	soft->retired.npages = 0;
 	soft->loaded_root = root;

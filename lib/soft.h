@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "guest/stub.h"
 #include "pagetable.h"
 
 #define PKVM_SOFT_MAX_VIEWS	8
@@ -36,10 +37,34 @@ struct pkvm_soft {
 	uint64_t clock;
 	bool pool_written;	/* views wrote pool pages since the last flush */
 	uint64_t builds, switches;
+	/*
+	 * The views as the guest's stub sees them (NULL: no stub switching).
+	 * Every view that becomes valid is published there, and every one
+	 * that goes is withdrawn first: the stub can only load a live view.
+	 */
+	struct pkvm_stub_pkru_table *table;
+	bool (*guest_may_set)(const void *ctx, uint32_t pkru);
+	const void *policy_ctx;
 };
 
 void pkvm_soft_init(struct pkvm_soft *soft);
 void pkvm_soft_destroy(struct pkvm_soft *soft, struct pkvm_pt *pt);
+
+/*
+ * Publish the views in @table, in guest memory, for the stub: @guest_may_set
+ * (the PKRU policy) says which of them the guest may switch to itself.
+ */
+void pkvm_soft_attach_table(struct pkvm_soft *soft, struct pkvm_stub_pkru_table *table,
+			    bool (*guest_may_set)(const void *ctx, uint32_t pkru), const void *ctx);
+
+/* The PKRU policy changed: say again which views the guest may switch to. */
+void pkvm_soft_policy_changed(struct pkvm_soft *soft);
+
+/*
+ * After an exit: take the stub's record of which views it switched to (for
+ * the least-recently-used choice).  Returns how many instructions it served.
+ */
+uint64_t pkvm_soft_sync_from_stub(struct pkvm_soft *soft);
 
 /* Forget every view: the master tables changed (views are rebuilt lazily). */
 void pkvm_soft_drop_views(struct pkvm_soft *soft, struct pkvm_pt *pt);

@@ -193,6 +193,7 @@ static int map_sys(struct pkvm_vm *vm)
 		{ PKVM_IDT_OFFSET, PAGE_SIZE, PTE_NX | PTE_G },
 		{ PKVM_STUB_OFFSET, PAGE_SIZE, PTE_G },
 		{ PKVM_STACK_OFFSET, PKVM_STACK_SIZE, PTE_W | PTE_NX | PTE_G },
+		{ PKVM_PKRU_TABLE_OFFSET, PAGE_SIZE, PTE_W | PTE_NX | PTE_G },
 	};
 
 	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
@@ -213,6 +214,9 @@ int pkvm_vcpu_setup(struct pkvm_vm *vm)
 	bool xsave = leaf1 && (leaf1->ecx & CPUID_1_ECX_XSAVE);
 	int err;
 
+	_Static_assert(PKVM_STUB_TABLE_DISTANCE == PKVM_PKRU_TABLE_OFFSET - PKVM_STUB_OFFSET,
+		       "the stub finds its PKRU table at a fixed distance");
+	_Static_assert(PKVM_STUB_USER_CS == PKVM_USER_CS, "the stub's user CS");
 	if (stub_size > PAGE_SIZE)
 		return -E2BIG;
 	write_gdt_tss(vm);
@@ -221,6 +225,10 @@ int pkvm_vcpu_setup(struct pkvm_vm *vm)
 	err = map_sys(vm);
 	if (err)
 		return err;
+	if (vm->backend == PKVM_PKEYS_SOFT && !vm->soft_pkru_exits)
+		pkvm_soft_attach_table(&vm->soft, (struct pkvm_stub_pkru_table *)(vm->mem.base +
+				       PKVM_SYS_GPA + PKVM_PKRU_TABLE_OFFSET),
+				       pkvm_pkru_policy_allows, vm);
 
 	/* SMEP and SMAP where offered: the stub never touches user memory. */
 	vm->cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | (xsave ? CR4_OSXSAVE : 0);

@@ -147,6 +147,7 @@ struct pkvm_vm {
 	bool tlb_flush_pending;		/* tables changed since the vCPU last loaded CR3 */
 	uint64_t soft_retry_rip;	/* guards the retry of a fault a view got wrong */
 	bool cpuid_faulting;		/* soft: the host answers the guest's CPUID */
+	bool soft_pkru_exits;		/* soft: RDPKRU/WRPKRU always exit (no stub table) */
 
 	struct pkvm_stats stats;
 
@@ -244,6 +245,7 @@ int pkvm_fpstate_restore(struct pkvm_vm *vm, const void *buf, size_t size);
 /* pkru.c */
 int pkvm_pkru_sync_to_vcpu(struct pkvm_vm *vm);
 bool pkvm_pkru_guest_may_set(const struct pkvm_vm *vm, uint32_t pkru);
+bool pkvm_pkru_policy_allows(const void *vm, uint32_t pkru);	/* the same, for soft.c */
 
 /* hostcall.c: the trampoline's SYSCALL number, just past the registrable host calls. */
 #define PKVM_CALL_RETURN_NR	(PKVM_HOSTCALL_BASE + PKVM_HOSTCALL_MAX)

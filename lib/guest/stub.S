@@ -14,6 +14,11 @@
 	.globl	pkvm_guest_stub_syscall, pkvm_guest_stub_syscall32, pkvm_guest_stub_vectors
 	.globl	pkvm_guest_stub_exception_common
 	.hidden	pkvm_guest_stub_exception_common
+	.globl	pkvm_guest_stub_ud, pkvm_guest_stub_ud_end
+	.globl	pkvm_guest_stub_ud_rd_result, pkvm_guest_stub_ud_rd_commit, pkvm_guest_stub_ud_report
+	.hidden	pkvm_guest_stub_ud_report
+	.hidden	pkvm_guest_stub_ud, pkvm_guest_stub_ud_end
+	.hidden	pkvm_guest_stub_ud_rd_result, pkvm_guest_stub_ud_rd_commit
 	.hidden	pkvm_guest_stub_start, pkvm_guest_stub_end
 	.hidden	pkvm_guest_stub_resume, pkvm_guest_stub_resume_cr3
 	.hidden	pkvm_guest_stub_syscall, pkvm_guest_stub_syscall32, pkvm_guest_stub_vectors
@@ -49,9 +54,15 @@ pkvm_guest_stub_syscall32:
 	outb	%al, $PKVM_PORT_SYSCALL32
 	ud2
 
-/* Exception entries on IST1: a uniform frame of vector, error code, IRET frame. */
+/*
+ * Exception entries on IST1: a uniform frame of vector, error code, IRET frame.
+ * #UD goes first to the soft backend's RDPKRU/WRPKRU path below.
+ */
 .macro vector_entry vec
 	.balign	PKVM_STUB_VECTOR_STRIDE
+	.if \vec == 6
+	jmp	pkvm_guest_stub_ud
+	.else
 	.if (\vec == 8) || (\vec >= 10 && \vec <= 14) || (\vec == 17) || (\vec == 21) || (\vec == 29) || (\vec == 30)
 	pushq	$\vec
 	.else
@@ -59,6 +70,7 @@ pkvm_guest_stub_syscall32:
 	pushq	$\vec
 	.endif
 	jmp	pkvm_guest_stub_exception_common
+	.endif
 .endm
 
 	.balign	PKVM_STUB_VECTOR_STRIDE
@@ -70,6 +82,114 @@ pkvm_guest_stub_vectors:
 pkvm_guest_stub_exception_common:
 	outb	%al, $PKVM_PORT_EXCEPTION
 	ud2
+
+#define TABLE(field)	(pkvm_guest_stub_start + PKVM_STUB_TABLE_DISTANCE + (field))(%rip)
+#define FRAME_RIP	24(%rsp)	/* above the three saved registers */
+#define SAVED_RCX	8(%rsp)
+#define SAVED_RDX	0(%rsp)
+
+/*
+ * #UD on the soft backend, where CR4.PKE is clear and every RDPKRU and WRPKRU
+ * faults.  Serve them here when the host's PKRU table allows: WRPKRU to a
+ * value with a view the guest may set loads that view's CR3; RDPKRU reads the
+ * table.  Anything else (another instruction, ECX or EDX not 0, a value with
+ * no view or that the policy refuses, single-stepping) is the host's, as
+ * before.  The entry is an interrupt gate: IF and TF are clear here.
+ *
+ * A signal may stop the vCPU anywhere in this path.  The host then puts the
+ * user's registers back from the vCPU and the saved slots (how many were
+ * pushed follows from RSP) and resumes at the frame's RIP, which this path
+ * advances only as its last step.  Re-running RDPKRU or WRPKRU after a
+ * partial run is harmless: everything done before the RIP moves is what the
+ * instruction does anyway.  The one exception, RDPKRU's result registers
+ * (set after the saved slots are gone), the host finishes itself between
+ * pkvm_guest_stub_ud_rd_result and pkvm_guest_stub_ud_rd_commit.
+ */
+pkvm_guest_stub_ud:
+	testl	$PKVM_STUB_FAST, TABLE(PKVM_STUB_T_FLAGS)
+	jz	pkvm_guest_stub_ud_report
+	cmpq	$PKVM_STUB_USER_CS, 8(%rsp)
+	jne	pkvm_guest_stub_ud_report
+	testq	$PKVM_STUB_EFLAGS_TF, 16(%rsp)
+	jnz	pkvm_guest_stub_ud_report
+	pushq	%rax
+	pushq	%rcx
+	pushq	%rdx
+	/*
+	 * The opcode, a byte at a time: the CPU fetched exactly the bytes it
+	 * decoded, so each read here is of a byte it already fetched.  The
+	 * page is the user's: EFLAGS.AC lets SMAP allow the read (POPF rather
+	 * than STAC, which faults where SMAP is absent); IRETQ puts the
+	 * user's flags back.
+	 */
+	pushfq
+	orq	$PKVM_STUB_EFLAGS_AC, (%rsp)
+	popfq
+	movq	FRAME_RIP, %rdx
+	cmpb	$0x0f, (%rdx)
+	jne	.Lud_restore
+	cmpb	$0x01, 1(%rdx)
+	jne	.Lud_restore
+	movzbl	2(%rdx), %eax
+	cmpl	$0, SAVED_RCX
+	jne	.Lud_restore			/* #GP(0): the host reports it */
+	cmpb	$0xee, %al
+	je	.Lud_rdpkru
+	cmpb	$0xef, %al
+	jne	.Lud_restore
+	cmpl	$0, SAVED_RDX
+	jne	.Lud_restore
+	/* WRPKRU: find a view of EAX the guest may switch to. */
+	movl	16(%rsp), %eax
+	leaq	TABLE(PKVM_STUB_T_VIEWS), %rdx
+	movl	$PKVM_STUB_PKRU_VIEWS, %ecx
+1:	cmpl	%eax, PKVM_STUB_V_PKRU(%rdx)
+	jne	2f
+	testl	$PKVM_STUB_VIEW_GUEST_OK, PKVM_STUB_V_FLAGS(%rdx)
+	jnz	3f
+2:	addq	$PKVM_STUB_V_SIZE, %rdx
+	decl	%ecx
+	jnz	1b
+	jmp	.Lud_restore			/* no view yet, or refused: the host's */
+3:	movq	PKVM_STUB_V_CR3(%rdx), %rcx
+	cmpq	TABLE(PKVM_STUB_T_CR3), %rcx
+	je	4f
+	/* Without PCIDs this also flushes the TLB of the view left behind. */
+	movq	%rcx, %cr3
+	movq	%rcx, TABLE(PKVM_STUB_T_CR3)
+4:	movl	%eax, TABLE(PKVM_STUB_T_PKRU)
+	movq	TABLE(PKVM_STUB_T_CLOCK), %rax
+	incq	%rax
+	movq	%rax, TABLE(PKVM_STUB_T_CLOCK)
+	movq	%rax, PKVM_STUB_V_STAMP(%rdx)
+	incq	TABLE(PKVM_STUB_T_SERVED)
+	popq	%rdx
+	popq	%rcx
+	popq	%rax
+	addq	$3, (%rsp)
+	iretq
+
+.Lud_rdpkru:
+	incq	TABLE(PKVM_STUB_T_SERVED)
+	popq	%rdx
+	popq	%rcx
+	popq	%rax
+pkvm_guest_stub_ud_rd_result:
+	movl	TABLE(PKVM_STUB_T_PKRU), %eax
+	xorl	%edx, %edx
+pkvm_guest_stub_ud_rd_commit:
+	addq	$3, (%rsp)
+	iretq
+
+.Lud_restore:
+	popq	%rdx
+	popq	%rcx
+	popq	%rax
+pkvm_guest_stub_ud_report:
+	pushq	$0
+	pushq	$6
+	jmp	pkvm_guest_stub_exception_common
+pkvm_guest_stub_ud_end:
 
 pkvm_guest_stub_end:
 

@@ -10,6 +10,37 @@
 /* Exception entries are 16 bytes apart, vector 0 first. */
 #define PKVM_STUB_VECTOR_STRIDE	16
 
+/*
+ * The soft backend's PKRU table: a supervisor-only page the host fills with
+ * the views it has built, so that the stub's #UD entry can serve a guest
+ * RDPKRU or WRPKRU without leaving the guest (docs/architecture.md).  Byte
+ * offsets, for the stub; struct pkvm_stub_pkru_table below is the C side.
+ * The page sits PKVM_STUB_TABLE_DISTANCE bytes after the stub's first byte.
+ */
+#define PKVM_STUB_TABLE_DISTANCE	0x3000	/* PKVM_PKRU_TABLE_OFFSET - PKVM_STUB_OFFSET */
+#define PKVM_STUB_PKRU_VIEWS		8	/* PKVM_SOFT_MAX_VIEWS */
+#define PKVM_STUB_T_CR3		0	/* the CR3 the vCPU runs on */
+#define PKVM_STUB_T_PKRU	8	/* the guest's PKRU */
+#define PKVM_STUB_T_FLAGS	12	/* PKVM_STUB_FAST */
+#define PKVM_STUB_T_CLOCK	16	/* the views' use clock, shared with the host */
+#define PKVM_STUB_T_SERVED	24	/* instructions served since the host last looked */
+#define PKVM_STUB_T_VIEWS	32
+#define PKVM_STUB_V_PKRU	0
+#define PKVM_STUB_V_FLAGS	4	/* PKVM_STUB_VIEW_GUEST_OK */
+#define PKVM_STUB_V_CR3		8
+#define PKVM_STUB_V_STAMP	16	/* the clock when last switched to */
+#define PKVM_STUB_V_SIZE	32
+
+/* Table flags: the stub may serve RDPKRU/WRPKRU (else every #UD exits). */
+#define PKVM_STUB_FAST		1
+/* View flags: a live view whose PKRU the guest may set (the PKRU policy agrees). */
+#define PKVM_STUB_VIEW_GUEST_OK	1
+
+/* Values the stub needs from layout.h and x86.h, which are C only. */
+#define PKVM_STUB_USER_CS	0x33	/* PKVM_USER_CS */
+#define PKVM_STUB_EFLAGS_TF	0x100
+#define PKVM_STUB_EFLAGS_AC	0x40000
+
 #ifndef __ASSEMBLER__
 #include <stdint.h>
 
@@ -18,6 +49,9 @@ extern const uint8_t pkvm_guest_stub_resume[], pkvm_guest_stub_resume_cr3[];
 extern const uint8_t pkvm_guest_stub_syscall[], pkvm_guest_stub_syscall32[];
 extern const uint8_t pkvm_guest_stub_vectors[];
 extern const uint8_t pkvm_guest_stub_exception_common[];
+extern const uint8_t pkvm_guest_stub_ud[], pkvm_guest_stub_ud_end[];
+extern const uint8_t pkvm_guest_stub_ud_rd_result[], pkvm_guest_stub_ud_rd_commit[];
+extern const uint8_t pkvm_guest_stub_ud_report[];
 
 #define PKVM_STUB_SYM_OFFSET(sym)	((uint64_t)((sym) - pkvm_guest_stub_start))
 
@@ -28,6 +62,35 @@ extern const uint8_t pkvm_guest_stub_exception_common[];
 struct pkvm_stub_resume_frame {
 	uint64_t cr3, rip, cs, rflags, rsp, ss;
 };
+
+/*
+ * The PKRU table (see PKVM_STUB_T_*).  The host writes cr3 and pkru before
+ * each entry and reads them back after each exit; between the two only the
+ * stub writes them.  served counts what the stub did, for the statistics.
+ */
+struct pkvm_stub_pkru_view {
+	uint32_t pkru;
+	uint32_t flags;
+	uint64_t cr3;
+	uint64_t stamp;
+	uint64_t unused;
+};
+
+struct pkvm_stub_pkru_table {
+	uint64_t cr3;
+	uint32_t pkru;
+	uint32_t flags;
+	uint64_t clock;
+	uint64_t served;
+	struct pkvm_stub_pkru_view view[PKVM_STUB_PKRU_VIEWS];
+};
+
+/*
+ * Where the #UD fast path keeps the user's RAX, RCX and RDX (pushed in that
+ * order below the exception's IRET frame), so that the host can put them back
+ * when a signal stops the vCPU inside it.
+ */
+#define PKVM_STUB_UD_SAVED	3
 
 /* What an exception entry leaves at the top of the IST stack. */
 struct pkvm_stub_exception_frame {
