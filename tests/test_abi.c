@@ -48,10 +48,12 @@ START_TEST(test_reserved_tails)
 	ck_assert(RESERVED_AT_END(struct pkvm_linux_stats));
 	ck_assert(RESERVED_AT_END(struct pkvm_linux_trace));
 	/* Growth room the members may take, in 8-byte words. */
-	ck_assert_uint_ge(sizeof(((struct pkvm_config *)0)->reserved), 64);
+	ck_assert_uint_ge(sizeof(((struct pkvm_config *)0)->reserved), 56);
 	ck_assert_uint_ge(sizeof(((struct pkvm_linux_config *)0)->reserved), 64);
 	/* Members of 0.2.0 that took reserved words: the size stayed. */
 	ck_assert_uint_eq(offsetof(struct pkvm_caps, reserved), 56);
+	/* pkvm_config.flags took a reserved word: the size stayed. */
+	ck_assert_uint_eq(offsetof(struct pkvm_config, flags) + 8, offsetof(struct pkvm_config, reserved));
 	/* The exit union keeps its size whatever variant grows. */
 	ck_assert_uint_eq(offsetof(struct pkvm_exit, reserved), 8 + 128);
 }
@@ -80,6 +82,19 @@ START_TEST(test_nonzero_reserved_refused)
 }
 END_TEST
 
+/* Flags this version does not know are refused, as reserved words are. */
+START_TEST(test_unknown_flags_refused)
+{
+	struct pkvm_config cfg = { .kvm_path = "/nonexistent/kvm" };
+	struct pkvm_vm *vm;
+
+	cfg.flags = PKVM_CONFIG_FLAGS + 1;
+	ck_assert_int_eq(pkvm_vm_create(&vm, &cfg), -EINVAL);
+	cfg.flags = PKVM_CONFIG_FLAGS;
+	ck_assert_int_eq(pkvm_vm_create(&vm, &cfg), -ENOENT);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("abi");
@@ -90,7 +105,9 @@ int main(void)
 	tcase_add_test(tc, test_struct_sizes);
 	tcase_add_test(tc, test_reserved_tails);
 	tcase_add_test(tc, test_version);
-	tcase_add_loop_test(tc, test_nonzero_reserved_refused, 0, 8);
+	tcase_add_loop_test(tc, test_nonzero_reserved_refused, 0,
+			    sizeof(((struct pkvm_config *)0)->reserved) / 8);
+	tcase_add_test(tc, test_unknown_flags_refused);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -207,8 +207,11 @@ static void name(char *buf, size_t n, const struct scenario *s)
 		 s->large ? "2M" : "4K", s->setter == BY_HOST ? "host" : "guest");
 }
 
-/* Runs every scenario on one backend; fills @got; returns how many differ from docs/protection-keys.md. */
-static int run_backend(int backend_index, struct outcome *got, int *documented)
+/*
+ * Runs every scenario on one backend; fills @got (and @exits, the KVM exits
+ * it took, when not NULL); returns how many differ from docs/protection-keys.md.
+ */
+static int run_backend(int backend_index, struct outcome *got, int *documented, uint64_t *exits)
 {
 	struct scenario sc[NSCENARIOS];
 	int n = all_scenarios(sc), wrong = 0;
@@ -229,12 +232,18 @@ static int run_backend(int backend_index, struct outcome *got, int *documented)
 			describe(w, sizeof(w), &want);
 			describe(g, sizeof(g), &got[i]);
 			printf("MISMATCH %s: %s: expected %s, got %s\n",
-			       pkvm_pkeys_backend_name(t->backend), what, w, g);
+			       vmtest_label(backend_index), what, w, g);
 			wrong++;
 		}
 	}
 	printf("%s: %d scenarios, %d as docs/protection-keys.md says (%d of them the documented soft difference)\n",
-	       pkvm_pkeys_backend_name(t->backend), n, n - wrong, *documented);
+	       vmtest_label(backend_index), n, n - wrong, *documented);
+	if (exits) {
+		struct pkvm_stats st;
+
+		ck_assert_int_eq(pkvm_get_stats(t->vm, &st), 0);
+		*exits = st.kvm_exits;
+	}
 	vmtest_destroy(t);
 	return wrong;
 }
@@ -254,7 +263,47 @@ START_TEST(test_backend_follows_pkeys_md)
 
 	if (!vmtest_backend_enforces(vmtest_backends[_i]))
 		return;
-	ck_assert_int_eq(run_backend(_i, got, &documented), 0);
+	ck_assert_int_eq(run_backend(_i, got, &documented, NULL), 0);
+}
+END_TEST
+
+/*
+ * The soft backend's two ways of serving the guest's WRPKRU, in its CPL0 stub
+ * and in the host, give the same outcome in every scenario; and the stub's
+ * really served some (fewer exits), or this would compare the host with itself.
+ */
+START_TEST(test_soft_stub_and_host_agree)
+{
+	struct outcome stub[NSCENARIOS], host[NSCENARIOS];
+	struct scenario sc[NSCENARIOS];
+	int isoft = -1, iexits = -1, d, differ = 0;
+	uint64_t stub_exits, host_exits;
+
+	for (int i = 0; i < vmtest_nbackends; i++)
+		if (vmtest_backends[i] == PKVM_PKEYS_SOFT)
+			*(vmtest_flags[i] ? &iexits : &isoft) = i;
+	if (isoft < 0 || iexits < 0) {
+		printf("soft stub/host comparison: soft is not under test\n");
+		return;
+	}
+	run_backend(isoft, stub, &d, &stub_exits);
+	run_backend(iexits, host, &d, &host_exits);
+	all_scenarios(sc);
+	for (int i = 0; i < NSCENARIOS; i++) {
+		char what[64], a[64], b[64];
+
+		if (same(&stub[i], &host[i]))
+			continue;
+		name(what, sizeof(what), &sc[i]);
+		describe(a, sizeof(a), &stub[i]);
+		describe(b, sizeof(b), &host[i]);
+		printf("%-34s stub %-18s host %-18s DIFFERENT\n", what, a, b);
+		differ++;
+	}
+	printf("soft stub vs soft host: %d scenarios, %d different; %llu vs %llu KVM exits\n",
+	       NSCENARIOS, differ, (unsigned long long)stub_exits, (unsigned long long)host_exits);
+	ck_assert_int_eq(differ, 0);
+	ck_assert_uint_lt(stub_exits, host_exits);
 }
 END_TEST
 
@@ -270,8 +319,8 @@ START_TEST(test_hw_and_soft_agree)
 		       ihw < 0 ? "has no" : "has");
 		return;
 	}
-	run_backend(ihw, hw, &d);
-	run_backend(isoft, soft, &d);
+	run_backend(ihw, hw, &d, NULL);
+	run_backend(isoft, soft, &d, NULL);
 	all_scenarios(sc);
 	if (table)
 		printf("%-34s %-18s %-18s\n", "scenario", "hw", "soft");
@@ -299,8 +348,10 @@ int main(void)
 	TCase *tc = tcase_create("pkeys");
 
 	vmtest_probe_backends();
+	vmtest_add_soft_exits();
 	tcase_set_timeout(tc, 300);
 	tcase_add_loop_test(tc, test_backend_follows_pkeys_md, 0, vmtest_nbackends);
 	tcase_add_test(tc, test_hw_and_soft_agree);
+	tcase_add_test(tc, test_soft_stub_and_host_agree);
 	return vmtest_run_tcase("conformance", tc, CK_NORMAL);
 }

@@ -14,6 +14,7 @@ extern const uint8_t __start_pkvm_guest_text[] __attribute__((weak));
 extern const uint8_t __stop_pkvm_guest_text[] __attribute__((weak));
 
 enum pkvm_pkeys_backend vmtest_backends[4];
+uint64_t vmtest_flags[4];
 int vmtest_nbackends;
 
 static bool want(const char *only, const char *name, bool available)
@@ -69,6 +70,24 @@ void vmtest_probe_backends(void)
 	}
 }
 
+void vmtest_add_soft_exits(void)
+{
+	for (int i = 0; i < vmtest_nbackends; i++)
+		if (vmtest_backends[i] == PKVM_PKEYS_SOFT && vmtest_flags[i] == 0) {
+			vmtest_backends[vmtest_nbackends] = PKVM_PKEYS_SOFT;
+			vmtest_flags[vmtest_nbackends++] = PKVM_CONFIG_SOFT_PKRU_EXITS;
+			printf("and soft with every RDPKRU/WRPKRU served by the host (soft-exits)\n");
+			return;
+		}
+}
+
+const char *vmtest_label(int backend_index)
+{
+	if (vmtest_flags[backend_index] & PKVM_CONFIG_SOFT_PKRU_EXITS)
+		return "soft-exits";
+	return pkvm_pkeys_backend_name(vmtest_backends[backend_index]);
+}
+
 bool vmtest_backend_enforces(enum pkvm_pkeys_backend backend)
 {
 	return backend == PKVM_PKEYS_HW || backend == PKVM_PKEYS_SOFT;
@@ -85,7 +104,8 @@ uint64_t vmtest_guest_addr(const void *fn)
 
 void vmtest_create(struct vmtest *t, int backend_index)
 {
-	struct pkvm_config cfg = { .mem_size = 32 << 20, .pkeys = vmtest_backends[backend_index] };
+	struct pkvm_config cfg = { .mem_size = 32 << 20, .pkeys = vmtest_backends[backend_index],
+				   .flags = vmtest_flags[backend_index] };
 	size_t code_len = __stop_pkvm_guest_text - __start_pkvm_guest_text;
 	uint64_t code_size = (code_len + 4095) & ~4095ULL;
 	int err = pkvm_vm_create(&t->vm, &cfg);

@@ -64,9 +64,18 @@ struct vmtest {
 
 /* The backends this host offers, for tcase_add_loop_test(): index -> backend. */
 extern enum pkvm_pkeys_backend vmtest_backends[4];
+extern uint64_t vmtest_flags[4];	/* pkvm_config.flags per index */
 extern int vmtest_nbackends;
 /* Fills vmtest_backends; exits 77 when /dev/kvm is absent. */
 void vmtest_probe_backends(void);
+/*
+ * Where soft is under test, add it once more with PKVM_CONFIG_SOFT_PKRU_EXITS,
+ * so that a suite runs with guest RDPKRU/WRPKRU served by the stub (soft)
+ * and by the host (soft-exits).
+ */
+void vmtest_add_soft_exits(void);
+/* "hw", "soft", "none" or "soft-exits". */
+const char *vmtest_label(int backend_index);
 bool vmtest_backend_enforces(enum pkvm_pkeys_backend backend);
 
 void vmtest_create(struct vmtest *t, int backend_index);

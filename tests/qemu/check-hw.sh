@@ -40,6 +40,7 @@ mkdir "$payload" "$sysroot"
 # whose runtimes cannot be: there the lane gets the loader and the libraries
 # they need (libc, libasan, libubsan, libcheck, libseccomp...) in a sysroot.
 for f in tests/test_vm tests/test_conformance tests/test_embed tests/test_reentry tests/test_demand \
+	 tests/test_pkru_stub \
 	 tests/test_linux_guard tests/test_linux_fuzz tests/test_linux_block tests/test_linux_seccomp \
 	 tests/pksandbox-static examples/parser_host examples/hostcall_host; do
 	if [[ ! -x "$builddir/$f" ]]; then
