@@ -78,6 +78,7 @@ struct pkvm_kick {
 	atomic_bool wake;
 	uint64_t wake_ns;		/* CLOCK_MONOTONIC; 0: none */
 	bool timer_valid;
+	bool timer_armed;		/* set since the last disarm: a disarm is owed */
 	pid_t timer_tid;		/* the thread the timer signals */
 	timer_t timer;
 };
