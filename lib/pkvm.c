@@ -116,13 +116,20 @@ static int choose_backend(struct pkvm_vm *vm, enum pkvm_pkeys_backend wanted)
 	}
 }
 
-/* The one place that knows the memslot layout: [0, pool) and [pool, mem_size). */
+/*
+ * The one place that knows the memslot layout: [0, pool) and [pool, mem_size).
+ * Only the first gets vm->memslot_flags (dirty logging): the guest cannot
+ * write the pool, whose tables it has no address for and whose entries
+ * have A (and D) preset, so every pool write is the host's and is in
+ * vm->host_dirty; logging the slot would only cost each restore an ioctl.
+ */
 int pkvm_vm_set_memslot(struct pkvm_vm *vm, unsigned slot, bool present)
 {
 	uint64_t gpa = slot == PKVM_SLOT_POOL ? vm->pool_gpa : 0;
 	uint64_t size = slot == PKVM_SLOT_POOL ? vm->pool_size : vm->pool_gpa;
+	uint32_t flags = slot == PKVM_SLOT_POOL ? 0 : vm->memslot_flags;
 
-	return pkvm_kvm_set_memslot(vm->vm_fd, slot, vm->memslot_flags, gpa, present ? size : 0,
+	return pkvm_kvm_set_memslot(vm->vm_fd, slot, flags, gpa, present ? size : 0,
 				    vm->mem.base + gpa);
 }
 
