@@ -97,6 +97,12 @@ static int save_vcpu(struct pkvm_vm *vm, struct pkvm_snapshot *snap)
 		if (!snap->xsave)
 			return -ENOMEM;
 		err = pkvm_kvm_get_xsave(vm->vcpu_fd, snap->xsave, vm->xsave2);
+		/*
+		 * hw: a PKRU the host set since the last run is not in the vCPU
+		 * yet; the image the restore loads must hold it (snap->pkru).
+		 */
+		if (!err && vm->backend == PKVM_PKEYS_HW)
+			err = pkvm_xsave_set_pkru(&vm->xsave, snap->xsave, vm->xsave_size, snap->pkru);
 	}
 	/* The vCPU resumes through the stub on the master tables after a restore. */
 	snap->sregs.cr3 = vm->pt.root;
