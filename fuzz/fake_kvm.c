@@ -34,27 +34,37 @@ static int fake_fd(void)
 	return fd < 0 ? -errno : fd;
 }
 
-int pkvm_kvm_open(const char *path)
+/* Nothing reaches a KVM here, so nothing is counted in @ioctls. */
+int pkvm_kvm_open(const char *path, uint64_t *ioctls)
 {
 	(void)path;
+	(void)ioctls;
 	return fake_fd();
 }
 
-int pkvm_kvm_create_vm(int kvm_fd, uint64_t tss_addr, int at)
+int pkvm_kvm_create_vm(int kvm_fd, uint64_t tss_addr, int at, uint64_t *ioctls)
 {
 	(void)kvm_fd;
 	(void)tss_addr;
 	(void)at;
+	(void)ioctls;
 	return fake_fd();
 }
 
-int pkvm_kvm_create_vcpu(int vm_fd, const struct kvm_cpuid2 *cpuid, int at)
+int pkvm_kvm_create_vcpu(int vm_fd, const struct kvm_cpuid2 *cpuid, int at, uint64_t *ioctls)
 {
 	(void)vm_fd;
 	(void)cpuid;
 	(void)at;
+	(void)ioctls;
 	memset(&vcpu, 0, sizeof(vcpu));
 	return fake_fd();
+}
+
+void pkvm_kvm_close(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 int pkvm_kvm_map_run(int kvm_fd, int vcpu_fd, struct kvm_run **run, size_t *size)

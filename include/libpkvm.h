@@ -574,7 +574,12 @@ struct pkvm_stats {
 	uint64_t view_pages;		/* soft: pool pages the views hold now */
 	uint64_t demand_fills;		/* demand-backed pages given a frame */
 	uint64_t frames_in_use;		/* pages of guest memory mapped now */
-	uint64_t reserved[8];		/* zero: room to grow (docs/abi.md) */
+	/*
+	 * ioctls the library made to KVM for this VM, KVM_RUN included: the
+	 * delta around an operation is what it costs beside the guest's time.
+	 */
+	uint64_t ioctls;
+	uint64_t reserved[7];		/* zero: room to grow (docs/abi.md) */
 };
 
 int pkvm_get_stats(struct pkvm_vm *vm, struct pkvm_stats *stats);

@@ -29,7 +29,7 @@ int pkvm_vm_enable_fork(struct pkvm_vm *vm)
 {
 	if (vm->kvm_fd >= 0)
 		return 0;
-	vm->kvm_fd = pkvm_kvm_open(vm->kvm_path);
+	vm->kvm_fd = pkvm_kvm_open(vm->kvm_path, &vm->stats.ioctls);
 	return vm->kvm_fd < 0 ? vm->kvm_fd : 0;
 }
 
@@ -73,9 +73,9 @@ static int rebuild(struct pkvm_vm *vm, const void *fpu)
 
 	munmap(vm->run, vm->run_size);
 	vm->run = NULL;
-	close(vcpu_fd);
-	close(vm_fd);
-	vm->vm_fd = pkvm_kvm_create_vm(vm->kvm_fd, PKVM_KVM_TSS_ADDR, vm_fd);
+	pkvm_kvm_close(vcpu_fd);
+	pkvm_kvm_close(vm_fd);
+	vm->vm_fd = pkvm_kvm_create_vm(vm->kvm_fd, PKVM_KVM_TSS_ADDR, vm_fd, &vm->stats.ioctls);
 	if (vm->vm_fd < 0)
 		return vm->vm_fd;
 	err = pkvm_vm_set_memslot(vm, PKVM_SLOT_MEMORY, true);
@@ -83,7 +83,7 @@ static int rebuild(struct pkvm_vm *vm, const void *fpu)
 		err = pkvm_vm_set_memslot(vm, PKVM_SLOT_POOL, true);
 	if (err)
 		return err;
-	vm->vcpu_fd = pkvm_kvm_create_vcpu(vm->vm_fd, vm->cpuid, vcpu_fd);
+	vm->vcpu_fd = pkvm_kvm_create_vcpu(vm->vm_fd, vm->cpuid, vcpu_fd, &vm->stats.ioctls);
 	if (vm->vcpu_fd < 0)
 		return vm->vcpu_fd;
 	err = pkvm_kvm_map_run(vm->kvm_fd, vm->vcpu_fd, &vm->run, &vm->run_size);

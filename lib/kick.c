@@ -96,6 +96,7 @@ static int arm_timer(struct pkvm_kick *kick)
 	if (kick->timer_valid && kick->timer_tid != tid) {
 		timer_delete(kick->timer);
 		kick->timer_valid = false;
+		kick->timer_armed = false;
 	}
 	if (!kick->timer_valid) {
 		struct sigevent sev = { 0 };
@@ -114,15 +115,21 @@ static int arm_timer(struct pkvm_kick *kick)
 	its.it_interval.tv_nsec = 10 * 1000 * 1000;
 	if (timer_settime(kick->timer, TIMER_ABSTIME, &its, NULL) < 0)
 		return -errno;
+	kick->timer_armed = true;
 	return 0;
 }
 
+/*
+ * Only a timer that was armed: the creation check's time limit leaves every
+ * VM with a timer, and a system call at the end of each run for nothing
+ * would cost a run that returns at once a good part of a bare exit.
+ */
 static void disarm_timer(struct pkvm_kick *kick)
 {
 	struct itimerspec its = { 0 };
 
-	if (kick->timer_valid)
-		timer_settime(kick->timer, 0, &its, NULL);
+	if (kick->timer_valid && kick->timer_armed && timer_settime(kick->timer, 0, &its, NULL) == 0)
+		kick->timer_armed = false;
 }
 
 int pkvm_kick_begin(struct pkvm_kick *kick, struct kvm_run *run)
@@ -164,6 +171,7 @@ int pkvm_kick_after_fork(struct pkvm_kick *kick, struct kvm_run *run)
 {
 	/* The parent's timer is not ours, and its lock may have been held by a thread we lack. */
 	kick->timer_valid = false;
+	kick->timer_armed = false;
 	pthread_mutex_init(&kick->lock, NULL);
 	kick->thread = pthread_self();
 	kick_run = run;

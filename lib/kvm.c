@@ -1,6 +1,8 @@
 /* kvm.c: one wrapper per KVM ioctl the library uses, each returning 0 or -errno. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,26 +13,91 @@
 
 #include "kvm.h"
 
+/*
+ * Each VM's ioctl counter (struct pkvm_stats.ioctls), found by the fd the
+ * ioctl goes to.  The wrappers take only an fd, as every caller has it;
+ * fds are the process's, so the table that maps them is too.  Two levels
+ * of 1024 entries, a chunk allocated when an fd in it is first counted and
+ * never freed: a lookup is two loads and takes no lock, so VMs on other
+ * threads cost each other nothing.  An fd past 2^20 goes uncounted.
+ */
+#define COUNT_CHUNK	1024
+static _Atomic(uint64_t *) *_Atomic counters[COUNT_CHUNK];
+
+static _Atomic(uint64_t *) *counter_slot(int fd, bool make)
+{
+	_Atomic(uint64_t *) *chunk, *fresh = NULL;
+
+	if (fd < 0 || fd / COUNT_CHUNK >= COUNT_CHUNK)
+		return NULL;
+	chunk = atomic_load_explicit(&counters[fd / COUNT_CHUNK], memory_order_acquire);
+	if (!chunk && make) {
+		fresh = calloc(COUNT_CHUNK, sizeof(*fresh));
+		if (!fresh)
+			return NULL;
+		/* Another thread's VM may have made it first: use that one. */
+		if (atomic_compare_exchange_strong(&counters[fd / COUNT_CHUNK], &chunk, fresh))
+			chunk = fresh;
+		else
+			free(fresh);
+	}
+	return chunk ? &chunk[fd % COUNT_CHUNK] : NULL;
+}
+
+/* Count what goes to @fd in *@counter from now on (NULL: no longer). */
+static int count_fd(int fd, uint64_t *counter)
+{
+	_Atomic(uint64_t *) *slot = counter_slot(fd, counter != NULL);
+
+	if (slot)
+		atomic_store_explicit(slot, counter, memory_order_release);
+	return slot || !counter ? 0 : -ENOMEM;
+}
+
+/* Relaxed: only the thread using the VM counts its ioctls, and it made the entry. */
+static void count(int fd)
+{
+	_Atomic(uint64_t *) *slot = counter_slot(fd, false);
+	uint64_t *counter = slot ? atomic_load_explicit(slot, memory_order_relaxed) : NULL;
+
+	if (counter)
+		(*counter)++;
+}
+
 static int xioctl(int fd, unsigned long request, const void *arg)
 {
 	int ret;
 
-	do
+	do {
+		count(fd);
 		ret = ioctl(fd, request, arg);
-	while (ret < 0 && errno == EINTR);
+	} while (ret < 0 && errno == EINTR);
 	return ret < 0 ? -errno : ret;
 }
 
-int pkvm_kvm_open(const char *path)
+void pkvm_kvm_close(int fd)
+{
+	if (fd < 0)
+		return;
+	count_fd(fd, NULL);	/* before the number can be another's */
+	close(fd);
+}
+
+int pkvm_kvm_open(const char *path, uint64_t *ioctls)
 {
 	int fd = open(path ? path : "/dev/kvm", O_RDWR | O_CLOEXEC);
-	int version;
+	int version, err;
 
 	if (fd < 0)
 		return -errno;
+	err = count_fd(fd, ioctls);
+	if (err) {
+		close(fd);
+		return err;
+	}
 	version = xioctl(fd, KVM_GET_API_VERSION, NULL);
 	if (version != KVM_API_VERSION) {
-		close(fd);
+		pkvm_kvm_close(fd);
 		return version < 0 ? version : -ENOSYS;
 	}
 	return fd;
@@ -42,23 +109,32 @@ int pkvm_kvm_open(const char *path)
  * names (fork.c).  Before any request on it, so that the filter sees only
  * the final number.
  */
-static int move_fd(int fd, int at)
+static int move_fd(int fd, int at, uint64_t *ioctls)
 {
-	if (fd < 0 || at < 0 || fd == at)
-		return fd;
-	if (dup3(fd, at, O_CLOEXEC) < 0) {
-		int err = -errno;
+	int err;
 
+	if (fd < 0)
+		return fd;
+	if (at >= 0 && fd != at) {
+		if (dup3(fd, at, O_CLOEXEC) < 0) {
+			err = -errno;
+			close(fd);
+			return err;
+		}
+		close(fd);
+		fd = at;
+	}
+	err = count_fd(fd, ioctls);
+	if (err) {
 		close(fd);
 		return err;
 	}
-	close(fd);
-	return at;
+	return fd;
 }
 
-int pkvm_kvm_create_vm(int kvm_fd, uint64_t tss_addr, int at)
+int pkvm_kvm_create_vm(int kvm_fd, uint64_t tss_addr, int at, uint64_t *ioctls)
 {
-	int fd = move_fd(xioctl(kvm_fd, KVM_CREATE_VM, NULL), at);
+	int fd = move_fd(xioctl(kvm_fd, KVM_CREATE_VM, NULL), at, ioctls);
 
 	/* Intel needs a TSS area for real mode; harmless elsewhere. */
 	if (fd >= 0)
@@ -66,16 +142,16 @@ int pkvm_kvm_create_vm(int kvm_fd, uint64_t tss_addr, int at)
 	return fd;
 }
 
-int pkvm_kvm_create_vcpu(int vm_fd, const struct kvm_cpuid2 *cpuid, int at)
+int pkvm_kvm_create_vcpu(int vm_fd, const struct kvm_cpuid2 *cpuid, int at, uint64_t *ioctls)
 {
-	int fd = move_fd(xioctl(vm_fd, KVM_CREATE_VCPU, NULL), at);
+	int fd = move_fd(xioctl(vm_fd, KVM_CREATE_VCPU, NULL), at, ioctls);
 	int err;
 
 	if (fd < 0)
 		return fd;
 	err = xioctl(fd, KVM_SET_CPUID2, cpuid);
 	if (err) {
-		close(fd);
+		pkvm_kvm_close(fd);
 		return err;
 	}
 	return fd;
@@ -98,6 +174,7 @@ int pkvm_kvm_map_run(int kvm_fd, int vcpu_fd, struct kvm_run **run, size_t *size
 
 int pkvm_kvm_run(int vcpu_fd)
 {
+	count(vcpu_fd);
 	/* Not retried on EINTR: a signal that stops the guest is the caller's to see. */
 	return ioctl(vcpu_fd, KVM_RUN, 0) < 0 ? -errno : 0;
 }

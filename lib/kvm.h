@@ -12,14 +12,21 @@
 
 #include "libpkvm.h"
 
-int pkvm_kvm_open(const char *path);
+/*
+ * The fds these three make count every ioctl made on them (and on the
+ * struct kvm_run of a vCPU: KVM_RUN) in *@ioctls, if not NULL: a VM's
+ * struct pkvm_stats.ioctls.  Close them with pkvm_kvm_close(), never
+ * close(): the count must stop before the number is reused.
+ */
+int pkvm_kvm_open(const char *path, uint64_t *ioctls);
 /*
  * KVM_CREATE_VM, with the TSS area Intel needs for real mode at @tss_addr:
  * the VM's fd, numbered @at if @at >= 0 (what was there is closed).
  */
-int pkvm_kvm_create_vm(int kvm_fd, uint64_t tss_addr, int at);
+int pkvm_kvm_create_vm(int kvm_fd, uint64_t tss_addr, int at, uint64_t *ioctls);
 /* vCPU 0 with @cpuid: its fd, numbered @at if @at >= 0. */
-int pkvm_kvm_create_vcpu(int vm_fd, const struct kvm_cpuid2 *cpuid, int at);
+int pkvm_kvm_create_vcpu(int vm_fd, const struct kvm_cpuid2 *cpuid, int at, uint64_t *ioctls);
+void pkvm_kvm_close(int fd);
 /* The vCPU's shared struct kvm_run, mapped: munmap(*run, *size) releases it. */
 int pkvm_kvm_map_run(int kvm_fd, int vcpu_fd, struct kvm_run **run, size_t *size);
 /* One KVM_RUN; -EINTR is returned, not retried. */

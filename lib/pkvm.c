@@ -36,7 +36,7 @@ int pkvm_caps(struct pkvm_caps *caps, const char *kvm_path)
 	struct kvm_cpuid2 *cpuid;
 	struct kvm_cpuid_entry2 *e;
 	struct pkvm_xsave_layout layout;
-	int fd = pkvm_kvm_open(kvm_path);
+	int fd = pkvm_kvm_open(kvm_path, NULL);
 	int err;
 
 	memset(caps, 0, sizeof(*caps));
@@ -45,7 +45,7 @@ int pkvm_caps(struct pkvm_caps *caps, const char *kvm_path)
 	caps->api_version = KVM_API_VERSION;
 	caps->sync_regs = pkvm_kvm_check_extension(fd, KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS;
 	err = pkvm_kvm_supported_cpuid(fd, &cpuid);
-	close(fd);
+	pkvm_kvm_close(fd);
 	if (err)
 		return err;
 	caps->pku = cpuid_has_pku(cpuid);
@@ -116,13 +116,20 @@ static int choose_backend(struct pkvm_vm *vm, enum pkvm_pkeys_backend wanted)
 	}
 }
 
-/* The one place that knows the memslot layout: [0, pool) and [pool, mem_size). */
+/*
+ * The one place that knows the memslot layout: [0, pool) and [pool, mem_size).
+ * Only the first gets vm->memslot_flags (dirty logging): the guest cannot
+ * write the pool, whose tables it has no address for and whose entries
+ * have A (and D) preset, so every pool write is the host's and is in
+ * vm->host_dirty; logging the slot would only cost each restore an ioctl.
+ */
 int pkvm_vm_set_memslot(struct pkvm_vm *vm, unsigned slot, bool present)
 {
 	uint64_t gpa = slot == PKVM_SLOT_POOL ? vm->pool_gpa : 0;
 	uint64_t size = slot == PKVM_SLOT_POOL ? vm->pool_size : vm->pool_gpa;
+	uint32_t flags = slot == PKVM_SLOT_POOL ? 0 : vm->memslot_flags;
 
-	return pkvm_kvm_set_memslot(vm->vm_fd, slot, vm->memslot_flags, gpa, present ? size : 0,
+	return pkvm_kvm_set_memslot(vm->vm_fd, slot, flags, gpa, present ? size : 0,
 				    vm->mem.base + gpa);
 }
 
@@ -195,7 +202,7 @@ static int setup_vcpu(struct pkvm_vm *vm)
 
 	pkvm_cpuid_shape(vm->cpuid->entries, vm->cpuid->nent, vm->backend == PKVM_PKEYS_HW,
 			 vm->xcr0);
-	vm->vcpu_fd = pkvm_kvm_create_vcpu(vm->vm_fd, vm->cpuid, -1);
+	vm->vcpu_fd = pkvm_kvm_create_vcpu(vm->vm_fd, vm->cpuid, -1, &vm->stats.ioctls);
 	if (vm->vcpu_fd < 0)
 		return vm->vcpu_fd;
 	err = pkvm_kvm_map_run(vm->kvm_fd, vm->vcpu_fd, &vm->run, &vm->run_size);
@@ -255,7 +262,7 @@ int pkvm_vm_create(struct pkvm_vm **out, const struct pkvm_config *config)
 		err = -ENOMEM;
 		goto fail;
 	}
-	vm->kvm_fd = pkvm_kvm_open(cfg.kvm_path);
+	vm->kvm_fd = pkvm_kvm_open(cfg.kvm_path, &vm->stats.ioctls);
 	if (vm->kvm_fd < 0) {
 		err = vm->kvm_fd;
 		goto fail;
@@ -267,7 +274,7 @@ int pkvm_vm_create(struct pkvm_vm **out, const struct pkvm_config *config)
 	if (err)
 		goto fail;
 	/* The TSS area goes above all memslots. */
-	vm->vm_fd = pkvm_kvm_create_vm(vm->kvm_fd, PKVM_KVM_TSS_ADDR, -1);
+	vm->vm_fd = pkvm_kvm_create_vm(vm->kvm_fd, PKVM_KVM_TSS_ADDR, -1, &vm->stats.ioctls);
 	if (vm->vm_fd < 0) {
 		err = vm->vm_fd;
 		goto fail;
@@ -280,7 +287,7 @@ int pkvm_vm_create(struct pkvm_vm **out, const struct pkvm_config *config)
 	if (err)
 		goto fail;
 	/* The system fd is needed only to build the VM: hundreds of VMs, a third fewer fds. */
-	close(vm->kvm_fd);
+	pkvm_kvm_close(vm->kvm_fd);
 	vm->kvm_fd = -1;
 	vm->cr3 = vm->pt.root;
 	err = pkvm_vm_probe(vm);
@@ -306,12 +313,9 @@ void pkvm_vm_destroy(struct pkvm_vm *vm)
 	pkvm_kick_destroy(&vm->kick);
 	if (vm->run)
 		munmap(vm->run, vm->run_size);
-	if (vm->vcpu_fd >= 0)
-		close(vm->vcpu_fd);
-	if (vm->vm_fd >= 0)
-		close(vm->vm_fd);
-	if (vm->kvm_fd >= 0)
-		close(vm->kvm_fd);
+	pkvm_kvm_close(vm->vcpu_fd);
+	pkvm_kvm_close(vm->vm_fd);
+	pkvm_kvm_close(vm->kvm_fd);
 	if (vm->mem.base)
 		munmap(vm->mem.base, vm->mem.size);
 	pkvm_pt_destroy(&vm->pt);

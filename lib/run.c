@@ -420,13 +420,13 @@ static int run_once(struct pkvm_vm *vm, struct pkvm_exit *exit)
 		vm->run->immediate_exit = 0;
 		if (err != -EINTR && err != -EAGAIN)
 			return err;
-		if (vm->backend == PKVM_PKEYS_HW)
+		if (pkvm_pkru_guest_can_write(vm))
 			vm->pkru_stale = true;	/* it may have run WRPKRU before the signal */
 		err = settle_after_signal(vm);
 		return err ? err : 1;
 	}
 	vm->finish_entry = false;
-	if (vm->backend == PKVM_PKEYS_HW)
+	if (pkvm_pkru_guest_can_write(vm))
 		vm->pkru_stale = true;	/* the guest may have run WRPKRU */
 	/* No field of an exit served before this one may leak into it. */
 	memset(exit, 0, sizeof(*exit));

@@ -1,8 +1,9 @@
 /*
  * snapshot.c: snapshots of a VM and restores that cost what was written since.
  * The guest's writes come from KVM's dirty log (KVM_MEM_LOG_DIRTY_PAGES on
- * both memslots); the host's own writes (mappings, copies, page tables, the
- * stub's frames) from the VM's host_dirty map.
+ * the memory slot: the guest never writes the table pool); the host's own
+ * writes (mappings, copies, page tables, the stub's frames) from the VM's
+ * host_dirty map.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -40,14 +41,14 @@ static void snapshot_free(struct pkvm_snapshot *snap)
 	free(snap);
 }
 
-/* Kept in vm->memslot_flags, so that the shadow-paging slot refresh (run.c) keeps it too. */
+/*
+ * Kept in vm->memslot_flags, so that a slot registered again keeps it too.
+ * Only the memory slot logs: the guest never writes the pool (pkvm.c).
+ */
 static int set_dirty_logging(struct pkvm_vm *vm, bool on)
 {
-	int err;
-
 	vm->memslot_flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0;
-	err = pkvm_vm_set_memslot(vm, PKVM_SLOT_MEMORY, true);
-	return err ? err : pkvm_vm_set_memslot(vm, PKVM_SLOT_POOL, true);
+	return pkvm_vm_set_memslot(vm, PKVM_SLOT_MEMORY, true);
 }
 
 /* Fetch (and so reset) KVM's log of one slot into @log, as bits over all guest pages. */
@@ -73,30 +74,35 @@ static int fetch_log(struct pkvm_vm *vm, uint32_t slot, uint64_t first_page, uin
 	return 0;
 }
 
-/* All pages written since the last call: the guest's and the host's, into vm->host_dirty. */
+/*
+ * All pages written since the last call, into vm->host_dirty: the guest's
+ * from KVM's log of the memory slot; the host's are there already, the
+ * pool's included (the guest never writes the pool).
+ */
 static int collect_dirty(struct pkvm_vm *vm, struct pkvm_snapshot *snap)
 {
-	uint64_t pool_first = vm->pool_gpa / PAGE_SIZE;
-	uint64_t *scratch = snap->log;
-	int err = fetch_log(vm, PKVM_SLOT_MEMORY, 0, pool_first, scratch, vm->host_dirty);
-
-	if (!err)
-		err = fetch_log(vm, PKVM_SLOT_POOL, pool_first, vm->pool_size / PAGE_SIZE, scratch,
-				vm->host_dirty);
-	return err;
+	return fetch_log(vm, PKVM_SLOT_MEMORY, 0, vm->pool_gpa / PAGE_SIZE, snap->log,
+			 vm->host_dirty);
 }
 
+/* With XSAVE, its image holds all that KVM_GET_FPU would (the legacy area): one ioctl less. */
 static int save_vcpu(struct pkvm_vm *vm, struct pkvm_snapshot *snap)
 {
 	int err = pkvm_kvm_get_sregs(vm->vcpu_fd, &snap->sregs);
 
-	if (!err)
+	if (!err && !vm->xsave_buf)
 		err = pkvm_kvm_get_fpu(vm->vcpu_fd, &snap->fpu);
 	if (!err && vm->xsave_buf) {
 		snap->xsave = malloc(vm->xsave_size);
 		if (!snap->xsave)
 			return -ENOMEM;
 		err = pkvm_kvm_get_xsave(vm->vcpu_fd, snap->xsave, vm->xsave2);
+		/*
+		 * hw: a PKRU the host set since the last run is not in the vCPU
+		 * yet; the image the restore loads must hold it (snap->pkru).
+		 */
+		if (!err && vm->backend == PKVM_PKEYS_HW)
+			err = pkvm_xsave_set_pkru(&vm->xsave, snap->xsave, vm->xsave_size, snap->pkru);
 	}
 	/* The vCPU resumes through the stub on the master tables after a restore. */
 	snap->sregs.cr3 = vm->pt.root;
@@ -196,21 +202,34 @@ fail:
 	return err;
 }
 
+/*
+ * The sregs carry the snapshot's FS/GS bases (snap->regs', which the host
+ * may have set after the vCPU last took them): what the next entry's
+ * pkvm_vcpu_set_segments() would set with two more ioctls.  KVM_SET_XSAVE
+ * sets the whole FPU state, so KVM_SET_FPU is needed only without it.
+ */
 static int restore_vcpu(struct pkvm_vm *vm, struct pkvm_snapshot *snap)
 {
-	int err = pkvm_kvm_set_sregs(vm->vcpu_fd, &snap->sregs);
+	struct kvm_sregs sregs = snap->sregs;
+	int err;
 
-	if (!err)
-		err = pkvm_kvm_set_fpu(vm->vcpu_fd, &snap->fpu);
-	if (!err && snap->xsave)
-		err = pkvm_kvm_set_xsave(vm->vcpu_fd, snap->xsave);
-	return err;
+	sregs.fs.base = snap->regs.fs_base;
+	sregs.gs.base = snap->regs.gs_base;
+	err = pkvm_kvm_set_sregs(vm->vcpu_fd, &sregs);
+	if (err)
+		return err;
+	vm->segs_dirty = false;
+	if (snap->xsave)
+		return pkvm_kvm_set_xsave(vm->vcpu_fd, snap->xsave);
+	return pkvm_kvm_set_fpu(vm->vcpu_fd, &snap->fpu);
 }
 
 int pkvm_restore(struct pkvm_vm *vm)
 {
 	struct pkvm_snapshot *snap = vm->snapshot;
 	size_t pool_words = (vm->pt.pool_pages + 63) / 64;
+	uint64_t pool_first = vm->pool_gpa / PAGE_SIZE;
+	bool tables_restored = false;
 	struct pkvm_demand demand;
 	int err;
 
@@ -231,10 +250,12 @@ int pkvm_restore(struct pkvm_vm *vm)
 		uint64_t bits = vm->host_dirty[w];
 
 		while (bits) {
-			uint64_t off = (w * 64 + __builtin_ctzll(bits)) * PAGE_SIZE;
+			uint64_t page = w * 64 + __builtin_ctzll(bits);
+			uint64_t off = page * PAGE_SIZE;
 
 			if (off < vm->mem.size)
 				memcpy(vm->mem.base + off, snap->mem + off, PAGE_SIZE);
+			tables_restored |= page >= pool_first;
 			bits &= bits - 1;
 		}
 		vm->host_dirty[w] = 0;
@@ -245,13 +266,20 @@ int pkvm_restore(struct pkvm_vm *vm)
 	vm->frames.free = snap->frames_free;
 	memcpy(vm->pt.pool_used, snap->pool_used, pool_words * sizeof(uint64_t));
 	vm->pt.pool_in_use = snap->pool_in_use;
+	/*
+	 * Reload CR3 (and drop KVM's shadow pages) on entry only if what the
+	 * vCPU may have cached is gone: a pool page came back, the root moved,
+	 * or the soft backend's views were forgotten.  Otherwise the tables
+	 * are the ones it runs on, and a flush would only cost the next entry.
+	 */
+	if (tables_restored || vm->pt.root != snap->root || vm->backend == PKVM_PKEYS_SOFT)
+		vm->pt.changed = true;
 	vm->pt.root = snap->root;
-	vm->pt.changed = true;		/* reload CR3 (and drop shadow pages) on entry */
 	vm->pkeys = snap->pkeys;
 	pkvm_demand_destroy(&vm->demand);
 	vm->demand = demand;
 	vm->regs = snap->regs;
-	vm->segs_dirty = true;
+	vm->segs_dirty = true;		/* until restore_vcpu() sets them */
 	vm->trampoline_mapped = snap->trampoline_mapped;
 	vm->call_active = false;
 	vm->finish_entry = false;

@@ -78,6 +78,7 @@ struct pkvm_kick {
 	atomic_bool wake;
 	uint64_t wake_ns;		/* CLOCK_MONOTONIC; 0: none */
 	bool timer_valid;
+	bool timer_armed;		/* set since the last disarm: a disarm is owed */
 	pid_t timer_tid;		/* the thread the timer signals */
 	timer_t timer;
 };
@@ -241,6 +242,17 @@ uint64_t pkvm_fpstate_features(const struct pkvm_vm *vm);
 size_t pkvm_fpstate_size(const struct pkvm_vm *vm);
 int pkvm_fpstate_save(struct pkvm_vm *vm, void *buf, size_t size);
 int pkvm_fpstate_restore(struct pkvm_vm *vm, const void *buf, size_t size);
+
+/*
+ * May the guest have changed PKRU itself while it ran?  Only on hw, with its
+ * own WRPKRU or XRSTOR, and not under PKVM_PKRU_LOCKED, whose W^X scan keeps
+ * both out of executable memory (wxscan.c): then the host's copy stays
+ * exact, and reading PKRU costs no KVM_GET_XSAVE after each exit.
+ */
+static inline bool pkvm_pkru_guest_can_write(const struct pkvm_vm *vm)
+{
+	return vm->backend == PKVM_PKEYS_HW && vm->pkru_policy != PKVM_PKRU_LOCKED;
+}
 
 /* pkru.c */
 int pkvm_pkru_sync_to_vcpu(struct pkvm_vm *vm);

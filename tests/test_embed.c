@@ -57,6 +57,27 @@ GUEST_CODE static uint64_t guest_scribble(volatile uint64_t *base, uint64_t npag
 	return npages;
 }
 
+/* What the FS and GS bases point at: the first word behind each, packed. */
+GUEST_CODE static uint64_t guest_read_fs_gs(void)
+{
+	uint64_t fs, gs;
+
+	__asm__ volatile("movq %%fs:0, %0; movq %%gs:0, %1" : "=r"(fs), "=r"(gs));
+	return (fs & 0xffffffff) | gs << 32;
+}
+
+/* The guest changes its own PKRU (hw: natively; soft: emulated), and says what it has. */
+GUEST_CODE static uint64_t guest_set_pkru(uint64_t pkru)
+{
+	guest_wrpkru((uint32_t)pkru);
+	return guest_rdpkru();
+}
+
+GUEST_CODE static uint64_t guest_get_pkru(void)
+{
+	return guest_rdpkru();
+}
+
 /* ---- host side ------------------------------------------------------------ */
 
 static struct vmtest t;
@@ -254,6 +275,166 @@ START_TEST(test_snapshot_restore)
 }
 END_TEST
 
+/*
+ * ioctls made beside the KVM_RUNs of the exits taken in between: what an
+ * operation costs in trips to KVM besides entering the guest.  Without
+ * KVM_CAP_SYNC_REGS each exit also costs a KVM_GET_REGS and a KVM_SET_REGS.
+ */
+struct cost_mark {
+	struct pkvm_stats stats;
+};
+
+static void cost_begin(struct cost_mark *m)
+{
+	ck_assert_int_eq(pkvm_get_stats(t.vm, &m->stats), 0);
+}
+
+static uint64_t cost_end(const struct cost_mark *m, uint64_t *exits)
+{
+	static int sync_regs = -1;
+	struct pkvm_stats now;
+	uint64_t per_exit;
+
+	if (sync_regs < 0) {
+		struct pkvm_caps caps;
+
+		ck_assert_int_eq(pkvm_caps(&caps, NULL), 0);
+		sync_regs = caps.sync_regs;
+	}
+	per_exit = sync_regs ? 1 : 3;
+	ck_assert_int_eq(pkvm_get_stats(t.vm, &now), 0);
+	*exits = now.kvm_exits - m->stats.kvm_exits;
+	ck_assert_uint_ge(now.ioctls - m->stats.ioctls, *exits * per_exit);
+	return now.ioctls - m->stats.ioctls - *exits * per_exit;
+}
+
+/*
+ * Issue 13: a host call, a guest call and a small restore cost about one
+ * bare exit.  The counts here are what they take now: a regression check
+ * of trips into KVM, not of time (embed_bench measures that).
+ */
+START_TEST(test_ioctls_per_operation)
+{
+	const uint64_t args[6] = { 1, 2, 3, 4, 5, 6 };
+	bool shadow_soft;
+	struct cost_mark m;
+	struct pkvm_caps caps;
+	struct pkvm_exit e;
+	uint64_t bias = 5, exits, extra;
+
+	vmtest_create(&t, _i);
+	ck_assert_int_eq(pkvm_caps(&caps, NULL), 0);
+	/* Shadow paging: table edits (the soft backend's views) cost a slot refresh, 2 ioctls. */
+	shadow_soft = t.backend == PKVM_PKEYS_SOFT && caps.paging != PKVM_PAGING_EPT &&
+		      caps.paging != PKVM_PAGING_NPT;
+	ck_assert_int_eq(pkvm_hostcall_register(t.vm, 7, host_mul, &bias), 0);
+	vmtest_start(&t, guest_calls_host, 6, 7, 0);
+	vmtest_map(&t, VMTEST_DATA_GVA, 4096, RW, 0);
+
+	/* A host call: its exit's KVM_RUN and nothing else, on every backend. */
+	cost_begin(&m);
+	vmtest_expect_sync(&t, 47);
+	ck_assert_uint_eq(cost_end(&m, &exits), 0);
+	ck_assert_uint_eq(exits, 2);	/* the host call, the SYNC */
+
+	/* A guest call, once the trampoline is there (the first call maps it). */
+	ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_sum8), args, 6, &e), 0);
+	for (int round = 0; round < 2; round++) {
+		cost_begin(&m);
+		ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_sum8), args, 6, &e), 0);
+		ck_assert_int_eq(e.reason, PKVM_EXIT_RETURN);
+		extra = cost_end(&m, &exits);
+		if (t.backend != PKVM_PKEYS_SOFT)
+			ck_assert_uint_eq(exits, 1);
+		/*
+		 * hw: the return address is written under the guest's PKRU, which
+		 * it may have changed since the last exit: one KVM_GET_XSAVE.
+		 */
+		ck_assert_uint_le(extra, (t.backend == PKVM_PKEYS_HW) + 2 * shadow_soft);
+	}
+
+	/* A restore of one dirty page: the dirty log, the sregs, the FPU state. */
+	ck_assert_int_eq(pkvm_snapshot(t.vm), 0);
+	ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_scribble),
+				   (uint64_t[]){ VMTEST_DATA_GVA, 1 }, 2, &e), 0);
+	cost_begin(&m);
+	ck_assert_int_eq(pkvm_restore(t.vm), 0);
+	ck_assert_uint_le(cost_end(&m, &exits), 3);
+	ck_assert_uint_eq(exits, 0);
+	/* And the call after it pays nothing for it: no segment reload, no table flush. */
+	cost_begin(&m);
+	ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_sum8), args, 6, &e), 0);
+	ck_assert_uint_le(cost_end(&m, &exits), (t.backend == PKVM_PKEYS_HW) + 2 * shadow_soft);
+}
+END_TEST
+
+/* A restore brings back what the vCPU holds, not only memory: registers, FS/GS, PKRU. */
+START_TEST(test_restore_brings_back_vcpu_state)
+{
+	const uint64_t base = VMTEST_DATA_GVA, fs_word = 0x1111, gs_word = 0x2222;
+	static uint64_t words[1024];
+	struct pkvm_regs regs, snap_regs, after;
+	uint32_t pkru, snap_pkru;
+	struct pkvm_exit e;
+	bool keys;
+
+	vmtest_create(&t, _i);
+	keys = vmtest_backend_enforces(t.backend);
+	words[0] = fs_word;
+	words[512] = gs_word;
+	ck_assert_int_eq(pkvm_map(t.vm, base, words, sizeof(words), sizeof(words), RW, 0), 0);
+	vmtest_start(&t, guest_idle, 0, 0, 0);
+	/* Bases set by the host and not yet in the vCPU when the snapshot is taken. */
+	ck_assert_int_eq(pkvm_get_regs(t.vm, &regs), 0);
+	regs.fs_base = base;
+	regs.gs_base = base + 4096;
+	regs.r12 = 0x1212;
+	regs.r15 = 0x1515;
+	ck_assert_int_eq(pkvm_set_regs(t.vm, &regs), 0);
+	if (keys)
+		ck_assert_int_eq(pkvm_set_pkru(t.vm, PKVM_PKRU_WD(3)), 0);
+	ck_assert_int_eq(pkvm_snapshot(t.vm), 0);
+	ck_assert_int_eq(pkvm_get_regs(t.vm, &snap_regs), 0);
+	ck_assert_int_eq(pkvm_get_pkru(t.vm, &snap_pkru), 0);
+
+	for (int round = 0; round < 2; round++) {
+		ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_read_fs_gs), NULL, 0, &e), 0);
+		ck_assert_uint_eq(e.ret.value, fs_word | gs_word << 32);
+		/* Everything changed: the bases swapped, registers, PKRU by the guest itself. */
+		regs = snap_regs;
+		regs.fs_base = base + 4096;
+		regs.gs_base = base;
+		regs.r12 = regs.r15 = 0;
+		ck_assert_int_eq(pkvm_set_regs(t.vm, &regs), 0);
+		ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_read_fs_gs), NULL, 0, &e), 0);
+		ck_assert_uint_eq(e.ret.value, gs_word | fs_word << 32);
+		if (keys) {
+			ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_set_pkru),
+						   (uint64_t[]){ PKVM_PKRU_AD(4) }, 1, &e), 0);
+			ck_assert_uint_eq(e.ret.value, PKVM_PKRU_AD(4));
+			ck_assert_int_eq(pkvm_get_pkru(t.vm, &pkru), 0);
+			ck_assert_uint_eq(pkru, PKVM_PKRU_AD(4));
+		}
+
+		ck_assert_int_eq(pkvm_restore(t.vm), 0);
+		ck_assert_int_eq(pkvm_get_regs(t.vm, &after), 0);
+		ck_assert_mem_eq(&after, &snap_regs, sizeof(after));
+		ck_assert_int_eq(pkvm_get_pkru(t.vm, &pkru), 0);
+		ck_assert_uint_eq(pkru, snap_pkru);
+		/* What the guest sees, not only what the host says. */
+		ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_read_fs_gs), NULL, 0, &e), 0);
+		ck_assert_uint_eq(e.ret.value, fs_word | gs_word << 32);
+		if (keys) {
+			ck_assert_int_eq(pkvm_call(t.vm, vmtest_guest_addr(guest_get_pkru), NULL, 0, &e),
+					 0);
+			ck_assert_uint_eq(e.ret.value, snap_pkru);
+		}
+		ck_assert_int_eq(pkvm_restore(t.vm), 0);
+	}
+	vmtest_expect_sync(&t, 1);
+}
+END_TEST
+
 /* ---- many sandboxes ------------------------------------------------------- */
 
 GUEST_CODE static void guest_count(volatile uint64_t *acc, uint64_t n)
@@ -409,6 +590,8 @@ int main(void)
 	tcase_add_loop_test(tc, test_per_call_pkru_window, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_host_function_sees_guest_pkru, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_snapshot_restore, 0, vmtest_nbackends);
+	tcase_add_loop_test(tc, test_ioctls_per_operation, 0, vmtest_nbackends);
+	tcase_add_loop_test(tc, test_restore_brings_back_vcpu_state, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_hundreds_of_vms_at_once, 0, 1);
 	tcase_add_loop_test(tc, test_create_destroy_leaks_nothing, 0, 1);
 	tcase_add_loop_test(tc, test_vms_on_many_threads, 0, vmtest_nbackends);
