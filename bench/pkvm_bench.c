@@ -15,6 +15,7 @@
 
 #include "libpkvm.h"
 #include "nofile.h"
+#include "rawkvm.h"
 
 #define CODE_GVA	0x400000ULL
 #define STACK_GVA	0x7ff00000ULL
@@ -42,48 +43,88 @@ static void die(const char *what, int err)
 }
 
 /*
- * Guest code: @switches pairs of WRPKRU (to @a, back to @b), then SYSCALL, in a
- * loop: one pkvm_run() returns per iteration.
- *   1: xor ecx,ecx; xor edx,edx; [mov eax,a; wrpkru; mov eax,b; wrpkru] x n; syscall; jmp 1b
+ * Guest code: @reps rounds of WRPKRU to each of @values in turn, then SYSCALL,
+ * in a loop: one pkvm_run() returns per iteration.
+ *   1: xor ecx,ecx; xor edx,edx; [[mov eax,v; wrpkru] for v in values] x reps; syscall; jmp 1b
  * (SYSCALL clobbers RCX, and WRPKRU needs ECX = 0.)
  */
-static size_t emit_loop(uint8_t *code, unsigned switches, uint32_t a, uint32_t b)
+static size_t emit_loop(uint8_t *code, unsigned reps, const uint32_t *values, unsigned n)
 {
-	size_t n = 0, loop = 0;
+	size_t len = 0, loop = 0;
 	int32_t rel;
 
-	code[n++] = 0x31; code[n++] = 0xc9;
-	code[n++] = 0x31; code[n++] = 0xd2;
-	for (unsigned i = 0; i < switches; i++) {
-		code[n++] = 0xb8; memcpy(code + n, &a, 4); n += 4;
-		code[n++] = 0x0f; code[n++] = 0x01; code[n++] = 0xef;
-		code[n++] = 0xb8; memcpy(code + n, &b, 4); n += 4;
-		code[n++] = 0x0f; code[n++] = 0x01; code[n++] = 0xef;
-	}
-	code[n++] = 0x0f; code[n++] = 0x05;
-	code[n++] = 0xe9;	/* jmp rel32: the loop is too long for rel8 */
-	rel = (int32_t)loop - (int32_t)(n + 4);
-	memcpy(code + n, &rel, 4);
-	return n + 4;
+	code[len++] = 0x31; code[len++] = 0xc9;
+	code[len++] = 0x31; code[len++] = 0xd2;
+	for (unsigned r = 0; r < reps; r++)
+		for (unsigned i = 0; i < n; i++) {
+			code[len++] = 0xb8; memcpy(code + len, &values[i], 4); len += 4;
+			code[len++] = 0x0f; code[len++] = 0x01; code[len++] = 0xef;
+		}
+	code[len++] = 0x0f; code[len++] = 0x05;
+	code[len++] = 0xe9;	/* jmp rel32: the loop is too long for rel8 */
+	rel = (int32_t)loop - (int32_t)(len + 4);
+	memcpy(code + len, &rel, 4);
+	return len + 4;
 }
 
-static struct pkvm_vm *make_vm(enum pkvm_pkeys_backend backend, unsigned switches, int *key)
+/*
+ * A VM whose loop switches among @nvalues PKRU values @reps times: the first
+ * two are "key K access-disabled" and "all allowed", the others deny keys
+ * 1-3 in turn (more values than the soft view cache holds, when asked).
+ */
+static struct pkvm_vm *make_vm_flags(enum pkvm_pkeys_backend backend, uint64_t flags,
+				     unsigned reps, unsigned nvalues)
 {
 	static uint8_t code[4096];
 	struct pkvm_regs regs = { .rip = CODE_GVA, .rsp = STACK_GVA + 4096 };
+	struct pkvm_config cfg = { .mem_size = 256 << 20, .pkeys = backend, .flags = flags };
+	uint32_t values[32];
 	struct pkvm_vm *vm;
-	int err = pkvm_vm_create(&vm, &(struct pkvm_config){ .mem_size = 256 << 20, .pkeys = backend });
+	int err = pkvm_vm_create(&vm, &cfg), key = 0;
 
 	if (err)
 		die("pkvm_vm_create", err);
-	*key = backend == PKVM_PKEYS_NONE ? 0 : pkvm_pkey_alloc(vm);
+	if (backend != PKVM_PKEYS_NONE)
+		for (int k = 1; k <= 3; k++)
+			key = pkvm_pkey_alloc(vm);
+	for (unsigned i = 0; i < nvalues; i++)
+		values[i] = i == 0 && key ? PKVM_PKRU_AD(1) : i == 1 ? 0 : ((i * 7 + 3) % 64) << 2;
 	memset(code, 0xcc, sizeof(code));
-	emit_loop(code, switches, *key ? PKVM_PKRU_AD(*key) : 0, 0);
+	emit_loop(code, reps, values, nvalues);
 	if ((err = pkvm_map(vm, CODE_GVA, code, sizeof(code), sizeof(code), PKVM_PROT_EXEC, 0)) ||
 	    (err = pkvm_map(vm, STACK_GVA, NULL, 0, 4096, PKVM_PROT_READ | PKVM_PROT_WRITE, 0)) ||
 	    (err = pkvm_set_regs(vm, &regs)))
 		die("guest set-up", err);
 	return vm;
+}
+
+static struct pkvm_vm *make_vm(enum pkvm_pkeys_backend backend, unsigned switches, int *key)
+{
+	*key = backend == PKVM_PKEYS_NONE ? 0 : 1;
+	return make_vm_flags(backend, 0, switches, switches ? 2 : 0);
+}
+
+/* Median nanoseconds of a bare KVM_RUN round trip (bench/rawkvm.c). */
+static double raw_exit(unsigned iterations)
+{
+	static const uint8_t code[] = RAWKVM_GUEST_LOOP;
+	uint64_t t[RUNS];
+	struct rawkvm k;
+	int err;
+
+	if ((err = rawkvm_create(&k, code, sizeof(code))))
+		die("bare KVM", err);
+	for (int r = 0; r < RUNS; r++) {
+		uint64_t start = now_ns();
+
+		for (unsigned i = 0; i < iterations; i++)
+			if ((err = rawkvm_run(&k)) < 0)
+				die("bare KVM_RUN", err);
+		t[r] = now_ns() - start;
+	}
+	rawkvm_destroy(&k);
+	qsort(t, RUNS, sizeof(t[0]), cmp_u64);
+	return (double)t[RUNS / 2] / iterations;
 }
 
 /* Median nanoseconds per loop iteration (one pkvm_run() round trip each). */
@@ -205,7 +246,7 @@ static void demand_memory(enum pkvm_pkeys_backend backend, double bare)
 		t[pass] = now_ns() - start;
 	}
 	pkvm_get_stats(vm, &after);
-	printf("%s: a page's first touch: %.0f ns more than a touched one's = %.2f x a bare exit; "
+	printf("%s: a page's first touch: %.0f ns more than a touched one's = %.2f x a pkvm exit (none); "
 	       "64 GiB reserved, 1 MiB touched: %llu KiB of guest memory, %lu KiB more host memory\n",
 	       pkvm_pkeys_backend_name(backend), (double)(t[0] - t[1]) / pages,
 	       (double)(t[0] - t[1]) / pages / bare,
@@ -274,7 +315,7 @@ static void thread_switch(const char *self, enum pkvm_pkeys_backend backend, dou
 		return;
 	}
 	many = run_linux(path, "2000", backend);
-	printf("%s: a thread switch (futex ping-pong, M:1): %.0f ns = %.2f x a bare exit\n",
+	printf("%s: a thread switch (futex ping-pong, M:1): %.0f ns = %.2f x a pkvm exit (none)\n",
 	       pkvm_pkeys_backend_name(backend), (double)(many - none) / (2.0 * rounds),
 	       (double)(many - none) / (2.0 * rounds) / bare);
 }
@@ -284,7 +325,7 @@ int main(int argc, char **argv)
 	unsigned iterations = argc > 1 ? (unsigned)atoi(argv[1]) : 2000;
 	struct pkvm_caps caps;
 	struct pkvm_vm *vm;
-	double bare, soft16, hw16 = 0;
+	double bare, raw, soft16, hw16 = 0, v, miss, miss_host;
 	int key, err;
 
 	bench_raise_nofile();
@@ -297,19 +338,40 @@ int main(int argc, char **argv)
 	vm = make_vm(PKVM_PKEYS_NONE, 0, &key);
 	bare = per_iteration(vm, iterations);
 	pkvm_vm_destroy(vm);
-	printf("bare guest exit (syscall round trip): %.0f ns = 1.00\n", bare);
+	printf("pkvm exit, none backend (syscall round trip): %.0f ns\n", bare);
 
+	raw = raw_exit(iterations);
+	printf("bare KVM exit (KVM_RUN round trip, no library): %.0f ns\n", raw);
+
+	/* Two values, both views cached: each WRPKRU is a view switch. */
 	vm = make_vm(PKVM_PKEYS_SOFT, 16, &key);
 	soft16 = per_iteration(vm, iterations / 4 + 1);
 	pkvm_vm_destroy(vm);
-	printf("soft: guest WRPKRU (PKRU switch, view change): %.0f ns = %.2f x a bare exit\n",
-	       (soft16 - bare) / 32, (soft16 - bare) / 32 / bare);
+	v = (soft16 - bare) / 32;
+	printf("soft: guest WRPKRU, cached view (in the stub): %.0f ns = %.2f x a bare KVM exit  "
+	       "[target <= 0.30: %s]\n", v, v / raw, v / raw <= 0.30 ? "met" : "missed");
+	vm = make_vm_flags(PKVM_PKEYS_SOFT, PKVM_CONFIG_SOFT_PKRU_EXITS, 16, 2);
+	soft16 = per_iteration(vm, iterations / 4 + 1);
+	pkvm_vm_destroy(vm);
+	printf("soft: the same served by the host (PKVM_CONFIG_SOFT_PKRU_EXITS): %.0f ns = "
+	       "%.2f x a bare KVM exit\n", (soft16 - bare) / 32, (soft16 - bare) / 32 / raw);
+
+	/* 24 values round robin, three times the view cache: every WRPKRU builds a view. */
+	vm = make_vm_flags(PKVM_PKEYS_SOFT, 0, 1, 24);
+	miss = (per_iteration(vm, iterations / 8 + 1) - bare) / 24;
+	pkvm_vm_destroy(vm);
+	vm = make_vm_flags(PKVM_PKEYS_SOFT, PKVM_CONFIG_SOFT_PKRU_EXITS, 1, 24);
+	miss_host = (per_iteration(vm, iterations / 8 + 1) - bare) / 24;
+	pkvm_vm_destroy(vm);
+	printf("soft: guest WRPKRU to a value with no view: %.0f ns = %.2f x a bare KVM exit; "
+	       "%.2f x the host-only path  [target <= 1.20: %s]\n", miss, miss / raw,
+	       miss / miss_host, miss / miss_host <= 1.20 ? "met" : "missed");
 	if (caps.pku) {
 		vm = make_vm(PKVM_PKEYS_HW, 16, &key);
 		hw16 = per_iteration(vm, iterations);
 		pkvm_vm_destroy(vm);
-		printf("hw:   guest WRPKRU (native): %.0f ns = %.3f x a bare exit\n",
-		       (hw16 - bare) / 32 > 0 ? (hw16 - bare) / 32 : 0, ((hw16 - bare) / 32) / bare);
+		printf("hw:   guest WRPKRU (native): %.0f ns = %.3f x a bare KVM exit\n",
+		       (hw16 - bare) / 32 > 0 ? (hw16 - bare) / 32 : 0, ((hw16 - bare) / 32) / raw);
 	}
 	view_memory(16);
 	{
