@@ -77,11 +77,12 @@ static int enter_user(struct pkvm_vm *vm)
 	err = pkvm_pkru_sync_to_vcpu(vm);
 	if (err)
 		return err;
-	if (vm->soft.table) {
+	if (vm->stub_table) {
 		/* Where the stub's RDPKRU/WRPKRU start from (settle_after_signal() may have paused it). */
-		vm->soft.table->cr3 = cr3;
-		vm->soft.table->pkru = vm->pkru;
-		vm->soft.table->flags = PKVM_STUB_FAST;
+		vm->stub_table->cr3 = cr3;
+		vm->stub_table->pkru = vm->pkru;
+		vm->stub_table->flags = vm->soft.table ? PKVM_STUB_FAST :
+					vm->backend == PKVM_PKEYS_HW ? PKVM_STUB_RECORD_PKRU : 0;
 	}
 
 	pkvm_mark_dirty(vm, frame_va - PKVM_SYS_GVA, sizeof(*frame));
@@ -124,6 +125,19 @@ static void entry_committed(struct pkvm_vm *vm)
 		pkvm_soft_loaded(&vm->soft, &vm->pt, vm->cr3);
 }
 
+/*
+ * hw: the stub's SYSCALL and exception entries read PKRU with RDPKRU before
+ * their exit (stub.S): the guest's value now, with no KVM_GET_XSAVE.  The
+ * table is supervisor-only and the entries cannot be jumped into from CPL3.
+ */
+static void take_recorded_pkru(struct pkvm_vm *vm)
+{
+	if (vm->backend == PKVM_PKEYS_HW && vm->stub_table && !vm->pkru_dirty) {
+		vm->pkru = vm->stub_table->pkru;
+		vm->pkru_stale = false;
+	}
+}
+
 static int fetch_kvm_regs(struct pkvm_vm *vm, struct kvm_regs *k)
 {
 	if (vm->sync_regs) {
@@ -164,6 +178,7 @@ static int decode_syscall(struct pkvm_vm *vm, struct pkvm_exit *exit)
 
 	if (err)
 		return err;
+	take_recorded_pkru(vm);
 	exit->reason = PKVM_EXIT_SYSCALL;
 	exit->syscall.nr = k.rax;
 	exit->syscall.args[0] = k.rdi;
@@ -211,6 +226,7 @@ static int decode_exception(struct pkvm_vm *vm, struct pkvm_exit *exit)
 		return 0;
 	}
 	entry_committed(vm);
+	take_recorded_pkru(vm);
 	regs_from_kvm(&vm->regs, &k);
 	vm->regs.rip = f->rip;
 	vm->regs.rsp = f->rsp;
@@ -356,7 +372,6 @@ static int settle_after_signal(struct pkvm_vm *vm)
 {
 	uint64_t syscall_entry = STUB_VA(pkvm_guest_stub_syscall);
 	uint64_t vectors = STUB_VA(pkvm_guest_stub_vectors);
-	uint64_t common = STUB_VA(pkvm_guest_stub_exception_common);
 	struct kvm_vcpu_events events;
 	struct kvm_sregs sregs;
 	struct kvm_regs k;
@@ -392,8 +407,10 @@ static int settle_after_signal(struct pkvm_vm *vm)
 		return pkvm_vcpu_to_kernel_mode(vm, &sregs);
 	} else {
 		/* Before the OUT of an entry; after it the event was already reported. */
-		vm->finish_entry = k.rip == syscall_entry || k.rip == STUB_VA(pkvm_guest_stub_syscall32) ||
-				   (k.rip >= vectors && k.rip <= common) ||
+		vm->finish_entry = (k.rip >= syscall_entry &&
+				    k.rip <= STUB_VA(pkvm_guest_stub_syscall_out)) ||
+				   k.rip == STUB_VA(pkvm_guest_stub_syscall32) ||
+				   (k.rip >= vectors && k.rip <= STUB_VA(pkvm_guest_stub_exception_out)) ||
 				   (k.rip >= STUB_VA(pkvm_guest_stub_ud_report) &&
 				    k.rip < STUB_VA(pkvm_guest_stub_ud_end));
 		if (vm->finish_entry)

@@ -14,7 +14,8 @@ _Static_assert(offsetof(struct pkvm_stub_pkru_table, cr3) == PKVM_STUB_T_CR3 &&
 	       offsetof(struct pkvm_stub_pkru_table, flags) == PKVM_STUB_T_FLAGS &&
 	       offsetof(struct pkvm_stub_pkru_table, clock) == PKVM_STUB_T_CLOCK &&
 	       offsetof(struct pkvm_stub_pkru_table, served) == PKVM_STUB_T_SERVED &&
-	       offsetof(struct pkvm_stub_pkru_table, view) == PKVM_STUB_T_VIEWS,
+	       offsetof(struct pkvm_stub_pkru_table, view) == PKVM_STUB_T_VIEWS &&
+	       offsetof(struct pkvm_stub_pkru_table, scratch) == PKVM_STUB_T_SCRATCH,
 	       "the stub's table offsets");
 _Static_assert(offsetof(struct pkvm_stub_pkru_view, pkru) == PKVM_STUB_V_PKRU &&
 	       offsetof(struct pkvm_stub_pkru_view, flags) == PKVM_STUB_V_FLAGS &&

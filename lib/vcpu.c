@@ -225,10 +225,10 @@ int pkvm_vcpu_setup(struct pkvm_vm *vm)
 	err = map_sys(vm);
 	if (err)
 		return err;
+	vm->stub_table = (struct pkvm_stub_pkru_table *)(vm->mem.base + PKVM_SYS_GPA +
+							  PKVM_PKRU_TABLE_OFFSET);
 	if (vm->backend == PKVM_PKEYS_SOFT && !vm->soft_pkru_exits)
-		pkvm_soft_attach_table(&vm->soft, (struct pkvm_stub_pkru_table *)(vm->mem.base +
-				       PKVM_SYS_GPA + PKVM_PKRU_TABLE_OFFSET),
-				       pkvm_pkru_policy_allows, vm);
+		pkvm_soft_attach_table(&vm->soft, vm->stub_table, pkvm_pkru_policy_allows, vm);
 
 	/* SMEP and SMAP where offered: the stub never touches user memory. */
 	vm->cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | (xsave ? CR4_OSXSAVE : 0);

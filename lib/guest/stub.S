@@ -6,14 +6,19 @@
  */
 #include "stub.h"
 
+/* A field of the PKRU table, RIP-relative: it sits at a fixed distance from the stub. */
+#define TABLE(field)	(pkvm_guest_stub_start + PKVM_STUB_TABLE_DISTANCE + (field))(%rip)
+
 	.section .rodata.pkvm_guest_stub, "a"
 	.code64
 
 	.globl	pkvm_guest_stub_start, pkvm_guest_stub_end
 	.globl	pkvm_guest_stub_resume, pkvm_guest_stub_resume_cr3
 	.globl	pkvm_guest_stub_syscall, pkvm_guest_stub_syscall32, pkvm_guest_stub_vectors
-	.globl	pkvm_guest_stub_exception_common
-	.hidden	pkvm_guest_stub_exception_common
+	.globl	pkvm_guest_stub_exception_common, pkvm_guest_stub_exception_out
+	.hidden	pkvm_guest_stub_exception_common, pkvm_guest_stub_exception_out
+	.globl	pkvm_guest_stub_syscall_out
+	.hidden	pkvm_guest_stub_syscall_out
 	.globl	pkvm_guest_stub_ud, pkvm_guest_stub_ud_end
 	.globl	pkvm_guest_stub_ud_rd_result, pkvm_guest_stub_ud_rd_commit, pkvm_guest_stub_ud_report
 	.hidden	pkvm_guest_stub_ud_report
@@ -42,9 +47,25 @@ pkvm_guest_stub_resume_cr3:
 	pop	%rax
 	iretq
 
-/* SYSCALL lands here at CPL0 on the caller's stack; touch nothing. */
+/*
+ * SYSCALL lands here at CPL0 on the caller's stack; touch none of it.  On hw
+ * record PKRU first, with the table as scratch space (RDPKRU needs ECX = 0
+ * and writes EDX:EAX).  The flags are free: SYSCALL saved the user's in R11.
+ */
 	.balign	16
 pkvm_guest_stub_syscall:
+	testl	$PKVM_STUB_RECORD_PKRU, TABLE(PKVM_STUB_T_FLAGS)
+	jz	pkvm_guest_stub_syscall_out
+	movq	%rax, TABLE(PKVM_STUB_T_SCRATCH)
+	movq	%rcx, TABLE(PKVM_STUB_T_SCRATCH + 8)
+	movq	%rdx, TABLE(PKVM_STUB_T_SCRATCH + 16)
+	xorl	%ecx, %ecx
+	rdpkru
+	movl	%eax, TABLE(PKVM_STUB_T_PKRU)
+	movq	TABLE(PKVM_STUB_T_SCRATCH), %rax
+	movq	TABLE(PKVM_STUB_T_SCRATCH + 8), %rcx
+	movq	TABLE(PKVM_STUB_T_SCRATCH + 16), %rdx
+pkvm_guest_stub_syscall_out:
 	outb	%al, $PKVM_PORT_SYSCALL
 	ud2			/* the host never resumes here */
 
@@ -79,11 +100,23 @@ pkvm_guest_stub_vectors:
 	vector_entry \vec
 	.endr
 
+/* On hw, record PKRU on the way out (see the SYSCALL entry); the frame is left as it was. */
 pkvm_guest_stub_exception_common:
+	testl	$PKVM_STUB_RECORD_PKRU, TABLE(PKVM_STUB_T_FLAGS)
+	jz	pkvm_guest_stub_exception_out
+	pushq	%rax
+	pushq	%rcx
+	pushq	%rdx
+	xorl	%ecx, %ecx
+	rdpkru
+	movl	%eax, TABLE(PKVM_STUB_T_PKRU)
+	popq	%rdx
+	popq	%rcx
+	popq	%rax
+pkvm_guest_stub_exception_out:
 	outb	%al, $PKVM_PORT_EXCEPTION
 	ud2
 
-#define TABLE(field)	(pkvm_guest_stub_start + PKVM_STUB_TABLE_DISTANCE + (field))(%rip)
 #define FRAME_RIP	24(%rsp)	/* above the three saved registers */
 #define SAVED_RCX	8(%rsp)
 #define SAVED_RDX	0(%rsp)

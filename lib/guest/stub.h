@@ -25,6 +25,7 @@
 #define PKVM_STUB_T_CLOCK	16	/* the views' use clock, shared with the host */
 #define PKVM_STUB_T_SERVED	24	/* instructions served since the host last looked */
 #define PKVM_STUB_T_VIEWS	32
+#define PKVM_STUB_T_SCRATCH	(PKVM_STUB_T_VIEWS + PKVM_STUB_PKRU_VIEWS * PKVM_STUB_V_SIZE)
 #define PKVM_STUB_V_PKRU	0
 #define PKVM_STUB_V_FLAGS	4	/* PKVM_STUB_VIEW_GUEST_OK */
 #define PKVM_STUB_V_CR3		8
@@ -33,6 +34,11 @@
 
 /* Table flags: the stub may serve RDPKRU/WRPKRU (else every #UD exits). */
 #define PKVM_STUB_FAST		1
+/*
+ * hw: the stub's SYSCALL and exception entries record the guest's PKRU
+ * (RDPKRU) in the table before they exit, so that the host need not ask KVM.
+ */
+#define PKVM_STUB_RECORD_PKRU	2
 /* View flags: a live view whose PKRU the guest may set (the PKRU policy agrees). */
 #define PKVM_STUB_VIEW_GUEST_OK	1
 
@@ -48,7 +54,8 @@ extern const uint8_t pkvm_guest_stub_start[], pkvm_guest_stub_end[];
 extern const uint8_t pkvm_guest_stub_resume[], pkvm_guest_stub_resume_cr3[];
 extern const uint8_t pkvm_guest_stub_syscall[], pkvm_guest_stub_syscall32[];
 extern const uint8_t pkvm_guest_stub_vectors[];
-extern const uint8_t pkvm_guest_stub_exception_common[];
+extern const uint8_t pkvm_guest_stub_exception_common[], pkvm_guest_stub_exception_out[];
+extern const uint8_t pkvm_guest_stub_syscall_out[];
 extern const uint8_t pkvm_guest_stub_ud[], pkvm_guest_stub_ud_end[];
 extern const uint8_t pkvm_guest_stub_ud_rd_result[], pkvm_guest_stub_ud_rd_commit[];
 extern const uint8_t pkvm_guest_stub_ud_report[];
@@ -83,6 +90,7 @@ struct pkvm_stub_pkru_table {
 	uint64_t clock;
 	uint64_t served;
 	struct pkvm_stub_pkru_view view[PKVM_STUB_PKRU_VIEWS];
+	uint64_t scratch[3];	/* the SYSCALL entry's RAX, RCX, RDX while it records PKRU */
 };
 
 /*
