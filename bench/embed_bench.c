@@ -159,27 +159,6 @@ static double raw_cold_start(void)
 	return median(t, runs);
 }
 
-static double raw_exit(void)
-{
-	static const uint8_t code[] = RAWKVM_GUEST_LOOP;
-	double t[runs];
-	struct rawkvm k;
-	int err;
-
-	if ((err = rawkvm_create(&k, code, sizeof(code))))
-		die("bare KVM", err);
-	for (unsigned r = 0; r < runs; r++) {
-		uint64_t start = now_ns();
-
-		for (unsigned i = 0; i < loop; i++)
-			if ((err = rawkvm_run(&k)) < 0)
-				die("bare KVM_RUN", err);
-		t[r] = (double)(now_ns() - start) / loop;
-	}
-	rawkvm_destroy(&k);
-	return median(t, runs);
-}
-
 /* ---- libpkvm ------------------------------------------------------------------- */
 
 /* pkvm_vm_create() → first guest instruction → its result → pkvm_vm_destroy(). */
@@ -498,7 +477,9 @@ int main(int argc, char **argv)
 	pkvm_vm_destroy(vm);
 
 	raw_cold = raw_cold_start();
-	raw_rt = raw_exit();
+	raw_rt = rawkvm_exit_ns(runs, loop);
+	if (raw_rt < 0)
+		die("bare KVM exit", (int)raw_rt);
 	report("bare KVM: create, run to OUT, destroy", raw_cold, raw_cold, "bare cold start");
 	report("bare KVM: KVM_RUN exit round trip", raw_rt, raw_rt, "bare exit");
 	report("cold start: create, first result, destroy", pkvm_cold_start(), raw_cold,

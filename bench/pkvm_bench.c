@@ -104,29 +104,6 @@ static struct pkvm_vm *make_vm(enum pkvm_pkeys_backend backend, unsigned switche
 	return make_vm_flags(backend, 0, switches, switches ? 2 : 0);
 }
 
-/* Median nanoseconds of a bare KVM_RUN round trip (bench/rawkvm.c). */
-static double raw_exit(unsigned iterations)
-{
-	static const uint8_t code[] = RAWKVM_GUEST_LOOP;
-	uint64_t t[RUNS];
-	struct rawkvm k;
-	int err;
-
-	if ((err = rawkvm_create(&k, code, sizeof(code))))
-		die("bare KVM", err);
-	for (int r = 0; r < RUNS; r++) {
-		uint64_t start = now_ns();
-
-		for (unsigned i = 0; i < iterations; i++)
-			if ((err = rawkvm_run(&k)) < 0)
-				die("bare KVM_RUN", err);
-		t[r] = now_ns() - start;
-	}
-	rawkvm_destroy(&k);
-	qsort(t, RUNS, sizeof(t[0]), cmp_u64);
-	return (double)t[RUNS / 2] / iterations;
-}
-
 /* Median nanoseconds per loop iteration (one pkvm_run() round trip each). */
 static double per_iteration(struct pkvm_vm *vm, unsigned iterations)
 {
@@ -340,7 +317,9 @@ int main(int argc, char **argv)
 	pkvm_vm_destroy(vm);
 	printf("pkvm exit, none backend (syscall round trip): %.0f ns\n", bare);
 
-	raw = raw_exit(iterations);
+	raw = rawkvm_exit_ns(RUNS, iterations);
+	if (raw < 0)
+		die("bare KVM exit", (int)raw);
 	printf("bare KVM exit (KVM_RUN round trip, no library): %.0f ns\n", raw);
 
 	/* Two values, both views cached: each WRPKRU is a view switch. */

@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rawkvm.h"
@@ -97,4 +99,38 @@ int rawkvm_cold_start(void)
 	v = rawkvm_run(&k);
 	rawkvm_destroy(&k);
 	return v == 42 ? 0 : v < 0 ? v : -EIO;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double rawkvm_exit_ns(unsigned runs, unsigned loop)
+{
+	static const uint8_t code[] = RAWKVM_GUEST_LOOP;
+	double t[runs], median;
+	struct rawkvm k;
+	int err = rawkvm_create(&k, code, sizeof(code));
+
+	if (err)
+		return err;
+	for (unsigned r = 0; r < runs; r++) {
+		struct timespec start, end;
+
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		for (unsigned i = 0; i < loop; i++)
+			if ((err = rawkvm_run(&k)) < 0) {
+				rawkvm_destroy(&k);
+				return err;
+			}
+		clock_gettime(CLOCK_MONOTONIC, &end);
+		t[r] = ((end.tv_sec - start.tv_sec) * 1e9 + (end.tv_nsec - start.tv_nsec)) / loop;
+	}
+	rawkvm_destroy(&k);
+	qsort(t, runs, sizeof(t[0]), cmp_double);
+	median = t[runs / 2];
+	return median;
 }

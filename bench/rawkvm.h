@@ -42,4 +42,10 @@ void rawkvm_destroy(struct rawkvm *r);
  */
 int rawkvm_cold_start(void);
 
+/*
+ * The median time of one bare KVM_RUN exit round trip (a guest `out` loop):
+ * @runs runs of @loop round trips.  Nanoseconds, or a negative errno.
+ */
+double rawkvm_exit_ns(unsigned runs, unsigned loop);
+
 #endif
