@@ -326,8 +326,9 @@ static int undo_stub_pkru(struct pkvm_vm *vm, const struct kvm_regs *k,
 	const uint64_t *saved = frame - PKVM_STUB_UD_SAVED;	/* RDX, RCX, RAX */
 	uint64_t depth;
 
-	/* The path pushes three registers, and the flags for a moment. */
-	if (k->rsp > frame_va || frame_va - k->rsp > (PKVM_STUB_UD_SAVED + 1) * 8 || k->rsp % 8)
+	/* The path pushes three registers, and the flags for a moment; it serves CPL3 only. */
+	if (k->rsp > frame_va || frame_va - k->rsp > (PKVM_STUB_UD_SAVED + 1) * 8 || k->rsp % 8 ||
+	    frame[1] != PKVM_USER_CS)
 		return -EIO;
 	depth = (frame_va - k->rsp) / 8;
 	entry_committed(vm);
@@ -341,12 +342,16 @@ static int undo_stub_pkru(struct pkvm_vm *vm, const struct kvm_regs *k,
 	vm->regs.rip = frame[0];
 	vm->regs.rflags = frame[2];
 	vm->regs.rsp = frame[3];
+	/* Past what the host can see (the table's PKRU, RDPKRU's result): finish it. */
 	if (k->rip > STUB_VA(pkvm_guest_stub_ud_rd_result) &&
 	    k->rip <= STUB_VA(pkvm_guest_stub_ud_rd_commit)) {
 		vm->regs.rax = vm->pkru;
 		vm->regs.rdx = 0;
 		vm->regs.rip += 3;
 	}
+	if (k->rip >= STUB_VA(pkvm_guest_stub_ud_wr_done) &&
+	    k->rip <= STUB_VA(pkvm_guest_stub_ud_wr_commit))
+		vm->regs.rip += 3;
 	/* It may have loaded a view's CR3 without yet saying so in the table. */
 	vm->cr3 = sregs->cr3;
 	pkvm_soft_loaded(&vm->soft, &vm->pt, vm->cr3);
@@ -406,12 +411,15 @@ static int settle_after_signal(struct pkvm_vm *vm)
 		vm->finish_entry = false;
 		return pkvm_vcpu_to_kernel_mode(vm, &sregs);
 	} else {
-		/* Before the OUT of an entry; after it the event was already reported. */
+		/*
+		 * Before the OUT of an entry; after it the event was already reported.
+		 * (Without a PKRU table the #UD entry goes straight to its OUT.)
+		 */
 		vm->finish_entry = (k.rip >= syscall_entry &&
 				    k.rip <= STUB_VA(pkvm_guest_stub_syscall_out)) ||
 				   k.rip == STUB_VA(pkvm_guest_stub_syscall32) ||
 				   (k.rip >= vectors && k.rip <= STUB_VA(pkvm_guest_stub_exception_out)) ||
-				   (k.rip >= STUB_VA(pkvm_guest_stub_ud_report) &&
+				   (k.rip >= STUB_VA(pkvm_guest_stub_ud) &&
 				    k.rip < STUB_VA(pkvm_guest_stub_ud_end));
 		if (vm->finish_entry)
 			entry_committed(vm);	/* CPL3 ran, so the stub had loaded CR3 */

@@ -81,7 +81,6 @@ uint64_t pkvm_soft_sync_from_stub(struct pkvm_soft *soft)
 		soft->clock = t->clock;
 	served = t->served;
 	t->served = 0;
-	soft->switches += served;
 	return served;
 }
 
@@ -89,7 +88,12 @@ static int own_page(struct pkvm_soft_view *v, uint64_t gpa);
 
 static void free_view(struct pkvm_soft *soft, struct pkvm_soft_view *v, struct pkvm_pt *pt)
 {
-	bool loaded = v->npages && v->root == soft->loaded_root;
+	/*
+	 * The table's CR3 too: after an exit that did not commit (an internal
+	 * error), the stub may have switched views that loaded_root never saw.
+	 */
+	bool loaded = v->npages && (v->root == soft->loaded_root ||
+				    (soft->table && v->root == soft->table->cr3));
 
 	v->valid = false;
 	if (v >= soft->view && v < soft->view + PKVM_SOFT_MAX_VIEWS)

@@ -230,7 +230,10 @@ int pkvm_vcpu_setup(struct pkvm_vm *vm)
 	if (vm->backend == PKVM_PKEYS_SOFT && !vm->soft_pkru_exits)
 		pkvm_soft_attach_table(&vm->soft, vm->stub_table, pkvm_pkru_policy_allows, vm);
 
-	/* SMEP and SMAP where offered: the stub never touches user memory. */
+	/*
+	 * SMEP and SMAP where offered: the stub touches no user memory, but for
+	 * the soft #UD path's opcode bytes, which it reads with EFLAGS.AC set.
+	 */
 	vm->cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | (xsave ? CR4_OSXSAVE : 0);
 	if (leaf7 && (leaf7->ebx & CPUID_7_EBX_SMEP))
 		vm->cr4 |= CR4_SMEP;

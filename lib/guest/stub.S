@@ -21,7 +21,8 @@
 	.hidden	pkvm_guest_stub_syscall_out
 	.globl	pkvm_guest_stub_ud, pkvm_guest_stub_ud_end
 	.globl	pkvm_guest_stub_ud_rd_result, pkvm_guest_stub_ud_rd_commit, pkvm_guest_stub_ud_report
-	.hidden	pkvm_guest_stub_ud_report
+	.globl	pkvm_guest_stub_ud_wr_done, pkvm_guest_stub_ud_wr_commit
+	.hidden	pkvm_guest_stub_ud_report, pkvm_guest_stub_ud_wr_done, pkvm_guest_stub_ud_wr_commit
 	.hidden	pkvm_guest_stub_ud, pkvm_guest_stub_ud_end
 	.hidden	pkvm_guest_stub_ud_rd_result, pkvm_guest_stub_ud_rd_commit
 	.hidden	pkvm_guest_stub_start, pkvm_guest_stub_end
@@ -132,11 +133,13 @@ pkvm_guest_stub_exception_out:
  * A signal may stop the vCPU anywhere in this path.  The host then puts the
  * user's registers back from the vCPU and the saved slots (how many were
  * pushed follows from RSP) and resumes at the frame's RIP, which this path
- * advances only as its last step.  Re-running RDPKRU or WRPKRU after a
- * partial run is harmless: everything done before the RIP moves is what the
- * instruction does anyway.  The one exception, RDPKRU's result registers
- * (set after the saved slots are gone), the host finishes itself between
- * pkvm_guest_stub_ud_rd_result and pkvm_guest_stub_ud_rd_commit.
+ * advances only as its last step: the instruction is undone, and re-running
+ * it after a partial run is harmless, as long as nothing the host can see
+ * has changed.  Past the points where something has -- WRPKRU's new PKRU in
+ * the table (pkvm_guest_stub_ud_wr_done), RDPKRU's result registers
+ * (pkvm_guest_stub_ud_rd_result) -- the host finishes the instruction
+ * instead, up to the RIP update (the *_commit labels).  The served count
+ * moves after the RIP, so an undone instruction is never counted.
  */
 pkvm_guest_stub_ud:
 	testl	$PKVM_STUB_FAST, TABLE(PKVM_STUB_T_FLAGS)
@@ -191,19 +194,20 @@ pkvm_guest_stub_ud:
 	movq	%rcx, %cr3
 	movq	%rcx, TABLE(PKVM_STUB_T_CR3)
 4:	movl	%eax, TABLE(PKVM_STUB_T_PKRU)
+pkvm_guest_stub_ud_wr_done:		/* from here the host finishes it (see above) */
 	movq	TABLE(PKVM_STUB_T_CLOCK), %rax
 	incq	%rax
 	movq	%rax, TABLE(PKVM_STUB_T_CLOCK)
 	movq	%rax, PKVM_STUB_V_STAMP(%rdx)
-	incq	TABLE(PKVM_STUB_T_SERVED)
 	popq	%rdx
 	popq	%rcx
 	popq	%rax
+pkvm_guest_stub_ud_wr_commit:
 	addq	$3, (%rsp)
+	incq	TABLE(PKVM_STUB_T_SERVED)
 	iretq
 
 .Lud_rdpkru:
-	incq	TABLE(PKVM_STUB_T_SERVED)
 	popq	%rdx
 	popq	%rcx
 	popq	%rax
@@ -212,6 +216,7 @@ pkvm_guest_stub_ud_rd_result:
 	xorl	%edx, %edx
 pkvm_guest_stub_ud_rd_commit:
 	addq	$3, (%rsp)
+	incq	TABLE(PKVM_STUB_T_SERVED)
 	iretq
 
 .Lud_restore:

@@ -59,6 +59,7 @@ extern const uint8_t pkvm_guest_stub_syscall_out[];
 extern const uint8_t pkvm_guest_stub_ud[], pkvm_guest_stub_ud_end[];
 extern const uint8_t pkvm_guest_stub_ud_rd_result[], pkvm_guest_stub_ud_rd_commit[];
 extern const uint8_t pkvm_guest_stub_ud_report[];
+extern const uint8_t pkvm_guest_stub_ud_wr_done[], pkvm_guest_stub_ud_wr_commit[];
 
 #define PKVM_STUB_SYM_OFFSET(sym)	((uint64_t)((sym) - pkvm_guest_stub_start))
 
