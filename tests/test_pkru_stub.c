@@ -302,6 +302,48 @@ START_TEST(test_interrupt_storm_keeps_pkru_exact)
 }
 END_TEST
 
+/*
+ * The #UD gate is the stub's PKRU path's too: on every backend (with or
+ * without a PKRU table) a kick that lands in it must neither lose the #UD
+ * nor run the guest twice.  1: inc %r12; ud2; jmp 1b -- each #UD must come
+ * with R12 one more than the last.
+ */
+START_TEST(test_interrupted_ud_reported_once)
+{
+	static const uint8_t code[] = { 0x49, 0xff, 0xc4, 0x0f, 0x0b, 0xeb, 0xf9 };
+	struct vmtest_kicker kicker;
+	struct pkvm_regs regs = { 0 };
+	unsigned faults = 0, interrupted = 0;
+	struct vmtest t;
+
+	vmtest_create(&t, _i);
+	ck_assert_int_eq(pkvm_map(t.vm, CODE2_GVA, code, sizeof(code), 4096, PKVM_PROT_EXEC, 0), 0);
+	regs.rip = CODE2_GVA;
+	regs.rsp = VMTEST_STACK_GVA + VMTEST_STACK_SIZE - 8;
+	ck_assert_int_eq(pkvm_set_regs(t.vm, &regs), 0);
+	vmtest_kicker_start(&kicker, t.vm, 99 + _i, 20000, 200000);
+	while (faults < 1500) {
+		struct pkvm_exit *e = vmtest_run(&t);
+
+		ck_assert_int_eq(pkvm_get_regs(t.vm, &regs), 0);
+		if (e->reason == PKVM_EXIT_INTERRUPTED) {
+			interrupted++;
+			continue;
+		}
+		ck_assert_msg(e->reason == PKVM_EXIT_FAULT && e->fault.vector == PKVM_VEC_UD &&
+			      e->fault.rip == CODE2_GVA + 3, "%s: %s", vmtest_label(_i), vmtest_describe(e));
+		ck_assert_msg(regs.r12 == faults + 1, "%s: #UD number %u with R12 %llu",
+			      vmtest_label(_i), faults + 1, (unsigned long long)regs.r12);
+		faults++;
+		regs.rip += 2;
+		ck_assert_int_eq(pkvm_set_regs(t.vm, &regs), 0);
+	}
+	vmtest_kicker_stop(&kicker);
+	printf("%s: %u #UD, %u interrupts\n", vmtest_label(_i), faults, interrupted);
+	vmtest_destroy(&t);
+}
+END_TEST
+
 /* ---- a stress run ----------------------------------------------------------- */
 
 #define STRESS_VALUES	24	/* three times the soft backend's view cache */
@@ -510,6 +552,7 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_edge_cases_agree);
 	tcase_add_loop_test(tc, test_interrupt_storm_keeps_pkru_exact, 0, vmtest_nbackends);
+	tcase_add_loop_test(tc, test_interrupted_ud_reported_once, 0, vmtest_nbackends);
 	tcase_add_loop_test(tc, test_stress_switches_while_host_edits, 0, vmtest_nbackends);
 	return vmtest_run_tcase("pkru-stub", tc, CK_NORMAL);
 }

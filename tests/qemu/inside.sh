@@ -71,7 +71,7 @@ intel | intel-all)
 	suite "test_pksandbox (--pkeys=hw)" env PKSANDBOX=./pksandbox-static PROGS=./progs \
 		PKSANDBOX_ARGS=--pkeys=hw sh ./test_pksandbox.sh
 	if [ "$plan" = intel-all ]; then
-		suite "test_pkru_stub (hw, soft, soft-exits)" env PKVM_TEST_BACKENDS="hw soft" \
+		suite "test_pkru_stub (hw, soft, soft-exits, none)" env PKVM_TEST_BACKENDS="hw soft none" \
 			PKVM_STRESS_SWITCHES=30000 ./test_pkru_stub
 		suite "test_pksandbox (--pkeys=soft)" env PKSANDBOX=./pksandbox-static PROGS=./progs \
 			PKSANDBOX_ARGS=--pkeys=soft sh ./test_pksandbox.sh
@@ -91,7 +91,7 @@ shadow)
 	suite "test_conformance (soft)" env PKVM_TEST_BACKENDS="soft" ./test_conformance
 	suite "test_demand (soft, none)" env PKVM_TEST_BACKENDS="soft none" CK_VERBOSITY=normal \
 		./test_demand
-	suite "test_pkru_stub (soft, soft-exits)" env PKVM_TEST_BACKENDS="soft" \
+	suite "test_pkru_stub (soft, soft-exits, none)" env PKVM_TEST_BACKENDS="soft none" \
 		PKVM_STRESS_SWITCHES=100000 ./test_pkru_stub
 	suite "test_pksandbox (--pkeys=auto: soft)" env PKSANDBOX=./pksandbox-static \
 		PROGS=./progs sh ./test_pksandbox.sh
@@ -104,7 +104,7 @@ suite "test_vm (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOS
 suite "test_embed (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOSITY=normal ./test_embed
 suite "test_reentry (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOSITY=normal ./test_reentry
 suite "test_demand (hw, soft, none)" env PKVM_TEST_BACKENDS="hw soft none" CK_VERBOSITY=normal ./test_demand
-suite "test_pkru_stub (hw, soft, soft-exits)" env PKVM_TEST_BACKENDS="hw soft" ./test_pkru_stub
+suite "test_pkru_stub (hw, soft, soft-exits, none)" env PKVM_TEST_BACKENDS="hw soft none" ./test_pkru_stub
 suite "test_conformance (hw vs soft)" env PKVM_TEST_BACKENDS="hw soft" \
 	PKVM_CONFORMANCE_TABLE=1 ./test_conformance
 suite "test_pksandbox (--pkeys=hw)" env PKSANDBOX=./pksandbox-static PROGS=./progs \
