@@ -315,8 +315,9 @@ static bool in_stub_pkru_path(uint64_t rip)
 /*
  * A signal stopped the vCPU in the stub's RDPKRU/WRPKRU path (stub.S), which
  * returns to CPL3 without an exit: put the user context back as it was at
- * the instruction, or just after it where the stub had done all but move
- * RIP past RDPKRU.  @k and @sregs: the vCPU's registers.
+ * the instruction, or just after it where the host can already see its
+ * effect (WRPKRU's PKRU in the table, RDPKRU's result registers) and only
+ * the RIP update is missing.  @k and @sregs: the vCPU's registers.
  */
 static int undo_stub_pkru(struct pkvm_vm *vm, const struct kvm_regs *k,
 			  const struct kvm_sregs *sregs)
