@@ -250,9 +250,9 @@ static struct cost pkvm_exit_round_trip(enum pkvm_pkeys_backend backend)
 }
 
 /* One pkvm_call() of a guest function that returns its argument plus one. */
-static struct cost pkvm_guest_call(void)
+static struct cost pkvm_guest_call(enum pkvm_pkeys_backend backend)
 {
-	struct pkvm_vm *vm = sandbox(COLD);
+	struct pkvm_vm *vm = sandbox_on(COLD, backend);
 	struct pkvm_exit first;
 	uint64_t ioctls;
 	double t[runs];
@@ -493,7 +493,9 @@ int main(int argc, char **argv)
 		    raw_rt, 0);
 	report_cost("  the same on the none backend (no PKRU)", pkvm_exit_round_trip(PKVM_PKEYS_NONE),
 		    raw_rt, 0);
-	report_cost("guest-function call (pkvm_call)", pkvm_guest_call(), raw_rt, 1.3);
+	report_cost("guest-function call (pkvm_call)", pkvm_guest_call(PKVM_PKEYS_AUTO), raw_rt, 1.3);
+	report_cost("  the same on the none backend (no PKRU)", pkvm_guest_call(PKVM_PKEYS_NONE), raw_rt,
+		    1.3);
 	for (unsigned dirty = 1; dirty <= 256; dirty *= 16) {
 		char what[64];
 		struct cost c = pkvm_snapshot_restore(dirty);
