@@ -232,6 +232,17 @@ static void storm_code(uint8_t *p, uint32_t a, uint32_t b)
 	memcpy(p, code, sizeof(code));
 }
 
+/* Map @code (at most a page) at CODE2_GVA, enter the guest there, and start kicking it. */
+static void start_code2_under_kicks(struct vmtest *t, const uint8_t *code, size_t len,
+				    struct vmtest_kicker *kicker, unsigned seed, long spread_ns)
+{
+	struct pkvm_regs regs = { .rip = CODE2_GVA, .rsp = VMTEST_STACK_GVA + VMTEST_STACK_SIZE - 8 };
+
+	ck_assert_int_eq(pkvm_map(t->vm, CODE2_GVA, code, len, 4096, PKVM_PROT_EXEC, 0), 0);
+	ck_assert_int_eq(pkvm_set_regs(t->vm, &regs), 0);
+	vmtest_kicker_start(kicker, t->vm, seed, 20000, spread_ns);
+}
+
 static bool storm_boundary(uint64_t off)
 {
 	static const uint64_t at[] = { 0, OFF_W1, 8, OFF_W2, OFF_RD, OFF_CMP, OFF_JNE, OFF_INC,
@@ -261,14 +272,8 @@ START_TEST(test_interrupt_storm_keeps_pkru_exact)
 		ck_assert_int_eq(pkvm_pkey_alloc(t.vm), k);
 	memset(page, 0xcc, sizeof(page));
 	storm_code(page, a, b);
-	ck_assert_int_eq(pkvm_map(t.vm, CODE2_GVA, page, sizeof(page), sizeof(page),
-				  PKVM_PROT_EXEC, 0), 0);
 	ck_assert_int_eq(pkvm_set_pkru(t.vm, b), 0);
-	regs.rip = CODE2_GVA;
-	regs.rsp = VMTEST_STACK_GVA + VMTEST_STACK_SIZE - 8;
-	ck_assert_int_eq(pkvm_set_regs(t.vm, &regs), 0);
-
-	vmtest_kicker_start(&kicker, t.vm, 1234 + _i, 20000, 400000);
+	start_code2_under_kicks(&t, page, sizeof(page), &kicker, 1234 + _i, 400000);
 	while (interrupted < 1500) {
 		struct pkvm_exit *e = vmtest_run(&t);
 		uint64_t off;
@@ -317,11 +322,7 @@ START_TEST(test_interrupted_ud_reported_once)
 	struct vmtest t;
 
 	vmtest_create(&t, _i);
-	ck_assert_int_eq(pkvm_map(t.vm, CODE2_GVA, code, sizeof(code), 4096, PKVM_PROT_EXEC, 0), 0);
-	regs.rip = CODE2_GVA;
-	regs.rsp = VMTEST_STACK_GVA + VMTEST_STACK_SIZE - 8;
-	ck_assert_int_eq(pkvm_set_regs(t.vm, &regs), 0);
-	vmtest_kicker_start(&kicker, t.vm, 99 + _i, 20000, 200000);
+	start_code2_under_kicks(&t, code, sizeof(code), &kicker, 99 + _i, 200000);
 	while (faults < 1500) {
 		struct pkvm_exit *e = vmtest_run(&t);
 
