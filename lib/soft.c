@@ -50,6 +50,12 @@ static void publish(struct pkvm_soft *soft, unsigned i)
 		t->flags = PKVM_STUB_VIEW_GUEST_OK;
 }
 
+void pkvm_soft_policy_changed(struct pkvm_soft *soft)
+{
+	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++)
+		publish(soft, i);
+}
+
 void pkvm_soft_attach_table(struct pkvm_soft *soft, struct pkvm_stub_pkru_table *table,
 			    bool (*guest_may_set)(const void *ctx, uint32_t pkru), const void *ctx)
 {
@@ -57,14 +63,7 @@ void pkvm_soft_attach_table(struct pkvm_soft *soft, struct pkvm_stub_pkru_table 
 	soft->guest_may_set = guest_may_set;
 	soft->policy_ctx = ctx;
 	memset(table->view, 0, sizeof(table->view));
-	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++)
-		publish(soft, i);
-}
-
-void pkvm_soft_policy_changed(struct pkvm_soft *soft)
-{
-	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++)
-		publish(soft, i);
+	pkvm_soft_policy_changed(soft);		/* every slot, as the views stand */
 }
 
 uint64_t pkvm_soft_sync_from_stub(struct pkvm_soft *soft)
