@@ -19,6 +19,8 @@
 
 #define CODE_GVA	0x400000ULL
 #define STACK_GVA	0x7ff00000ULL
+#define TOUCH_GVA	0x10000000ULL	/* pages of key 0 the loop reads after each switch */
+#define TOUCH_MAX	32
 #define RUNS		15
 
 static uint64_t now_ns(void)
@@ -43,12 +45,16 @@ static void die(const char *what, int err)
 }
 
 /*
- * Guest code: @reps rounds of WRPKRU to each of @values in turn, then SYSCALL,
- * in a loop: one pkvm_run() returns per iteration.
- *   1: xor ecx,ecx; xor edx,edx; [[mov eax,v; wrpkru] for v in values] x reps; syscall; jmp 1b
+ * Guest code: @reps rounds of WRPKRU to each of @values in turn, each followed
+ * by a read of @touch pages at TOUCH_GVA (RSI), then SYSCALL, in a loop: one
+ * pkvm_run() returns per iteration.
+ *   1: xor ecx,ecx; xor edx,edx;
+ *      [[mov eax,v; wrpkru; [mov r8,[rsi+k*4096]] x touch] for v in values] x reps;
+ *      syscall; jmp 1b
  * (SYSCALL clobbers RCX, and WRPKRU needs ECX = 0.)
  */
-static size_t emit_loop(uint8_t *code, unsigned reps, const uint32_t *values, unsigned n)
+static size_t emit_loop(uint8_t *code, unsigned reps, const uint32_t *values, unsigned n,
+			unsigned touch)
 {
 	size_t len = 0, loop = 0;
 	int32_t rel;
@@ -59,6 +65,13 @@ static size_t emit_loop(uint8_t *code, unsigned reps, const uint32_t *values, un
 		for (unsigned i = 0; i < n; i++) {
 			code[len++] = 0xb8; memcpy(code + len, &values[i], 4); len += 4;
 			code[len++] = 0x0f; code[len++] = 0x01; code[len++] = 0xef;
+			for (unsigned k = 0; k < touch; k++) {
+				int32_t disp = k * 4096;
+
+				code[len++] = 0x4c; code[len++] = 0x8b; code[len++] = 0x86;
+				memcpy(code + len, &disp, 4);
+				len += 4;
+			}
 		}
 	code[len++] = 0x0f; code[len++] = 0x05;
 	code[len++] = 0xe9;	/* jmp rel32: the loop is too long for rel8 */
@@ -72,11 +85,11 @@ static size_t emit_loop(uint8_t *code, unsigned reps, const uint32_t *values, un
  * two are "key K access-disabled" and "all allowed", the others deny keys
  * 1-3 in turn (more values than the soft view cache holds, when asked).
  */
-static struct pkvm_vm *make_vm_flags(enum pkvm_pkeys_backend backend, uint64_t flags,
-				     unsigned reps, unsigned nvalues)
+static struct pkvm_vm *make_vm_touch(enum pkvm_pkeys_backend backend, uint64_t flags,
+				     unsigned reps, unsigned nvalues, unsigned touch)
 {
-	static uint8_t code[4096];
-	struct pkvm_regs regs = { .rip = CODE_GVA, .rsp = STACK_GVA + 4096 };
+	static uint8_t code[16384];
+	struct pkvm_regs regs = { .rip = CODE_GVA, .rsp = STACK_GVA + 4096, .rsi = TOUCH_GVA };
 	struct pkvm_config cfg = { .mem_size = 256 << 20, .pkeys = backend, .flags = flags };
 	uint32_t values[32];
 	struct pkvm_vm *vm;
@@ -89,13 +102,25 @@ static struct pkvm_vm *make_vm_flags(enum pkvm_pkeys_backend backend, uint64_t f
 			key = pkvm_pkey_alloc(vm);
 	for (unsigned i = 0; i < nvalues; i++)
 		values[i] = i == 0 && key ? PKVM_PKRU_AD(1) : i == 1 ? 0 : ((i * 7 + 3) % 64) << 2;
+	/* emit_loop()'s bytes: the two XORs, each switch and its reads, SYSCALL and JMP. */
+	if (touch > TOUCH_MAX || 4 + (size_t)reps * nvalues * (8 + 7 * touch) + 7 > sizeof(code)) {
+		fprintf(stderr, "pkvm_bench: the loop does not fit its buffer\n");
+		exit(1);
+	}
 	memset(code, 0xcc, sizeof(code));
-	emit_loop(code, reps, values, nvalues);
+	emit_loop(code, reps, values, nvalues, touch);
 	if ((err = pkvm_map(vm, CODE_GVA, code, sizeof(code), sizeof(code), PKVM_PROT_EXEC, 0)) ||
 	    (err = pkvm_map(vm, STACK_GVA, NULL, 0, 4096, PKVM_PROT_READ | PKVM_PROT_WRITE, 0)) ||
+	    (err = pkvm_map(vm, TOUCH_GVA, NULL, 0, TOUCH_MAX * 4096, PKVM_PROT_READ, 0)) ||
 	    (err = pkvm_set_regs(vm, &regs)))
 		die("guest set-up", err);
 	return vm;
+}
+
+static struct pkvm_vm *make_vm_flags(enum pkvm_pkeys_backend backend, uint64_t flags,
+				     unsigned reps, unsigned nvalues)
+{
+	return make_vm_touch(backend, flags, reps, nvalues, 0);
 }
 
 static struct pkvm_vm *make_vm(enum pkvm_pkeys_backend backend, unsigned switches, int *key)
@@ -297,6 +322,37 @@ static void thread_switch(const char *self, enum pkvm_pkeys_backend backend, dou
 	       (double)(many - none) / (2.0 * rounds) / bare);
 }
 
+/*
+ * soft: what the views' PCIDs save.  Each switch is followed by reads of 16
+ * pages, which a switch that flushes the TLB makes miss again; with PCIDs
+ * they hit.  Measured with and without (PKVM_CONFIG_SOFT_NO_PCID).
+ */
+static void pcid_switches(bool offered, double bare, double raw, unsigned iterations)
+{
+	const unsigned touch = 16, reps = 8;
+	double per[2];
+	struct pkvm_vm *vm;
+
+	if (!offered) {
+		printf("soft: PCIDs: this KVM offers none, so every view switch flushes the guest TLB\n");
+		return;
+	}
+	for (int no_pcid = 0; no_pcid < 2; no_pcid++) {
+		vm = make_vm_touch(PKVM_PKEYS_SOFT, no_pcid ? PKVM_CONFIG_SOFT_NO_PCID : 0,
+				   reps, 2, touch);
+		per[no_pcid] = (per_iteration(vm, iterations / 4 + 1) - bare) / (2 * reps);
+		pkvm_vm_destroy(vm);
+	}
+	printf("soft: guest WRPKRU, cached view, then %u page reads: %.0f ns = %.2f x a bare KVM "
+	       "exit on PCIDs; %.0f ns = %.2f x without (PKVM_CONFIG_SOFT_NO_PCID): PCIDs save %.0f ns\n",
+	       touch, per[0], per[0] / raw, per[1], per[1] / raw, per[1] - per[0]);
+	vm = make_vm_flags(PKVM_PKEYS_SOFT, PKVM_CONFIG_SOFT_NO_PCID, 16, 2);
+	per[1] = (per_iteration(vm, iterations / 4 + 1) - bare) / 32;
+	pkvm_vm_destroy(vm);
+	printf("soft: guest WRPKRU, cached view, without PCIDs: %.0f ns = %.2f x a bare KVM exit\n",
+	       per[1], per[1] / raw);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned iterations = argc > 1 ? (unsigned)atoi(argv[1]) : 2000;
@@ -334,6 +390,8 @@ int main(int argc, char **argv)
 	pkvm_vm_destroy(vm);
 	printf("soft: the same served by the host (PKVM_CONFIG_SOFT_PKRU_EXITS): %.0f ns = "
 	       "%.2f x a bare KVM exit\n", (soft16 - bare) / 32, (soft16 - bare) / 32 / raw);
+
+	pcid_switches(caps.pcid, bare, raw, iterations);
 
 	/* 24 values round robin, three times the view cache: every WRPKRU builds a view. */
 	vm = make_vm_flags(PKVM_PKEYS_SOFT, 0, 1, 24);

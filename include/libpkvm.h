@@ -140,6 +140,11 @@ struct pkvm_caps {
 	 * page tables (the soft backend then keeps keys).
 	 */
 	enum pkvm_paging paging;
+	/*
+	 * PCIDs offered to guests: the soft backend gives each page-table view
+	 * its own, so that switching views keeps the TLB entries of each.
+	 */
+	bool pcid;			/* (in what was padding: the size stayed) */
 	uint64_t reserved[5];		/* zero: room to grow (docs/abi.md) */
 };
 
@@ -220,7 +225,15 @@ struct pkvm_config {
  * see every switch.  Ignored by the other backends.
  */
 #define PKVM_CONFIG_SOFT_PKRU_EXITS	(1ULL << 0)
-#define PKVM_CONFIG_FLAGS		PKVM_CONFIG_SOFT_PKRU_EXITS
+/*
+ * soft backend: leave CR4.PCIDE clear, as where KVM offers no PCIDs
+ * (pkvm_caps.pcid), so that each switch between page-table views flushes
+ * the guest's TLB.  By default each view has a PCID of its own and a switch
+ * keeps the TLB entries of both; the results are the same either way.  This
+ * is for measuring the difference.  Ignored by the other backends.
+ */
+#define PKVM_CONFIG_SOFT_NO_PCID	(1ULL << 1)
+#define PKVM_CONFIG_FLAGS		(PKVM_CONFIG_SOFT_PKRU_EXITS | PKVM_CONFIG_SOFT_NO_PCID)
 
 struct pkvm_vm;
 
@@ -579,7 +592,9 @@ struct pkvm_stats {
 	 * delta around an operation is what it costs beside the guest's time.
 	 */
 	uint64_t ioctls;
-	uint64_t reserved[7];		/* zero: room to grow (docs/abi.md) */
+	/* soft: PCIDs the views run on (0: each view switch flushes the TLB) */
+	uint64_t view_pcids;
+	uint64_t reserved[6];		/* zero: room to grow (docs/abi.md) */
 };
 
 int pkvm_get_stats(struct pkvm_vm *vm, struct pkvm_stats *stats);

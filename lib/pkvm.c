@@ -52,6 +52,8 @@ int pkvm_caps(struct pkvm_caps *caps, const char *kvm_path)
 	e = pkvm_cpuid_find(cpuid->entries, cpuid->nent, 7, 0);
 	caps->smep = e && (e->ebx & CPUID_7_EBX_SMEP);
 	caps->smap = e && (e->ebx & CPUID_7_EBX_SMAP);
+	e = pkvm_cpuid_find(cpuid->entries, cpuid->nent, 1, 0);
+	caps->pcid = e && (e->ecx & CPUID_1_ECX_PCID);
 	if (pkvm_xsave_layout_init(&layout, cpuid->entries, cpuid->nent) == 0) {
 		caps->supported_xcr0 = layout.supported_xcr0;
 		caps->xsave_size = layout.max_size;
@@ -249,6 +251,7 @@ int pkvm_vm_create(struct pkvm_vm **out, const struct pkvm_config *config)
 	pkvm_soft_init(&vm->soft);
 	vm->regs.rflags = X86_EFLAGS_FIXED | X86_EFLAGS_IF;
 	vm->soft_pkru_exits = cfg.flags & PKVM_CONFIG_SOFT_PKRU_EXITS;
+	vm->soft_no_pcid = cfg.flags & PKVM_CONFIG_SOFT_NO_PCID;
 
 	err = pkvm_kick_init(&vm->kick, cfg.kick_signal);
 	if (err) {
@@ -333,6 +336,7 @@ int pkvm_get_stats(struct pkvm_vm *vm, struct pkvm_stats *stats)
 	memset(stats->reserved, 0, sizeof(stats->reserved));
 	stats->view_builds = vm->soft.builds;
 	stats->view_pages = pkvm_soft_view_pages(&vm->soft);
+	stats->view_pcids = vm->soft.pcids ? PKVM_SOFT_MAX_VIEWS : 0;
 	stats->frames_in_use = vm->frames.count - vm->frames.free;
 	return 0;
 }

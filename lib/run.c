@@ -67,6 +67,8 @@ static int enter_user(struct pkvm_vm *vm)
 		vm->pt.changed = false;
 		vm->soft.pool_written = false;
 	}
+	if (vm->tlb_flush_pending)
+		pkvm_soft_tlb_stale(&vm->soft);		/* every view's PCID, not just this one */
 	reload_cr3 = vm->tlb_flush_pending || cr3 != vm->cr3;
 	vm->entry_cr3 = cr3;
 	if (vm->segs_dirty) {
@@ -86,7 +88,7 @@ static int enter_user(struct pkvm_vm *vm)
 	}
 
 	pkvm_mark_dirty(vm, frame_va - PKVM_SYS_GVA, sizeof(*frame));
-	frame->cr3 = cr3;
+	frame->cr3 = pkvm_soft_cr3_to_load(&vm->soft, cr3);
 	frame->rip = vm->regs.rip;
 	frame->cs = PKVM_USER_CS;
 	frame->rflags = (vm->regs.rflags & X86_EFLAGS_USER_MASK) | X86_EFLAGS_FIXED | X86_EFLAGS_IF;

@@ -21,6 +21,7 @@ _Static_assert(offsetof(struct pkvm_stub_pkru_view, pkru) == PKVM_STUB_V_PKRU &&
 	       offsetof(struct pkvm_stub_pkru_view, flags) == PKVM_STUB_V_FLAGS &&
 	       offsetof(struct pkvm_stub_pkru_view, cr3) == PKVM_STUB_V_CR3 &&
 	       offsetof(struct pkvm_stub_pkru_view, stamp) == PKVM_STUB_V_STAMP &&
+	       offsetof(struct pkvm_stub_pkru_view, cr3_again) == PKVM_STUB_V_CR3_AGAIN &&
 	       sizeof(struct pkvm_stub_pkru_view) == PKVM_STUB_V_SIZE,
 	       "the stub's view offsets");
 
@@ -29,11 +30,23 @@ void pkvm_soft_init(struct pkvm_soft *soft)
 	memset(soft, 0, sizeof(*soft));
 }
 
+/* The top table a CR3 value names, without its PCID (or the no-flush bit). */
+static uint64_t cr3_table(uint64_t cr3)
+{
+	return cr3 & ~(CR3_PCID_MASK | CR3_PCID_NOFLUSH);
+}
+
+static uint64_t view_cr3(const struct pkvm_soft *soft, unsigned i)
+{
+	return soft->view[i].root | (soft->pcids ? i + 1 : 0);
+}
+
 /* The stub's copy of view @i: withdrawn (flags 0) unless the view is valid. */
 static void publish(struct pkvm_soft *soft, unsigned i)
 {
 	const struct pkvm_soft_view *v = &soft->view[i];
 	struct pkvm_stub_pkru_view *t;
+	uint64_t keep = soft->pcids ? CR3_PCID_NOFLUSH : 0;
 
 	if (!soft->table)
 		return;
@@ -42,7 +55,8 @@ static void publish(struct pkvm_soft *soft, unsigned i)
 	if (!v->valid)
 		return;
 	t->pkru = v->pkru;
-	t->cr3 = v->root;
+	t->cr3 = view_cr3(soft, i) | (v->tlb_clean ? keep : 0);
+	t->cr3_again = view_cr3(soft, i) | keep;
 	t->stamp = v->last_used;
 	if (soft->clock > soft->table->clock)
 		soft->table->clock = soft->clock;
@@ -73,9 +87,14 @@ uint64_t pkvm_soft_sync_from_stub(struct pkvm_soft *soft)
 
 	if (!t)
 		return 0;
-	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++)
-		if (soft->view[i].valid && t->view[i].stamp > soft->view[i].last_used)
+	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++) {
+		if (!soft->view[i].valid)
+			continue;
+		if (t->view[i].stamp > soft->view[i].last_used)
 			soft->view[i].last_used = t->view[i].stamp;
+		if (soft->pcids && (t->view[i].cr3 & CR3_PCID_NOFLUSH))
+			soft->view[i].tlb_clean = true;		/* the stub loaded it since */
+	}
 	if (t->clock > soft->clock)
 		soft->clock = t->clock;
 	served = t->served;
@@ -91,10 +110,11 @@ static void free_view(struct pkvm_soft *soft, struct pkvm_soft_view *v, struct p
 	 * The table's CR3 too: after an exit that did not commit (an internal
 	 * error), the stub may have switched views that loaded_root never saw.
 	 */
-	bool loaded = v->npages && (v->root == soft->loaded_root ||
-				    (soft->table && v->root == soft->table->cr3));
+	bool loaded = v->npages && (v->root == cr3_table(soft->loaded_root) ||
+				    (soft->table && v->root == cr3_table(soft->table->cr3)));
 
 	v->valid = false;
+	v->tlb_clean = false;
 	if (v >= soft->view && v < soft->view + PKVM_SOFT_MAX_VIEWS)
 		publish(soft, v - soft->view);	/* withdrawn before its pages go */
 	for (unsigned i = 0; i < v->npages; i++)
@@ -124,6 +144,26 @@ void pkvm_soft_destroy(struct pkvm_soft *soft, struct pkvm_pt *pt)
 		pkvm_soft_loaded(soft, pt, 0);
 	free(soft->retired.pages);
 	soft->retired.pages = NULL;
+}
+
+void pkvm_soft_tlb_stale(struct pkvm_soft *soft)
+{
+	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++) {
+		soft->view[i].tlb_clean = false;
+		publish(soft, i);
+	}
+}
+
+uint64_t pkvm_soft_cr3_to_load(const struct pkvm_soft *soft, uint64_t cr3)
+{
+	unsigned pcid = cr3 & CR3_PCID_MASK;
+
+	if (!soft->pcids || pcid < 1 || pcid > PKVM_SOFT_MAX_VIEWS)
+		return cr3;
+	if (soft->view[pcid - 1].valid && soft->view[pcid - 1].tlb_clean &&
+	    view_cr3(soft, pcid - 1) == cr3)
+		return cr3 | CR3_PCID_NOFLUSH;
+	return cr3;
 }
 
 void pkvm_soft_drop_views(struct pkvm_soft *soft, struct pkvm_pt *pt)
@@ -243,7 +283,7 @@ int pkvm_soft_view_root(struct pkvm_soft *soft, struct pkvm_pt *pt, uint32_t pkr
 		if (v->valid && v->pkru == pkru) {
 			v->last_used = ++soft->clock;
 			publish(soft, i);
-			*cr3 = v->root;
+			*cr3 = view_cr3(soft, i);
 			return 0;
 		}
 	}
@@ -261,7 +301,7 @@ int pkvm_soft_view_root(struct pkvm_soft *soft, struct pkvm_pt *pt, uint32_t pkr
 	v->valid = true;
 	v->last_used = ++soft->clock;
 	publish(soft, v - soft->view);
-	*cr3 = v->root;
+	*cr3 = view_cr3(soft, v - soft->view);
 	return 0;
 }
 
@@ -270,6 +310,7 @@ void pkvm_soft_forget(struct pkvm_soft *soft, uint64_t root)
 	for (unsigned i = 0; i < PKVM_SOFT_MAX_VIEWS; i++) {
 		soft->view[i].npages = 0;
 		soft->view[i].valid = false;
+		soft->view[i].tlb_clean = false;
 		publish(soft, i);	/* the restored page may name views of the past */
 	}
 	soft->retired.npages = 0;

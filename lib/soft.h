@@ -19,8 +19,10 @@
 struct pkvm_soft_view {
 	bool valid;
 	uint32_t pkru;
-	uint64_t root;		/* the CR3 of this view */
+	uint64_t root;		/* its top table (its CR3, less the PCID) */
 	uint64_t last_used;
+	/* With PCIDs: its PCID holds no TLB entry from tables that have changed since. */
+	bool tlb_clean;
 	uint64_t *pages;	/* pool pages owned by the view */
 	unsigned npages, capacity;
 };
@@ -36,6 +38,11 @@ struct pkvm_soft {
 	struct pkvm_soft_view retired;
 	uint64_t clock;
 	bool pool_written;	/* views wrote pool pages since the last flush */
+	/*
+	 * View i runs on PCID i + 1 (CR4.PCIDE), so that switching views keeps
+	 * their TLB entries; PCID 0 is the master tables' before the first entry.
+	 */
+	bool pcids;
 	uint64_t builds, switches;
 	/*
 	 * The views as the guest's stub sees them (NULL: no stub switching).
@@ -66,12 +73,25 @@ void pkvm_soft_policy_changed(struct pkvm_soft *soft);
  */
 uint64_t pkvm_soft_sync_from_stub(struct pkvm_soft *soft);
 
+/*
+ * Tables changed: no PCID may keep its TLB entries, so the next load of each
+ * view flushes them (the stub's and the host's alike).
+ */
+void pkvm_soft_tlb_stale(struct pkvm_soft *soft);
+
+/*
+ * The value an entry loads into CR3 to run on view CR3 @cr3 (from
+ * pkvm_soft_view_root()): with CR3_PCID_NOFLUSH where its PCID is clean.
+ */
+uint64_t pkvm_soft_cr3_to_load(const struct pkvm_soft *soft, uint64_t cr3);
+
 /* Forget every view: the master tables changed (views are rebuilt lazily). */
 void pkvm_soft_drop_views(struct pkvm_soft *soft, struct pkvm_pt *pt);
 
 /*
- * The CR3 to run under @pkru: a cached view, or one built now (evicting the
- * least recently used).  -ENOMEM when the pool cannot hold it even alone.
+ * The CR3 to run under @pkru, its PCID included: a cached view, or one built
+ * now (evicting the least recently used).  -ENOMEM when the pool cannot hold
+ * it even alone.
  */
 int pkvm_soft_view_root(struct pkvm_soft *soft, struct pkvm_pt *pt, uint32_t pkru, uint64_t *cr3);
 

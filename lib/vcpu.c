@@ -227,6 +227,13 @@ int pkvm_vcpu_setup(struct pkvm_vm *vm)
 		return err;
 	vm->stub_table = (struct pkvm_stub_pkru_table *)(vm->mem.base + PKVM_SYS_GPA +
 							  PKVM_PKRU_TABLE_OFFSET);
+	/*
+	 * soft: a PCID per view where KVM offers them, so that switching
+	 * views keeps the TLB entries of each (PCID 0 runs the stub until the
+	 * first entry; CR4.PCIDE wants it, as CR3[11:0] is 0 then).
+	 */
+	vm->soft.pcids = vm->backend == PKVM_PKEYS_SOFT && !vm->soft_no_pcid &&
+			 leaf1 && (leaf1->ecx & CPUID_1_ECX_PCID);
 	if (vm->backend == PKVM_PKEYS_SOFT && !vm->soft_pkru_exits)
 		pkvm_soft_attach_table(&vm->soft, vm->stub_table, pkvm_pkru_policy_allows, vm);
 
@@ -241,6 +248,8 @@ int pkvm_vcpu_setup(struct pkvm_vm *vm)
 		vm->cr4 |= CR4_SMAP;
 	if (vm->backend == PKVM_PKEYS_HW)
 		vm->cr4 |= CR4_PKE;
+	if (vm->soft.pcids)
+		vm->cr4 |= CR4_PCIDE;
 	return pkvm_vcpu_program(vm);
 }
 

@@ -149,6 +149,7 @@ struct pkvm_vm {
 	uint64_t soft_retry_rip;	/* guards the retry of a fault a view got wrong */
 	bool cpuid_faulting;		/* soft: the host answers the guest's CPUID */
 	bool soft_pkru_exits;		/* soft: RDPKRU/WRPKRU always exit (no stub table) */
+	bool soft_no_pcid;		/* soft: CR4.PCIDE clear, every view switch flushes */
 	struct pkvm_stub_pkru_table *stub_table;	/* in guest memory: what the stub and host share */
 
 	struct pkvm_stats stats;

@@ -25,10 +25,15 @@
 #define CR4_PAE			(1UL << 5)
 #define CR4_OSFXSR		(1UL << 9)
 #define CR4_OSXMMEXCPT		(1UL << 10)
+#define CR4_PCIDE		(1UL << 17)
 #define CR4_OSXSAVE		(1UL << 18)
 #define CR4_SMEP		(1UL << 20)
 #define CR4_SMAP		(1UL << 21)
 #define CR4_PKE			(1UL << 22)
+
+/* CR3 with CR4.PCIDE (SDM vol. 3A §4.10.4.1): the PCID, and on a load, keep its TLB entries */
+#define CR3_PCID_MASK		0xfffULL
+#define CR3_PCID_NOFLUSH	(1ULL << 63)
 
 /* EFER and the MSRs the guest set-up writes */
 #define EFER_SCE		(1UL << 0)
@@ -126,6 +131,7 @@
 #define XSAVE_HDR_OFFSET	512	/* XSTATE_BV lives here in the standard form */
 
 /* CPUID bits the library looks at */
+#define CPUID_1_ECX_PCID	(1U << 17)
 #define CPUID_1_ECX_XSAVE	(1U << 26)
 #define CPUID_1_ECX_OSXSAVE	(1U << 27)
 #define CPUID_7_EBX_SMEP	(1U << 7)

@@ -52,6 +52,10 @@ START_TEST(test_reserved_tails)
 	ck_assert_uint_ge(sizeof(((struct pkvm_linux_config *)0)->reserved), 64);
 	/* Members of 0.2.0 that took reserved words: the size stayed. */
 	ck_assert_uint_eq(offsetof(struct pkvm_caps, reserved), 56);
+	/* Later: pkvm_caps.pcid in the padding after paging, pkvm_stats.view_pcids a word. */
+	ck_assert_uint_eq(offsetof(struct pkvm_caps, pcid), offsetof(struct pkvm_caps, paging) + 4);
+	ck_assert_uint_eq(offsetof(struct pkvm_stats, view_pcids) + 8,
+			  offsetof(struct pkvm_stats, reserved));
 	/* pkvm_config.flags took a reserved word: the size stayed. */
 	ck_assert_uint_eq(offsetof(struct pkvm_config, flags) + 8, offsetof(struct pkvm_config, reserved));
 	/* The exit union keeps its size whatever variant grows. */

@@ -13,8 +13,8 @@
 extern const uint8_t __start_pkvm_guest_text[] __attribute__((weak));
 extern const uint8_t __stop_pkvm_guest_text[] __attribute__((weak));
 
-enum pkvm_pkeys_backend vmtest_backends[4];
-uint64_t vmtest_flags[4];
+enum pkvm_pkeys_backend vmtest_backends[VMTEST_MAX_VARIANTS];
+uint64_t vmtest_flags[VMTEST_MAX_VARIANTS];
 int vmtest_nbackends;
 
 static bool want(const char *only, const char *name, bool available)
@@ -70,21 +70,38 @@ void vmtest_probe_backends(void)
 	}
 }
 
-void vmtest_add_soft_exits(void)
+/* Soft once more with @flags, if soft is under test. */
+static bool add_soft_variant(uint64_t flags)
 {
 	for (int i = 0; i < vmtest_nbackends; i++)
 		if (vmtest_backends[i] == PKVM_PKEYS_SOFT && vmtest_flags[i] == 0) {
 			vmtest_backends[vmtest_nbackends] = PKVM_PKEYS_SOFT;
-			vmtest_flags[vmtest_nbackends++] = PKVM_CONFIG_SOFT_PKRU_EXITS;
-			printf("and soft with every RDPKRU/WRPKRU served by the host (soft-exits)\n");
-			return;
+			vmtest_flags[vmtest_nbackends++] = flags;
+			return true;
 		}
+	return false;
+}
+
+void vmtest_add_soft_exits(void)
+{
+	if (add_soft_variant(PKVM_CONFIG_SOFT_PKRU_EXITS))
+		printf("and soft with every RDPKRU/WRPKRU served by the host (soft-exits)\n");
+}
+
+void vmtest_add_soft_no_pcid(void)
+{
+	struct pkvm_caps caps;
+
+	if (pkvm_caps(&caps, NULL) == 0 && caps.pcid && add_soft_variant(PKVM_CONFIG_SOFT_NO_PCID))
+		printf("and soft with its views off PCIDs (soft-nopcid)\n");
 }
 
 const char *vmtest_label(int backend_index)
 {
 	if (vmtest_flags[backend_index] & PKVM_CONFIG_SOFT_PKRU_EXITS)
 		return "soft-exits";
+	if (vmtest_flags[backend_index] & PKVM_CONFIG_SOFT_NO_PCID)
+		return "soft-nopcid";
 	return pkvm_pkeys_backend_name(vmtest_backends[backend_index]);
 }
 

@@ -63,8 +63,9 @@ struct vmtest {
 };
 
 /* The backends this host offers, for tcase_add_loop_test(): index -> backend. */
-extern enum pkvm_pkeys_backend vmtest_backends[4];
-extern uint64_t vmtest_flags[4];	/* pkvm_config.flags per index */
+#define VMTEST_MAX_VARIANTS	5	/* hw, soft, none and two more softs */
+extern enum pkvm_pkeys_backend vmtest_backends[VMTEST_MAX_VARIANTS];
+extern uint64_t vmtest_flags[VMTEST_MAX_VARIANTS];	/* pkvm_config.flags per index */
 extern int vmtest_nbackends;
 /* Fills vmtest_backends; exits 77 when /dev/kvm is absent. */
 void vmtest_probe_backends(void);
@@ -74,7 +75,12 @@ void vmtest_probe_backends(void);
  * and by the host (soft-exits).
  */
 void vmtest_add_soft_exits(void);
-/* "hw", "soft", "none" or "soft-exits". */
+/*
+ * Where soft is under test and KVM offers PCIDs, add it once more with
+ * PKVM_CONFIG_SOFT_NO_PCID: its views then switch with TLB flushes.
+ */
+void vmtest_add_soft_no_pcid(void);
+/* "hw", "soft", "none", "soft-exits" or "soft-nopcid". */
 const char *vmtest_label(int backend_index);
 bool vmtest_backend_enforces(enum pkvm_pkeys_backend backend);
 

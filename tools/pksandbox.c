@@ -343,6 +343,7 @@ static int print_caps(const struct options *o)
 	printf("pkeys-backends: %s\n", caps.pku ? "hw soft (auto: hw)" : "soft (auto: soft)");
 	printf("sync-regs: %s\n", caps.sync_regs ? "yes" : "no");
 	printf("smep: %s\nsmap: %s\n", caps.smep ? "yes" : "no", caps.smap ? "yes" : "no");
+	printf("pcid: %s\n", caps.pcid ? "yes" : "no");
 	printf("xsave-size: %u\nsupported-xcr0: %#llx\nmaxphyaddr: %u\n", caps.xsave_size,
 	       (unsigned long long)caps.supported_xcr0, caps.maxphyaddr);
 	printf("runs-guests: %s\n", caps.runs_guests ? "yes" :

@@ -188,11 +188,20 @@ pkvm_guest_stub_ud:
 	jnz	1b
 	jmp	.Lud_restore			/* no view yet, or refused: the host's */
 3:	movq	PKVM_STUB_V_CR3(%rdx), %rcx
+	btrq	$63, %rcx			/* CR3 as it reads back, PCID and all */
 	cmpq	TABLE(PKVM_STUB_T_CR3), %rcx
 	je	4f
-	/* Without PCIDs this also flushes the TLB of the view left behind. */
+	/*
+	 * With the view's PCID clean (bit 63, struct pkvm_stub_pkru_view),
+	 * its TLB entries stay; otherwise this flushes them, and without
+	 * PCIDs the whole TLB.  Then the next load may keep them.
+	 */
+	movq	PKVM_STUB_V_CR3(%rdx), %rcx
 	movq	%rcx, %cr3
+	btrq	$63, %rcx
 	movq	%rcx, TABLE(PKVM_STUB_T_CR3)
+	movq	PKVM_STUB_V_CR3_AGAIN(%rdx), %rcx
+	movq	%rcx, PKVM_STUB_V_CR3(%rdx)
 4:	movl	%eax, TABLE(PKVM_STUB_T_PKRU)
 pkvm_guest_stub_ud_wr_done:		/* from here the host finishes it (see above) */
 	movq	TABLE(PKVM_STUB_T_CLOCK), %rax

@@ -19,7 +19,7 @@
  */
 #define PKVM_STUB_TABLE_DISTANCE	0x3000	/* PKVM_PKRU_TABLE_OFFSET - PKVM_STUB_OFFSET */
 #define PKVM_STUB_PKRU_VIEWS		8	/* PKVM_SOFT_MAX_VIEWS */
-#define PKVM_STUB_T_CR3		0	/* the CR3 the vCPU runs on */
+#define PKVM_STUB_T_CR3		0	/* the CR3 the vCPU runs on (never bit 63) */
 #define PKVM_STUB_T_PKRU	8	/* the guest's PKRU */
 #define PKVM_STUB_T_FLAGS	12	/* PKVM_STUB_FAST */
 #define PKVM_STUB_T_CLOCK	16	/* the views' use clock, shared with the host */
@@ -28,8 +28,9 @@
 #define PKVM_STUB_T_SCRATCH	(PKVM_STUB_T_VIEWS + PKVM_STUB_PKRU_VIEWS * PKVM_STUB_V_SIZE)
 #define PKVM_STUB_V_PKRU	0
 #define PKVM_STUB_V_FLAGS	4	/* PKVM_STUB_VIEW_GUEST_OK */
-#define PKVM_STUB_V_CR3		8
+#define PKVM_STUB_V_CR3		8	/* the value to load (see struct pkvm_stub_pkru_view) */
 #define PKVM_STUB_V_STAMP	16	/* the clock when last switched to */
+#define PKVM_STUB_V_CR3_AGAIN	24	/* what V_CR3 becomes once the stub loaded it */
 #define PKVM_STUB_V_SIZE	32
 
 /* Table flags: the stub may serve RDPKRU/WRPKRU (else every #UD exits). */
@@ -75,13 +76,20 @@ struct pkvm_stub_resume_frame {
  * The PKRU table (see PKVM_STUB_T_*).  The host writes cr3 and pkru before
  * each entry and reads them back after each exit; between the two only the
  * stub writes them.  served counts what the stub did, for the statistics.
+ *
+ * A view's cr3 is the value the stub loads.  With PCIDs (CR4.PCIDE, one per
+ * view), the host publishes it without CR3_PCID_NOFLUSH when the view's
+ * PCID may hold TLB entries of tables that have changed since, so that the
+ * first load flushes them; once loaded, the stub replaces it by cr3_again,
+ * which has the bit.  Without PCIDs both are the plain CR3, and every load
+ * flushes.  The host reads the bit back to know which PCIDs are clean.
  */
 struct pkvm_stub_pkru_view {
 	uint32_t pkru;
 	uint32_t flags;
 	uint64_t cr3;
 	uint64_t stamp;
-	uint64_t unused;
+	uint64_t cr3_again;
 };
 
 struct pkvm_stub_pkru_table {
