@@ -71,6 +71,8 @@ static int rebuild(struct pkvm_vm *vm, const void *fpu)
 	int vm_fd = vm->vm_fd, vcpu_fd = vm->vcpu_fd;
 	int err;
 
+	/* A set deferred to the old run structure goes with it: program() sets them all. */
+	vm->sregs_deferred = false;
 	munmap(vm->run, vm->run_size);
 	vm->run = NULL;
 	pkvm_kvm_close(vcpu_fd);

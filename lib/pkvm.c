@@ -200,7 +200,7 @@ static int setup_xsave(struct pkvm_vm *vm)
 
 static int setup_vcpu(struct pkvm_vm *vm)
 {
-	int err;
+	int err, sync;
 
 	pkvm_cpuid_shape(vm->cpuid->entries, vm->cpuid->nent, vm->backend == PKVM_PKEYS_HW,
 			 vm->xcr0);
@@ -210,7 +210,9 @@ static int setup_vcpu(struct pkvm_vm *vm)
 	err = pkvm_kvm_map_run(vm->kvm_fd, vm->vcpu_fd, &vm->run, &vm->run_size);
 	if (err)
 		return err;
-	vm->sync_regs = pkvm_kvm_check_extension(vm->vm_fd, KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS;
+	sync = pkvm_kvm_check_extension(vm->vm_fd, KVM_CAP_SYNC_REGS);
+	vm->sync_regs = sync & KVM_SYNC_X86_REGS;
+	vm->sync_sregs = vm->sync_regs && (sync & KVM_SYNC_X86_SREGS);
 	err = pkvm_vcpu_setup(vm);
 	if (err)
 		return err;

@@ -248,7 +248,7 @@ static int decode_exception(struct pkvm_vm *vm, struct pkvm_exit *exit)
 		uint64_t leaf;
 		unsigned level;
 
-		err = pkvm_kvm_get_sregs(vm->vcpu_fd, &sregs);
+		err = pkvm_vcpu_get_sregs(vm, &sregs);
 		if (err)
 			return err;
 		exit->fault.addr = sregs.cr2;
@@ -383,7 +383,7 @@ static int settle_after_signal(struct pkvm_vm *vm)
 	struct kvm_vcpu_events events;
 	struct kvm_sregs sregs;
 	struct kvm_regs k;
-	int err = pkvm_kvm_get_sregs(vm->vcpu_fd, &sregs);
+	int err = pkvm_vcpu_get_sregs(vm, &sregs);
 
 	if (!err)
 		err = pkvm_kvm_get_regs(vm->vcpu_fd, &k);
@@ -442,8 +442,13 @@ static int run_once(struct pkvm_vm *vm, struct pkvm_exit *exit)
 		vm->run->kvm_dirty_regs = 0;
 	if (err)
 		return err;
+	if (vm->sregs_deferred)
+		vm->run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
 	vm->stats.kvm_exits++;
 	err = pkvm_kvm_run(vm->vcpu_fd);
+	/* KVM clears the bit once it set them, before anything can stop the run. */
+	if (vm->sregs_deferred && !(vm->run->kvm_dirty_regs & KVM_SYNC_X86_SREGS))
+		vm->sregs_deferred = false;
 	if (err) {
 		vm->run->immediate_exit = 0;
 		if (err != -EINTR && err != -EAGAIN)

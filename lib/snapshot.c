@@ -88,7 +88,7 @@ static int collect_dirty(struct pkvm_vm *vm, struct pkvm_snapshot *snap)
 /* With XSAVE, its image holds all that KVM_GET_FPU would (the legacy area): one ioctl less. */
 static int save_vcpu(struct pkvm_vm *vm, struct pkvm_snapshot *snap)
 {
-	int err = pkvm_kvm_get_sregs(vm->vcpu_fd, &snap->sregs);
+	int err = pkvm_vcpu_get_sregs(vm, &snap->sregs);
 
 	if (!err && !vm->xsave_buf)
 		err = pkvm_kvm_get_fpu(vm->vcpu_fd, &snap->fpu);
@@ -215,7 +215,7 @@ static int restore_vcpu(struct pkvm_vm *vm, struct pkvm_snapshot *snap)
 
 	sregs.fs.base = snap->regs.fs_base;
 	sregs.gs.base = snap->regs.gs_base;
-	err = pkvm_kvm_set_sregs(vm->vcpu_fd, &sregs);
+	err = pkvm_vcpu_set_sregs_deferred(vm, &sregs);	/* with the next entry */
 	if (err)
 		return err;
 	vm->segs_dirty = false;

@@ -85,6 +85,34 @@ static void set_seg(struct kvm_segment *s, uint16_t selector, unsigned type, uns
 	s->g = 1;
 }
 
+int pkvm_vcpu_get_sregs(struct pkvm_vm *vm, struct kvm_sregs *sregs)
+{
+	if (vm->sregs_deferred) {
+		*sregs = vm->run->s.regs.sregs;
+		return 0;
+	}
+	return pkvm_kvm_get_sregs(vm->vcpu_fd, sregs);
+}
+
+int pkvm_vcpu_set_sregs(struct pkvm_vm *vm, const struct kvm_sregs *sregs)
+{
+	int err = pkvm_kvm_set_sregs(vm->vcpu_fd, (struct kvm_sregs *)sregs);
+
+	if (!err)
+		vm->sregs_deferred = false;
+	return err;
+}
+
+int pkvm_vcpu_set_sregs_deferred(struct pkvm_vm *vm, const struct kvm_sregs *sregs)
+{
+	if (!vm->sync_sregs)
+		return pkvm_vcpu_set_sregs(vm, sregs);
+	/* run_once() asks KVM for it (kvm_dirty_regs); KVM only reads this copy. */
+	vm->run->s.regs.sregs = *sregs;
+	vm->sregs_deferred = true;
+	return 0;
+}
+
 /*
  * A signal can stop the vCPU at CPL3.  The host always resumes through the
  * CPL0 stub, so put CS and SS back to the kernel's first (@sregs: current).
@@ -93,19 +121,19 @@ int pkvm_vcpu_to_kernel_mode(struct pkvm_vm *vm, struct kvm_sregs *sregs)
 {
 	set_seg(&sregs->cs, PKVM_KERNEL_CS, 0xa, 0, 1);
 	set_seg(&sregs->ss, PKVM_KERNEL_DS, 0x2, 0, 0);
-	return pkvm_kvm_set_sregs(vm->vcpu_fd, sregs);
+	return pkvm_vcpu_set_sregs_deferred(vm, sregs);
 }
 
 int pkvm_vcpu_set_segments(struct pkvm_vm *vm)
 {
 	struct kvm_sregs sregs;
-	int err = pkvm_kvm_get_sregs(vm->vcpu_fd, &sregs);
+	int err = pkvm_vcpu_get_sregs(vm, &sregs);
 
 	if (err)
 		return err;
 	sregs.fs.base = vm->regs.fs_base;
 	sregs.gs.base = vm->regs.gs_base;
-	err = pkvm_kvm_set_sregs(vm->vcpu_fd, &sregs);
+	err = pkvm_vcpu_set_sregs_deferred(vm, &sregs);
 	if (!err)
 		vm->segs_dirty = false;
 	return err;
@@ -114,7 +142,7 @@ int pkvm_vcpu_set_segments(struct pkvm_vm *vm)
 static int set_sregs(struct pkvm_vm *vm)
 {
 	struct kvm_sregs sregs;
-	int err = pkvm_kvm_get_sregs(vm->vcpu_fd, &sregs);
+	int err = pkvm_vcpu_get_sregs(vm, &sregs);
 
 	if (err)
 		return err;
@@ -146,7 +174,7 @@ static int set_sregs(struct pkvm_vm *vm)
 	sregs.cr3 = vm->pt.root;
 	sregs.cr4 = vm->cr4;
 	sregs.efer = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
-	return pkvm_kvm_set_sregs(vm->vcpu_fd, &sregs);
+	return pkvm_vcpu_set_sregs(vm, &sregs);
 }
 
 static int set_msrs(struct pkvm_vm *vm)

@@ -128,6 +128,13 @@ struct pkvm_vm {
 
 	struct pkvm_regs regs;		/* the user context between runs */
 	bool sync_regs;
+	/*
+	 * KVM_SYNC_X86_SREGS: a set of the special registers may wait in the
+	 * run structure for the next KVM_RUN, one ioctl saved
+	 * (pkvm_vcpu_set_sregs_deferred()).  Until then it is the vCPU's truth.
+	 */
+	bool sync_sregs;
+	bool sregs_deferred;
 	bool finish_entry;		/* a signal stopped the stub mid-entry: let it finish */
 	bool segs_dirty;		/* FS/GS base changed by the host */
 	uint32_t pkru;
@@ -230,6 +237,16 @@ int pkvm_vcpu_setup(struct pkvm_vm *vm);
 int pkvm_vcpu_program(struct pkvm_vm *vm);
 int pkvm_vcpu_set_segments(struct pkvm_vm *vm);
 int pkvm_vcpu_to_kernel_mode(struct pkvm_vm *vm, struct kvm_sregs *sregs);
+/*
+ * The vCPU's special registers, a set still deferred included.  Every read
+ * between runs goes through here, and every set through one of the two
+ * below: a deferred set makes KVM's own copy stale until the next KVM_RUN.
+ */
+int pkvm_vcpu_get_sregs(struct pkvm_vm *vm, struct kvm_sregs *sregs);
+/* Set now (and drop a deferred set): where an invalid value must fail at once. */
+int pkvm_vcpu_set_sregs(struct pkvm_vm *vm, const struct kvm_sregs *sregs);
+/* Set with the next KVM_RUN where KVM can (KVM_SYNC_X86_SREGS), else now. */
+int pkvm_vcpu_set_sregs_deferred(struct pkvm_vm *vm, const struct kvm_sregs *sregs);
 
 /*
  * fpstate.c: the guest's user FPU state (x87, SSE, AVX..., and PKRU on every
