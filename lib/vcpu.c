@@ -96,7 +96,7 @@ int pkvm_vcpu_get_sregs(struct pkvm_vm *vm, struct kvm_sregs *sregs)
 
 int pkvm_vcpu_set_sregs(struct pkvm_vm *vm, const struct kvm_sregs *sregs)
 {
-	int err = pkvm_kvm_set_sregs(vm->vcpu_fd, (struct kvm_sregs *)sregs);
+	int err = pkvm_kvm_set_sregs(vm->vcpu_fd, sregs);
 
 	if (!err)
 		vm->sregs_deferred = false;
