@@ -73,6 +73,8 @@ void vmtest_probe_backends(void)
 /* Soft once more with @flags, if soft is under test. */
 static bool add_soft_variant(uint64_t flags)
 {
+	if (vmtest_nbackends == VMTEST_MAX_VARIANTS)
+		return false;
 	for (int i = 0; i < vmtest_nbackends; i++)
 		if (vmtest_backends[i] == PKVM_PKEYS_SOFT && vmtest_flags[i] == 0) {
 			vmtest_backends[vmtest_nbackends] = PKVM_PKEYS_SOFT;
