@@ -173,15 +173,37 @@ static int emulate_cpuid(struct pkvm_vm *vm, struct pkvm_exit *exit)
 	return 1;
 }
 
+/*
+ * An instruction the host carried out for the guest ran with EFLAGS.TF set:
+ * the CPU would now take the single-step trap (SDM vol. 3B §17.3.1.4), with
+ * RIP after the instruction and its effects done, as hw reports it.  Returns
+ * 0: the exit is the trap, reported like any other.
+ */
+static int single_step_trap(struct pkvm_vm *vm, struct pkvm_exit *exit)
+{
+	memset(&exit->fault, 0, sizeof(exit->fault));
+	exit->fault.vector = X86_VEC_DB;
+	exit->fault.rip = vm->regs.rip;
+	exit->fault.pkey = -1;
+	exit->fault.pkru = vm->pkru;
+	return 0;
+}
+
 int pkvm_soft_handle_fault(struct pkvm_vm *vm, struct pkvm_exit *exit)
 {
+	int done;
+
 	if (vm->backend != PKVM_PKEYS_SOFT || exit->reason != PKVM_EXIT_FAULT)
 		return 0;
-	if (exit->fault.vector == X86_VEC_UD)
-		return emulate_pkru_insn(vm, exit);
 	if (exit->fault.vector == X86_VEC_PF)
-		return reconstruct_pf(vm, exit);
-	if (exit->fault.vector == X86_VEC_GP)
-		return emulate_cpuid(vm, exit);
-	return 0;
+		return reconstruct_pf(vm, exit);	/* a retry: the instruction runs again */
+	if (exit->fault.vector == X86_VEC_UD)
+		done = emulate_pkru_insn(vm, exit);
+	else if (exit->fault.vector == X86_VEC_GP)
+		done = emulate_cpuid(vm, exit);
+	else
+		return 0;
+	if (done && (vm->regs.rflags & X86_EFLAGS_TF))
+		return single_step_trap(vm, exit);
+	return done;
 }

@@ -343,7 +343,10 @@ int pkvm_for_each_mapping(struct pkvm_vm *vm, uint64_t gva, uint64_t len, pkvm_p
  */
 int pkvm_demand_fill(struct pkvm_vm *vm, uint64_t gva);
 
-/* soft_exits.c: 1 when the exit was served and the guest resumes, 0 to report it. */
+/*
+ * soft_exits.c: 1 when the exit was served and the guest resumes, 0 to report
+ * it (or, when a served instruction ran single-stepped, the #DB trap after it).
+ */
 int pkvm_soft_handle_fault(struct pkvm_vm *vm, struct pkvm_exit *exit);
 
 /* wxscan.c: hw lock policy checks before a range becomes executable. */

@@ -58,7 +58,10 @@ static const struct edge edges[] = {
 	{ "ud2 last on a page", { 0x0f, 0x0b }, 2, 2, true, 0, 0, 0, false, 0, -1, true },
 	{ "0f 01 ef with 66", { 0x66, WRPKRU }, 4, 0, false, AD(1), 0, 0, false, AD(1), -1, false },
 	{ "0f 01 ef with REX.W", { 0x48, WRPKRU }, 4, 0, false, AD(1), 0, 0, false, AD(1), -1, false },
-	{ "wrpkru single-stepped", { WRPKRU }, 3, 0, false, AD(1), 0, 0, true, AD(1), -1, false },
+	/* The #DB trap after the instruction, as the CPU takes it. */
+	{ "wrpkru single-stepped", { WRPKRU }, 3, 0, false, AD(1), 0, 0, true, AD(1), -1, true },
+	{ "rdpkru single-stepped", { RDPKRU }, 3, 0, false, 0, 0, 0, true, AD(1), -1, true },
+	{ "cpuid single-stepped", { 0x0f, 0xa2 }, 2, 0, false, 0, 0, 0, true, 0, -1, true },
 	{ "wrpkru, LOCKED", { WRPKRU }, 3, 0, false, AD(1), 0, 0, false, AD(1),
 	  PKVM_PKRU_LOCKED, false },
 	{ "rdpkru, LOCKED", { RDPKRU }, 3, 0, false, 0, 0, 0, false, AD(1), PKVM_PKRU_LOCKED, false },
