@@ -553,14 +553,23 @@ END_TEST
  * and by the host, works either way.  The stress test above checks every
  * access after such switches while the host edits the tables.
  */
+GUEST_CODE static void guest_switch_views(void)
+{
+	for (;;) {
+		guest_wrpkru(0);
+		guest_wrpkru(PKVM_PKRU_AD(1));
+		guest_wrpkru(PKVM_PKRU_WD(1));
+		guest_wrpkru(0);
+		guest_wrpkru(PKVM_PKRU_AD(1));
+		GUEST_SYNC(0);
+	}
+}
+
 START_TEST(test_views_on_pcids_where_offered)
 {
-	const uint32_t values[] = { 0, PKVM_PKRU_AD(1), PKVM_PKRU_WD(1), 0, PKVM_PKRU_AD(1) };
 	struct pkvm_caps caps;
 	struct pkvm_stats st;
 	struct vmtest t;
-	uint8_t buf[64];
-	size_t n = 0;
 	bool want;
 
 	ck_assert_int_eq(pkvm_caps(&caps, NULL), 0);
@@ -570,28 +579,13 @@ START_TEST(test_views_on_pcids_where_offered)
 	if (!vmtest_backend_enforces(vmtest_backends[_i]))
 		goto out;	/* no keys, no PKRU to switch */
 	ck_assert_int_eq(pkvm_pkey_alloc(t.vm), 1);
-	/* xor ecx,ecx; xor edx,edx; [mov eax,v; wrpkru]...; syscall */
-	buf[n++] = 0x31; buf[n++] = 0xc9; buf[n++] = 0x31; buf[n++] = 0xd2;
-	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
-		buf[n++] = 0xb8;
-		memcpy(buf + n, &values[i], 4);
-		n += 4;
-		buf[n++] = 0x0f; buf[n++] = 0x01; buf[n++] = 0xef;
-	}
-	buf[n++] = 0x0f; buf[n++] = 0x05;
-	ck_assert_int_eq(pkvm_map(t.vm, CODE2_GVA, buf, n, 4096, PKVM_PROT_EXEC, 0), 0);
+	vmtest_start(&t, guest_switch_views, 0, 0, 0);
 	for (int round = 0; round < 3; round++) {
-		struct pkvm_regs regs = { .rip = CODE2_GVA,
-					  .rsp = VMTEST_STACK_GVA + VMTEST_STACK_SIZE - 8 };
-		struct pkvm_exit *e;
 		uint32_t pkru;
 
-		ck_assert_int_eq(pkvm_set_regs(t.vm, &regs), 0);
 		/* The host switches too: its entry loads the view of the PKRU it sets. */
 		ck_assert_int_eq(pkvm_set_pkru(t.vm, round == 1 ? PKVM_PKRU_WD(1) : 0), 0);
-		e = vmtest_run(&t);
-		ck_assert_msg(e->reason == PKVM_EXIT_SYSCALL, "%s: %s", vmtest_label(_i),
-			      vmtest_describe(e));
+		vmtest_expect_sync(&t, 0);
 		ck_assert_int_eq(pkvm_get_pkru(t.vm, &pkru), 0);
 		ck_assert_uint_eq(pkru, PKVM_PKRU_AD(1));
 	}
