@@ -330,7 +330,7 @@ static void thread_switch(const char *self, enum pkvm_pkeys_backend backend, dou
 static void pcid_switches(bool offered, double bare, double raw, unsigned iterations)
 {
 	const unsigned touch = 16, reps = 8;
-	double per[2];
+	double per[2], plain;
 	struct pkvm_vm *vm;
 
 	if (!offered) {
@@ -347,10 +347,10 @@ static void pcid_switches(bool offered, double bare, double raw, unsigned iterat
 	       "exit on PCIDs; %.0f ns = %.2f x without (PKVM_CONFIG_SOFT_NO_PCID): PCIDs save %.0f ns\n",
 	       touch, per[0], per[0] / raw, per[1], per[1] / raw, per[1] - per[0]);
 	vm = make_vm_flags(PKVM_PKEYS_SOFT, PKVM_CONFIG_SOFT_NO_PCID, 16, 2);
-	per[1] = (per_iteration(vm, iterations / 4 + 1) - bare) / 32;
+	plain = (per_iteration(vm, iterations / 4 + 1) - bare) / 32;
 	pkvm_vm_destroy(vm);
 	printf("soft: guest WRPKRU, cached view, without PCIDs: %.0f ns = %.2f x a bare KVM exit\n",
-	       per[1], per[1] / raw);
+	       plain, plain / raw);
 }
 
 int main(int argc, char **argv)
